@@ -1,0 +1,71 @@
+"""Wire settings, clients and handlers into a running service (the only place clients are created)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+
+import stats
+from bundles import ComparisonSettings
+from consumers.broker import EmbeddedBroker
+from consumers.handlers import Handlers
+from consumers.kafka import ensure_topics, make_consumer, make_producer
+from consumers.metrics import ServiceMetrics
+from consumers.service import Service
+from consumers.settings import TOPIC_NAMES, Settings
+from registry import Registry
+
+__all__ = ["bootstrap_servers", "build_service", "serve"]
+
+log = structlog.get_logger("runnotary")
+
+
+@contextlib.contextmanager
+def bootstrap_servers(settings: Settings) -> Iterator[str]:
+    """The configured Kafka cluster, or an embedded Tansu broker for as long as the block runs."""
+    if settings.kafka_bootstrap:
+        yield settings.kafka_bootstrap
+        return
+    with EmbeddedBroker() as broker:
+        log.info("embedded_broker_started", bootstrap=broker.bootstrap)
+        yield broker.bootstrap
+
+
+def make_registry(settings: Settings) -> Registry:
+    from mlflow.tracking import MlflowClient  # imported here: mlflow is slow to import
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return Registry(
+        client=MlflowClient(tracking_uri=settings.tracking_uri()),
+        artifact_root=Path(settings.artifact_root),
+        cache_dir=settings.state_dir / "cache",
+        artifact_location=settings.artifact_location(),
+    )
+
+
+def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | None = None) -> Service:
+    metrics = metrics or ServiceMetrics()
+    ensure_topics(settings, TOPIC_NAMES, bootstrap)
+    started = time.monotonic()
+    stats.warmup()
+    log.info("kernels_ready", seconds=round(time.monotonic() - started, 2))
+    handlers = Handlers(
+        registry=make_registry(settings),
+        settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
+        bundle_root=Path(settings.bundle_dir),
+        metrics=metrics,
+    )
+    return Service(settings, handlers, make_consumer(settings, bootstrap), make_producer(settings, bootstrap), metrics)
+
+
+def serve(settings: Settings, stop: threading.Event) -> None:
+    """Run the service until ``stop`` is set (the CLI sets it on SIGTERM / SIGINT)."""
+    with bootstrap_servers(settings) as bootstrap:
+        metrics = ServiceMetrics()
+        metrics.serve(settings.metrics_port, settings.metrics_addr)
+        build_service(settings, bootstrap, metrics).run(stop)

@@ -1,0 +1,98 @@
+"""The ``runnotary`` command."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from consumers.app import serve
+    from consumers.logs import configure_logging
+    from consumers.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    serve(settings, _stop_on_signals())
+    return 0
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from consumers.broker import EmbeddedBroker
+
+    stop = _stop_on_signals()
+    with EmbeddedBroker(port=args.port) as broker:
+        print(f"Tansu broker ready: RUNNOTARY_KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
+        stop.wait()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from consumers.demo import run_demo
+
+    return run_demo(workdir=Path(args.workdir), meeting_id=args.meeting_id, timeout=args.timeout)
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from consumers.events import render_schema_files
+
+    target = Path(args.dir) if args.dir else Path(__file__).parent / "schemas"
+    files = render_schema_files()
+    if args.check:
+        stale = [n for n, text in files.items() if not (target / n).is_file() or (target / n).read_text() != text]
+        if stale:
+            print(f"schemas out of date in {target}: {', '.join(stale)} (run `runnotary schemas`)", file=sys.stderr)
+            return 1
+        print(f"{len(files)} schema files in {target} match the models")
+        return 0
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (target / name).write_text(text)
+    print(f"wrote {len(files)} schema files to {target}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="runnotary", description="ML experiment provenance and A/B evidence on Kafka and MLflow.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="consume runs.created and meetings.requested until SIGTERM (settings: RUNNOTARY_* env)")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("demo", help="end-to-end demo on the embedded broker and a local MLflow store")
+    p.add_argument("--workdir", default=".", help="bundle/<meeting_id>/ and .runnotary/demo/ are written here")
+    p.add_argument("--meeting-id", default="demo-review")
+    p.add_argument("--timeout", type=float, default=170.0, help="give up after this many seconds")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=_broker)
+
+    p = sub.add_parser("schemas", help="write (or --check) the JSON Schemas and AsyncAPI document of the event contract")
+    p.add_argument("--check", action="store_true")
+    p.add_argument("--dir", default=None)
+    p.set_defaults(func=_schemas)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,19 @@
+"""Errors of the service shell."""
+
+from __future__ import annotations
+
+from registry.errors import RunnotaryError
+
+__all__ = ["InvalidEvent", "DeliveryFailed", "BrokerError"]
+
+
+class InvalidEvent(RunnotaryError):
+    """A message that cannot be decoded or validated; it goes to the dead-letter topic."""
+
+
+class DeliveryFailed(RunnotaryError):
+    """The broker did not acknowledge a publish; the input offset must not be committed."""
+
+
+class BrokerError(RunnotaryError):
+    """The embedded broker could not be started."""

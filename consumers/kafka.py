@@ -1,0 +1,50 @@
+"""Kafka clients configured for at-least-once processing with offsets committed after the effect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from consumers.settings import Settings
+
+__all__ = ["make_consumer", "make_producer", "ensure_topics"]
+
+
+def make_producer(settings: Settings, bootstrap: str | None = None) -> Producer:
+    return Producer({
+        **settings.kafka_config(bootstrap),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "client.id": "runnotary",
+    })
+
+
+def make_consumer(settings: Settings, bootstrap: str | None = None) -> Consumer:
+    return Consumer({
+        **settings.kafka_config(bootstrap),
+        "group.id": settings.group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": settings.session_timeout_ms,
+        "max.poll.interval.ms": settings.max_poll_interval_ms,
+        "client.id": "runnotary",
+    })
+
+
+def ensure_topics(settings: Settings, names: Iterable[str], bootstrap: str | None = None) -> None:
+    """Create the topics that do not exist yet (an existing topic is left as it is)."""
+    admin = AdminClient(settings.kafka_config(bootstrap))
+    futures = admin.create_topics(
+        [NewTopic(settings.topic(n), num_partitions=settings.topic_partitions, replication_factor=-1) for n in names],
+        operation_timeout=10,
+    )
+    for topic, future in futures.items():
+        try:
+            future.result(timeout=15)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise

@@ -1,0 +1,44 @@
+"""Provenance on MLflow: the run-created contract, the metric catalog, artifacts, pairing, hygiene."""
+
+from registry.artifacts import ArtifactRecord, resolve_under, sha256_file
+from registry.catalog import CATALOG, MetricSpec, UnknownMetric, normalize, spec_for
+from registry.errors import ArtifactError, RegistryError, RunnotaryError, TrackingUnavailable, UnsafeArtifactPath
+from registry.hygiene import check_run
+from registry.models import Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags
+from registry.pairing import find_baseline, unpaired_candidates
+from registry.recompute import read_latency_log, read_per_query, recompute
+from registry.tracking import MetricRecord, Registration, Registry
+
+__all__ = [
+    "Alert",
+    "ArtifactError",
+    "ArtifactRecord",
+    "ArtifactRef",
+    "CATALOG",
+    "Code",
+    "Dataset",
+    "Environment",
+    "MetricClaim",
+    "MetricRecord",
+    "MetricSpec",
+    "Registration",
+    "Registry",
+    "RegistryError",
+    "RunCreated",
+    "RunnotaryError",
+    "Seeds",
+    "StandardTags",
+    "TrackingUnavailable",
+    "UnknownMetric",
+    "UnsafeArtifactPath",
+    "check_run",
+    "find_baseline",
+    "normalize",
+    "read_latency_log",
+    "read_per_query",
+    "recompute",
+    "resolve_under",
+    "sha256_file",
+    "spec_for",
+    "unpaired_candidates",
+]

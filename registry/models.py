@@ -1,0 +1,184 @@
+"""The data of a *run-created* event, the provenance record runnotary registers.
+
+These pydantic models are the validated edge: everything after them assumes clean input.
+They are frozen and reject unknown fields, so a typo in a training job's publisher is an
+error that names the field rather than a silently dropped value.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = [
+    "ArtifactKind",
+    "ArtifactRef",
+    "Code",
+    "Dataset",
+    "Environment",
+    "MetricClaim",
+    "RunCreated",
+    "Seeds",
+    "StandardTags",
+    "Alert",
+    "Severity",
+    "safe_relative_path",
+]
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", to_lower=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=250, strip_whitespace=True)]
+
+ArtifactKind = Literal[
+    "metrics",
+    "per_query",
+    "ablation",
+    "correlation",
+    "latency_log",
+    "attention_plot",
+    "environment_manifest",
+    "dataset_manifest",
+    "other",
+]
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def safe_relative_path(value: str) -> str:
+    """Return ``value`` normalised if it is a relative POSIX path that stays below its root.
+
+    Artifact paths come from training jobs and are untrusted: absolute paths, ``..``
+    components, backslashes, drive letters and NUL bytes are rejected here; symlink
+    escapes are caught when the file is opened (``registry.artifacts``).
+    """
+    if not value or "\x00" in value or "\\" in value or value.startswith("/") or _DRIVE.match(value):
+        raise ValueError(f"artifact path {value!r} must be a relative POSIX path")
+    parts = value.split("/")
+    if any(part == ".." for part in parts):
+        raise ValueError(f"artifact path {value!r} must not contain '..'")
+    normalised = posixpath.normpath(value)
+    if normalised in (".", ""):
+        raise ValueError(f"artifact path {value!r} names no file")
+    return normalised
+
+
+RelativePath = Annotated[str, AfterValidator(safe_relative_path)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Dataset(_Model):
+    """The evaluation data set: its SHA-256 is the pairing key."""
+
+    sha256: Sha256
+    name: Name
+    splits: dict[str, Sha256] = Field(default_factory=dict, description="split name -> SHA-256")
+
+
+class Seeds(_Model):
+    """Random seeds; ``family`` groups the seeds a candidate and its baseline must share."""
+
+    value: int
+    family: Name
+    train_split_seed: int | None = None
+    test_split_seed: int | None = None
+
+
+class Code(_Model):
+    git_commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,40}$", to_lower=True)]
+    dirty: bool = False
+    repository: str | None = None
+
+
+class Environment(_Model):
+    env_hash: Sha256
+    python_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+(\.\d+)?")]
+    cuda_version: str | None = None
+    requirements_hash: Sha256
+    hardware: str | None = None
+
+
+class MetricClaim(_Model):
+    """A number a training job claims, and the artifact it says the number comes from."""
+
+    uuid: UUID
+    name: Name
+    value: float
+    unit: str | None = None
+    source: RelativePath
+
+    @model_validator(mode="after")
+    def _finite(self) -> MetricClaim:
+        if not math.isfinite(self.value):
+            raise ValueError(f"metric {self.name!r} has a non-finite value {self.value!r}")
+        return self
+
+
+class ArtifactRef(_Model):
+    kind: ArtifactKind
+    path: RelativePath
+    sha256: Sha256 | None = Field(default=None, description="claimed SHA-256; runnotary recomputes it")
+
+
+class StandardTags(_Model):
+    """The team's standard tags (every run must carry them)."""
+
+    domain: Name
+    agent_version: Name
+    dataset_type: Literal["synthetic", "manual", "evaluation", "none"]
+    evaluation_type: Name
+
+
+class RunCreated(_Model):
+    """What a training job publishes on ``runs.created``."""
+
+    run_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = Field(
+        default=None, description="an existing MLflow run to attach to; a new run is created when absent"
+    )
+    experiment: Name
+    run_name: Name
+    candidate_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+    role: Literal["candidate", "baseline"]
+    owners: list[Name] = Field(min_length=1)
+    dataset: Dataset
+    seeds: Seeds
+    code: Code
+    environment: Environment
+    params: dict[Name, str | int | float | bool] = Field(default_factory=dict)
+    metrics: list[MetricClaim] = Field(default_factory=list)
+    artifacts: list[ArtifactRef] = Field(default_factory=list)
+    tags: StandardTags
+    created_at: datetime
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunCreated:
+        if self.created_at.tzinfo is None:
+            raise ValueError("created_at must carry a time zone (e.g. '2026-11-23T10:00:00Z')")
+        paths = [a.path for a in self.artifacts]
+        if len(paths) != len(set(paths)):
+            raise ValueError("artifacts list the same path twice")
+        for claim in self.metrics:
+            if claim.source not in paths:
+                raise ValueError(f"metric {claim.name!r} cites {claim.source!r}, which is not among the artifacts")
+        return self
+
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class Alert(_Model):
+    """A hygiene or gate finding published on ``alerts``."""
+
+    kind: Name
+    severity: Severity
+    run_id: str | None = None
+    candidate_id: str | None = None
+    message: str
+    details: dict[str, object] = Field(default_factory=dict)

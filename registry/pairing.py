@@ -1,0 +1,24 @@
+"""Pair a candidate with its baseline: same dataset SHA-256 and same seed family."""
+
+from __future__ import annotations
+
+from registry.tracking import TAG, Registration, Registry
+
+__all__ = ["find_baseline", "unpaired_candidates"]
+
+
+def _key(registration: Registration) -> dict[str, str]:
+    event = registration.event
+    return {"dataset_sha256": event.dataset.sha256, "seed_family": event.seeds.family}
+
+
+def find_baseline(registry: Registry, candidate: Registration) -> str | None:
+    """The newest registered baseline run that shares the candidate's dataset hash and seed family."""
+    runs = registry.search({**_key(candidate), "role": "baseline"}, [candidate.experiment_id], max_results=1)
+    return runs[0][0] if runs else None
+
+
+def unpaired_candidates(registry: Registry, baseline: Registration) -> list[str]:
+    """Candidates of the baseline's dataset and seed family that have no baseline yet (it came late)."""
+    runs = registry.search({**_key(baseline), "role": "candidate"}, [baseline.experiment_id])
+    return [run_id for run_id, tags in runs if f"{TAG}baseline_run" not in tags]
