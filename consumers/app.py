@@ -50,7 +50,8 @@ def make_registry(settings: Settings) -> Registry:
 
 def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | None = None) -> Service:
     metrics = metrics or ServiceMetrics()
-    ensure_topics(settings, TOPIC_NAMES, bootstrap)
+    for topic, reason in ensure_topics(settings, TOPIC_NAMES, bootstrap).items():
+        log.warning("topic_not_created", topic=topic, reason=reason)
     started = time.monotonic()
     stats.warmup()
     log.info("kernels_ready", seconds=round(time.monotonic() - started, 2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -9,7 +10,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumers.settings import Settings
 
-__all__ = ["make_consumer", "make_producer", "ensure_topics"]
+__all__ = ["make_consumer", "make_producer", "ensure_topics", "LEGAL_TOPIC"]
+
+#: Kafka's rule for topic names (some Kafka-compatible brokers are laxer; runnotary is not).
+LEGAL_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 def make_producer(settings: Settings, bootstrap: str | None = None) -> Producer:
@@ -35,11 +39,17 @@ def make_consumer(settings: Settings, bootstrap: str | None = None) -> Consumer:
     })
 
 
-def ensure_topics(settings: Settings, names: Iterable[str], bootstrap: str | None = None) -> None:
-    """Create the topics that do not exist yet (an existing topic is left as it is)."""
+def ensure_topics(settings: Settings, names: Iterable[str], bootstrap: str | None = None) -> dict[str, str]:
+    """Create the topics that do not exist yet; return the ones that could not be created, with why.
+
+    An existing topic is left as it is. A cluster that forbids creation (ACLs) is not fatal here:
+    the service then relies on topics its operators made.
+    """
+    topics = [settings.topic(n) for n in names]
+    failed = {t: "illegal topic name (letters, digits, '.', '_', '-'; at most 249)" for t in topics if not LEGAL_TOPIC.match(t)}
     admin = AdminClient(settings.kafka_config(bootstrap))
     futures = admin.create_topics(
-        [NewTopic(settings.topic(n), num_partitions=settings.topic_partitions, replication_factor=-1) for n in names],
+        [NewTopic(t, num_partitions=settings.topic_partitions, replication_factor=-1) for t in topics if t not in failed],
         operation_timeout=10,
     )
     for topic, future in futures.items():
@@ -47,4 +57,5 @@ def ensure_topics(settings: Settings, names: Iterable[str], bootstrap: str | Non
             future.result(timeout=15)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
+                failed[topic] = str(exc.args[0])
+    return failed

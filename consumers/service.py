@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import structlog
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from consumers.errors import DeliveryFailed, InvalidEvent
 from consumers.events import DeadLetter, b64, decode, encode, envelope
@@ -155,8 +155,11 @@ class Service:
 
         producer = self.producer
         for item in outgoing:
-            producer.produce(self.settings.topic(item.topic), key=item.key.encode(), value=item.value,  # type: ignore[attr-defined]
-                             on_delivery=on_delivery)
+            try:
+                producer.produce(self.settings.topic(item.topic), key=item.key.encode(), value=item.value,  # type: ignore[attr-defined]
+                                 on_delivery=on_delivery)
+            except (KafkaException, BufferError) as exc:
+                failures.append(f"{item.topic}: {exc}")
         remaining = producer.flush(timeout)  # type: ignore[attr-defined]
         if failures or remaining:
             raise DeliveryFailed(f"{len(failures)} publish(es) failed, {remaining} unacknowledged: {failures[:3]}")

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: str | None = None
     topic_prefix: str = "runnotary."
+    topic_names: dict[str, str] = Field(
+        default_factory=dict, description='per-topic overrides as JSON, e.g. {"deadletter": "ml.dlq"}'
+    )
     topic_partitions: int = Field(3, ge=1)
     group_id: str = "runnotary"
     session_timeout_ms: int = Field(45_000, ge=1_000)
@@ -45,7 +48,8 @@ class Settings(BaseSettings):
     random_state: int = Field(20261123, ge=0)
 
     def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
+        """The Kafka topic of a logical name: its override, else the prefix in front of it."""
+        return self.topic_names.get(name) or f"{self.topic_prefix}{name}"
 
     def tracking_uri(self) -> str:
         if self.mlflow_tracking_uri:

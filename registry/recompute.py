@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,9 @@ def read_per_query(path: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
 def read_latency_log(path: Path) -> np.ndarray:
     """Return the latencies (ms) of a request log as a float64 array."""
     try:
-        values = np.loadtxt(path, usecols=2, dtype=np.float64, ndmin=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # an empty file is reported below, by name
+            values = np.loadtxt(path, usecols=2, dtype=np.float64, ndmin=1)
     except (ValueError, IndexError) as exc:
         raise ArtifactError(f"{path.name}: not a latency log ('<timestamp> <request_id> <latency_ms>' per line): {exc}") from exc
     if values.size == 0 or not np.all(np.isfinite(values)):

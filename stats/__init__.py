@@ -1,0 +1,63 @@
+"""Pure numerics for runnotary's A/B evidence: resampling CIs, tests, effect sizes, drift.
+
+The public functions validate their input once, run a numba kernel from
+:mod:`stats.kernels` and return a frozen result that records its method and
+``random_state``, so every published number can be reproduced bit for bit.
+This package does no I/O and imports nothing from the rest of runnotary.
+
+Call :func:`warmup` at service start so JIT compilation stays off the hot path.
+"""
+
+from __future__ import annotations
+
+from .bootstrap import paired_bootstrap
+from .drift import PSI_MODERATE, PSI_SIGNIFICANT, ks_test, psi
+from .effects import effect_sizes
+from .errors import InvalidInputError, StatsError
+from .multiplicity import adjust_pvalues, benjamini_hochberg, holm
+from .permutation import paired_permutation_test
+from .power import difference_sd, paired_mde, paired_power, paired_sample_size
+from .quantiles import quantile_delta
+from .results import (
+    BootstrapResult,
+    EffectSizeResult,
+    KSResult,
+    MultipleTestingResult,
+    PermutationResult,
+    PowerResult,
+    PSIResult,
+    SRMResult,
+)
+from .srm import SRM_ALPHA, srm_test
+from .warmup import warmup
+
+__all__ = [
+    "PSI_MODERATE",
+    "PSI_SIGNIFICANT",
+    "SRM_ALPHA",
+    "BootstrapResult",
+    "EffectSizeResult",
+    "InvalidInputError",
+    "KSResult",
+    "MultipleTestingResult",
+    "PSIResult",
+    "PermutationResult",
+    "PowerResult",
+    "SRMResult",
+    "StatsError",
+    "adjust_pvalues",
+    "benjamini_hochberg",
+    "difference_sd",
+    "effect_sizes",
+    "holm",
+    "ks_test",
+    "paired_bootstrap",
+    "paired_mde",
+    "paired_permutation_test",
+    "paired_power",
+    "paired_sample_size",
+    "psi",
+    "quantile_delta",
+    "srm_test",
+    "warmup",
+]

@@ -1,0 +1,410 @@
+"""Numba kernels behind the public resampling functions.
+
+Conventions shared by every kernel:
+
+* inputs are clean, contiguous ``float64`` arrays (validation happens once,
+  in the public function that calls the kernel);
+* outputs are preallocated by the caller and filled in place;
+* randomness comes only from :mod:`stats.rng`, keyed by
+  ``(random_state, stream, resample)`` or, for sequential generators, by
+  ``(random_state, stream, chunk)`` with a fixed ``CHUNK`` of resamples, so
+  the output is bit-identical for a given ``random_state`` at any thread
+  count;
+* every floating-point reduction has a fixed association order written out in
+  the code (several accumulators for instruction-level parallelism), never
+  left to ``fastmath``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, uint64
+
+from .rng import (
+    STREAM_BOOTSTRAP,
+    STREAM_BOOTSTRAP_REDRAW,
+    STREAM_PERMUTATION,
+    lemire_threshold,
+    next_u64,
+    next_unit,
+    resample_key,
+    seed_state,
+    splitmix_word,
+)
+
+__all__ = [
+    "CHUNK",
+    "bootstrap_means",
+    "bootstrap_medians",
+    "jackknife_means",
+    "jackknife_medians",
+    "sample_order_statistic",
+    "sign_flip_exact_sums",
+    "sign_flip_sums",
+]
+
+#: Resamples per unit of parallel work, and per independently seeded
+#: xoshiro256++ generator in the kernels that use one (sign flips, order
+#: statistics): there, changing it changes results, so it is part of the
+#: reproducibility contract together with ``random_state``. The bootstrap
+#: kernels key every resample separately and do not depend on it.
+CHUNK = 64
+
+# Packed index words generated per pass: small enough to stay in L1 next to the data.
+_BLOCK = 512  # even, so accumulator assignment does not depend on the block boundaries
+
+_M32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+
+@njit(cache=True, inline="always")
+def _fill_index_pairs(key: np.uint64, n: int, threshold: np.uint64, start: int, pairs: np.ndarray) -> int:
+    """Fill ``pairs`` with words ``start ..`` of a resample's packed indices; return the rejected count.
+
+    A resample's ``n`` uniform indices in ``[0, n)`` are packed two per
+    64-bit word: draws ``2j`` and ``2j + 1`` are the low and high halves of
+    SplitMix64 word ``j`` of ``key`` mapped by Lemire's multiply-shift, and
+    are stored as the low and high halves of packed word ``j`` (one load
+    later yields two indices). A draw that Lemire's rule rejects, and the
+    unused high half of the last word when ``n`` is odd, hold the sentinel
+    ``n``, whose slot is 0 (or ignored); rejected draws are replaced
+    afterwards by :func:`_redraw`. The loop has no branch and vectorises.
+    """
+    un = uint64(n)
+    rejected = 0
+    stop = min(start + pairs.shape[0], n // 2)
+    for j in range(start, stop):
+        w = splitmix_word(key, j)
+        m0 = (w & _M32) * un
+        m1 = (w >> _S32) * un
+        bad0 = (m0 & _M32) < threshold
+        bad1 = (m1 & _M32) < threshold
+        i0 = un if bad0 else m0 >> _S32
+        i1 = un if bad1 else m1 >> _S32
+        pairs[j - start] = i0 | (i1 << _S32)
+        rejected += int(bad0) + int(bad1)
+    if n % 2 == 1 and start <= n // 2 < start + pairs.shape[0]:
+        m0 = (splitmix_word(key, n // 2) & _M32) * un
+        bad0 = (m0 & _M32) < threshold
+        i0 = un if bad0 else m0 >> _S32
+        pairs[n // 2 - start] = i0 | (un << _S32)
+        rejected += int(bad0)
+    return rejected
+
+
+@njit(cache=True, inline="always")
+def _redraw(key: np.uint64, t: int, n: int, threshold: np.uint64) -> tuple[int, int]:
+    """Next accepted index from the redraw sequence ``key``, starting at 32-bit value ``t``.
+
+    Returns ``(index, next t)``.
+    """
+    un = uint64(n)
+    while True:
+        w = splitmix_word(key, t // 2)
+        x = (w & _M32) if t % 2 == 0 else (w >> _S32)
+        t += 1
+        m = x * un
+        if (m & _M32) >= threshold:
+            return int(m >> _S32), t
+
+
+@njit(cache=True, parallel=True)
+def bootstrap_means(d_ext: np.ndarray, n_resamples: int, random_state: np.uint64, out: np.ndarray) -> None:
+    """Fill ``out`` with the means of ``n_resamples`` bootstrap resamples.
+
+    Parameters
+    ----------
+    d_ext : ndarray of float64, shape (n + 1,)
+        Paired differences followed by one 0.0 (the slot of rejected draws),
+        ``1 <= n < 2**31 - 1``.
+    n_resamples : int
+        Number of resamples ``B``.
+    random_state : uint64
+        Seed.
+    out : ndarray of float64, shape (B,)
+        Output, overwritten.
+
+    Notes
+    -----
+    Resample ``b`` draws its ``n`` indices from the SplitMix64 sequence keyed
+    by ``(random_state, b)``, two 32-bit draws per word, unbiased by Lemire's
+    rejection rule; rejected draws (probability ``(2**32 mod n) / 2**32``
+    each, below 3e-6 for ``n = 10**4``) are replaced from a second keyed
+    sequence. Indices are generated in a vectorised pass, packed two per
+    64-bit word, then gathered into four accumulators in a fixed order;
+    replacements are added last. The resample's value therefore depends only
+    on ``(random_state, b)``.
+    """
+    n = d_ext.shape[0] - 1
+    threshold = lemire_threshold(n)
+    n_words = (n + 1) // 2
+    n_chunks = (n_resamples + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        block = np.empty(_BLOCK, dtype=np.uint64)
+        for b in range(c * CHUNK, min(c * CHUNK + CHUNK, n_resamples)):
+            key = resample_key(random_state, STREAM_BOOTSTRAP, b)
+            rejected = 0
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for start in range(0, n_words, _BLOCK):
+                rejected += _fill_index_pairs(key, n, threshold, start, block)
+                size = min(_BLOCK, n_words - start)
+                for j in range(0, size - 1, 2):
+                    w = block[j]
+                    v = block[j + 1]
+                    a0 += d_ext[w & _M32]
+                    a1 += d_ext[w >> _S32]
+                    a2 += d_ext[v & _M32]
+                    a3 += d_ext[v >> _S32]
+                if size % 2 == 1:
+                    w = block[size - 1]
+                    a0 += d_ext[w & _M32]
+                    a1 += d_ext[w >> _S32]
+            if rejected:
+                key = resample_key(random_state, STREAM_BOOTSTRAP_REDRAW, b)
+                t = 0
+                for _ in range(rejected):
+                    i, t = _redraw(key, t, n, threshold)
+                    a0 += d_ext[i]
+            out[b] = ((a0 + a1) + (a2 + a3)) / n
+
+
+@njit(cache=True, parallel=True)
+def bootstrap_medians(
+    d: np.ndarray, rank: np.ndarray, n_resamples: int, random_state: np.uint64, out: np.ndarray
+) -> None:
+    """Fill ``out`` with the medians of bootstrap resamples of ``d``.
+
+    Parameters
+    ----------
+    d : ndarray of float64, shape (n,)
+        Differences in their original order.
+    rank : ndarray of int64, shape (n,)
+        ``rank[i]`` is the position of ``d[i]`` in ``d`` sorted ascending
+        (any order among ties); ``n < 2**31 - 1``.
+    n_resamples : int
+        Number of resamples ``B``.
+    random_state : uint64
+        Seed.
+    out : ndarray of float64, shape (B,)
+        Output, overwritten.
+
+    Notes
+    -----
+    Resample ``b`` draws exactly the indices :func:`bootstrap_means` draws
+    for it, so a mean and a median with the same ``random_state`` come from
+    the same resamples. A resample is summarised by how often it drew each
+    sorted position; the median is found by a cumulative scan of those
+    counts, O(n) per resample with no sort. For even ``n`` it is the mean of
+    the two middle order statistics, as in :func:`numpy.median`. Indices
+    refer to the original order, so negating ``d`` negates every resample
+    median exactly.
+    """
+    n = d.shape[0]
+    threshold = lemire_threshold(n)
+    sorted_d = np.empty(n)
+    rank_ext = np.empty(n + 1, dtype=np.int32)
+    for i in range(n):
+        sorted_d[rank[i]] = d[i]
+        rank_ext[i] = rank[i]
+    rank_ext[n] = n  # rejected draws land in the ignored slot n
+    lo_rank = (n - 1) // 2
+    hi_rank = n // 2
+    n_chunks = (n_resamples + CHUNK - 1) // CHUNK
+    n_pairs = (n + 1) // 2
+    for c in prange(n_chunks):
+        block = np.empty(_BLOCK, dtype=np.uint64)
+        counts = np.zeros(n + 1, dtype=np.int32)
+        for b in range(c * CHUNK, min(c * CHUNK + CHUNK, n_resamples)):
+            key = resample_key(random_state, STREAM_BOOTSTRAP, b)
+            rejected = 0
+            counts[:] = 0
+            for start in range(0, n_pairs, _BLOCK):
+                rejected += _fill_index_pairs(key, n, threshold, start, block)
+                for j in range(min(_BLOCK, n_pairs - start)):
+                    w = block[j]
+                    counts[rank_ext[w & _M32]] += 1
+                    counts[rank_ext[w >> _S32]] += 1
+            if rejected:
+                key = resample_key(random_state, STREAM_BOOTSTRAP_REDRAW, b)
+                t = 0
+                for _ in range(rejected):
+                    j, t = _redraw(key, t, n, threshold)
+                    counts[rank_ext[j]] += 1
+            cumulative = 0
+            j = 0
+            while cumulative <= lo_rank:
+                cumulative += counts[j]
+                j += 1
+            lo_value = sorted_d[j - 1]
+            while cumulative <= hi_rank:
+                cumulative += counts[j]
+                j += 1
+            out[b] = 0.5 * (lo_value + sorted_d[j - 1])
+
+
+@njit(cache=True)
+def jackknife_means(d: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out[i]`` with the mean of ``d`` without element ``i``, in O(n)."""
+    n = d.shape[0]
+    total = 0.0
+    for i in range(n):
+        total += d[i]
+    for i in range(n):
+        out[i] = (total - d[i]) / (n - 1)
+
+
+@njit(cache=True)
+def jackknife_medians(sorted_d: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out[i]`` with the median of ``sorted_d`` without position ``i``.
+
+    Removing position ``i`` shifts every later order statistic down by one, so
+    each leave-one-out median is read off in O(1): O(n) in all.
+    """
+    n = sorted_d.shape[0]
+    m = n - 1
+    lo_rank = (m - 1) // 2
+    hi_rank = m // 2
+    for i in range(n):
+        lo = lo_rank if lo_rank < i else lo_rank + 1
+        hi = hi_rank if hi_rank < i else hi_rank + 1
+        out[i] = 0.5 * (sorted_d[lo] + sorted_d[hi])
+
+
+@njit(cache=True)
+def _nibble_tables(d: np.ndarray) -> np.ndarray:
+    """Partial sums of every subset of each aligned group of four values.
+
+    ``table[g, m]`` is the sum of ``d[4 * g + j]`` over the set bits ``j`` of
+    ``m``; ``d`` must have a length that is a multiple of 64.
+    """
+    n_groups = d.shape[0] // 4
+    table = np.zeros((n_groups, 16))
+    for g in range(n_groups):
+        for m in range(16):
+            acc = 0.0
+            for j in range(4):
+                if (m >> j) & 1:
+                    acc += d[4 * g + j]
+            table[g, m] = acc
+    return table
+
+
+@njit(cache=True, parallel=True)
+def sign_flip_sums(
+    padded_d: np.ndarray, total: float, n_resamples: int, random_state: np.uint64, out: np.ndarray
+) -> None:
+    """Fill ``out`` with sums of randomly sign-flipped differences.
+
+    Parameters
+    ----------
+    padded_d : ndarray of float64, shape (64 * k,)
+        Differences padded with zeros to a multiple of 64 (a zero contributes
+        nothing whatever its sign).
+    total : float
+        ``sum(padded_d)``, the unflipped sum.
+    n_resamples : int
+        Number of resamples ``B``.
+    random_state : uint64
+        Seed.
+    out : ndarray of float64, shape (B,)
+        Output, overwritten.
+
+    Notes
+    -----
+    Bit ``j`` of random word ``k`` flips the sign of ``padded_d[64 k + j]``,
+    so one word gives 64 flips. With ``S`` the sum of the flipped values the
+    statistic is ``total - 2 S``; ``S`` is accumulated four bits at a time
+    from precomputed subset sums (32 bytes of table per pair). When no value
+    is flipped, or only zeros are, ``S`` is exactly 0 and the resample ties
+    the observed sum exactly.
+    """
+    table = _nibble_tables(padded_d)
+    n_words = padded_d.shape[0] // 64
+    n_chunks = (n_resamples + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        s0, s1, s2, s3 = seed_state(random_state, STREAM_PERMUTATION, c)
+        for b in range(c * CHUNK, min(c * CHUNK + CHUNK, n_resamples)):
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for k in range(n_words):
+                s0, s1, s2, s3, w = next_u64(s0, s1, s2, s3)
+                g = 16 * k
+                for q in range(0, 16, 4):
+                    x = w >> uint64(4 * q)
+                    a0 += table[g + q, x & uint64(15)]
+                    a1 += table[g + q + 1, (x >> uint64(4)) & uint64(15)]
+                    a2 += table[g + q + 2, (x >> uint64(8)) & uint64(15)]
+                    a3 += table[g + q + 3, (x >> uint64(12)) & uint64(15)]
+            out[b] = total - 2.0 * ((a0 + a1) + (a2 + a3))
+
+
+@njit(cache=True, parallel=True)
+def sign_flip_exact_sums(d: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out[m]`` with ``sum_i s_i d[i]`` for every sign pattern ``m``.
+
+    Parameters
+    ----------
+    d : ndarray of float64, shape (n,)
+        Differences, ``n <= 30``.
+    out : ndarray of float64, shape (2**n,)
+        Output; bit ``i`` of ``m`` set means ``s_i = -1``. ``out[0]`` is the
+        unflipped sum, accumulated in the same order as every other entry.
+    """
+    n = d.shape[0]
+    for m in prange(out.shape[0]):
+        acc = 0.0
+        for i in range(n):
+            if (m >> i) & 1:
+                acc -= d[i]
+            else:
+                acc += d[i]
+        out[m] = acc
+
+
+@njit(cache=True)
+def sample_order_statistic(
+    cdf: np.ndarray,
+    values: np.ndarray,
+    n_resamples: int,
+    random_state: np.uint64,
+    stream: int,
+    out: np.ndarray,
+) -> None:
+    """Draw ``n_resamples`` values of a bootstrap order statistic by inversion.
+
+    Parameters
+    ----------
+    cdf : ndarray of float64, shape (w,)
+        ``cdf[j] = P(J <= j)`` for the position ``J`` (within the window) of
+        the order statistic in a bootstrap resample; non-decreasing.
+    values : ndarray of float64, shape (w,)
+        Sorted sample values at the window's positions.
+    n_resamples : int
+        Number of draws ``B``.
+    random_state : uint64
+        Seed.
+    stream : int
+        Generator stream (one per sample, so the two arms are independent).
+    out : ndarray of float64, shape (B,)
+        Output, overwritten.
+    """
+    w = cdf.shape[0]
+    n_chunks = (n_resamples + CHUNK - 1) // CHUNK
+    for c in range(n_chunks):
+        s0, s1, s2, s3 = seed_state(random_state, stream, c)
+        for b in range(c * CHUNK, min(c * CHUNK + CHUNK, n_resamples)):
+            s0, s1, s2, s3, u = next_unit(s0, s1, s2, s3)
+            lo = 0
+            hi = w - 1
+            while lo < hi:  # first j with cdf[j] > u; the last position takes any rounding shortfall
+                mid = (lo + hi) // 2
+                if cdf[mid] > u:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            out[b] = values[lo]

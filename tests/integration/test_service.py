@@ -1,0 +1,149 @@
+"""The service end to end on a real broker and a real `mlflow server` on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from mlflow.tracking import MlflowClient
+
+from consumers.events import MeetingRequested, encode, envelope
+from consumers.synthetic import generate
+from registry import RunCreated, sha256_file
+
+
+def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> None:
+    producer = Producer(settings.kafka_config())
+    for key, value in payloads:
+        producer.produce(settings.topic(topic), key=key.encode(), value=value)
+    assert producer.flush(15) == 0
+
+
+def _event(run: RunCreated) -> tuple[str, bytes]:
+    return run.candidate_id, encode(envelope("runs.created", run, subject=run.candidate_id))
+
+
+def _count(seen: list[tuple[str, Any]], topic: str) -> int:
+    return sum(1 for t, _ in seen if t == topic)
+
+
+def test_runs_are_registered_paired_gated_and_bundled(running_service: Any) -> None:
+    """Baseline and two candidates in, gate statuses out, then a meeting bundle whose numbers trace to files."""
+    svc = running_service()
+    settings = svc.settings
+    runs = generate(Path(settings.artifact_root), n_queries=400, n_requests=4000, seed=3)
+    baseline, cand_a, cand_b = runs
+    _publish(settings, "runs.created", [_event(baseline), _event(cand_a), _event(cand_b)])
+
+    seen = svc.wait_for(lambda s: _count(s, "gates.status") == 2)
+    status = {e.subject: e.data for t, e in seen if t == "gates.status"}
+    assert status[cand_a.candidate_id].overall == "pass"
+    assert status[cand_b.candidate_id].overall == "fail"
+    assert not [e for t, e in seen if t == "deadletter"]
+
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    run = client.get_run(status[cand_a.candidate_id].candidate_run)
+    tags = run.data.tags
+    assert tags["runnotary.dataset_sha256"] == cand_a.dataset.sha256
+    assert tags["runnotary.git_commit"] == cand_a.code.git_commit
+    assert tags["runnotary.requirements_hash"] == cand_a.environment.requirements_hash
+    assert tags["runnotary.baseline_run"] == status[cand_a.candidate_id].baseline_run
+    assert run.data.params["seed"] == str(cand_a.seeds.value)
+    claimed = next(m for m in cand_a.metrics if m.name == "latency_p95")  # claimed in seconds
+    assert run.data.metrics["latency_p95_ms"] == claimed.value * 1000
+    assert abs(run.data.metrics["ndcg_at_10"] - next(m.value for m in cand_a.metrics if m.name == "ndcg@10")) < 1e-9
+
+    meeting = MeetingRequested(meeting_id=f"m-{uuid.uuid4().hex[:6]}", candidates=[cand_a.candidate_id, cand_b.candidate_id],
+                               requested_by="reviewer")
+    _publish(settings, "meetings.requested", [(meeting.meeting_id, encode(envelope("meetings.requested", meeting, subject=meeting.meeting_id)))])
+    seen = svc.wait_for(lambda s: _count(s, "bundles.emitted") == 1)
+    emitted = next(e.data for t, e in seen if t == "bundles.emitted")
+    assert emitted.overall_gate_status == "fail"
+    assert emitted.candidates == {cand_a.candidate_id: "pass", cand_b.candidate_id: "fail"}
+
+    bundle = Path(emitted.location)
+    assert bundle == (Path(settings.bundle_dir) / meeting.meeting_id).resolve()
+    for name, digest in emitted.files.items():
+        assert sha256_file(bundle / name)[0] == digest
+    index = {(a["run_id"], a["path"]): a["sha256"] for a in json.loads((bundle / "artifact_index.json").read_text())}
+    decision = json.loads((bundle / "decision_metrics.json").read_text())
+    cited = 0
+    for candidate in decision["candidates"]:
+        for run_id, metrics in candidate["metrics"].items():
+            for metric in metrics.values():
+                assert index[(run_id, metric["file"])] == metric["sha256"]
+                source = Path(settings.artifact_root) / metric["file"]
+                assert sha256_file(source)[0] == metric["sha256"]
+                cited += 1
+        for evidence in candidate["ab"]["metrics"]["ndcg@10"]["evidence"]:
+            assert index[(evidence["run_id"], evidence["file"])] == evidence["sha256"]
+    assert cited == 2 * (5 + 5)  # each candidate entry cites its own five metrics and its baseline's five
+    summary = (bundle / "ab_test_summary.md").read_text()
+    assert "overall_gate_status=fail" in summary and "### 3) A/B results" in summary
+
+
+def test_redelivered_event_registers_once(running_service: Any) -> None:
+    """The same CloudEvent twice (same id) leaves one MLflow run."""
+    svc = running_service()
+    settings = svc.settings
+    baseline = generate(Path(settings.artifact_root), n_queries=50, n_requests=200, seed=4)[0]
+    key, raw = _event(baseline)
+    _publish(settings, "runs.created", [(key, raw), (key, raw)])
+    consumer_offsets_reach(settings, "runs.created", 2)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    event_id = json.loads(raw)["id"]
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                              f"tags.`runnotary.event_id` = '{event_id}'")
+    assert len(runs) == 1
+
+
+def test_malformed_events_are_deadlettered_and_consumption_goes_on(running_service: Any) -> None:
+    """Garbage and an invalid field go to deadletter with their error; the valid event after them is processed."""
+    svc = running_service()
+    settings = svc.settings
+    baseline = generate(Path(settings.artifact_root), n_queries=50, n_requests=200, seed=5)[0]
+    good_key, good = _event(baseline)
+    broken = json.loads(good)
+    broken["data"]["dataset"]["sha256"] = "nope"
+    _publish(settings, "runs.created", [("junk", b"\x00not json"), ("broken", json.dumps(broken).encode()), (good_key, good)])
+
+    seen = svc.wait_for(lambda s: _count(s, "deadletter") == 2)
+    letters = [e.data for t, e in seen if t == "deadletter"]
+    assert {l.key_b64 for l in letters} == {"anVuaw==", "YnJva2Vu"}  # base64 of b"junk", b"broken"
+    assert any("dataset.sha256" in l.error for l in letters)
+    assert all(l.source_topic == settings.topic("runs.created") and l.value_b64 for l in letters)
+    consumer_offsets_reach(settings, "runs.created", 3)
+
+
+def test_offset_is_not_committed_when_the_deadletter_publish_is_refused(running_service: Any) -> None:
+    """With a dead-letter topic the broker refuses, the service stops and leaves the bad event uncommitted."""
+    svc = running_service(topic_names={"deadletter": "invalid topic name!"})
+    settings = svc.settings
+    _publish(settings, "runs.created", [("junk", b"not json")])
+    svc.thread.join(60)
+    assert not svc.thread.is_alive()
+    assert svc.errors and "DeliveryFailed" in type(svc.errors[0]).__name__
+    assert committed(settings, "runs.created") == 0
+
+
+def committed(settings: Any, topic: str) -> int:
+    consumer = Consumer({**settings.kafka_config(), "group.id": settings.group_id})
+    try:
+        offsets = consumer.committed([TopicPartition(settings.topic(topic), 0)], timeout=10)
+        return max(offsets[0].offset, 0)
+    finally:
+        consumer.close()
+
+
+def consumer_offsets_reach(settings: Any, topic: str, expected: int, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if committed(settings, topic) >= expected:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"committed offset of {topic} stayed at {committed(settings, topic)} < {expected}")

@@ -1,0 +1,76 @@
+"""Package surface: the public names, warmup, import boundaries and no I/O."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+
+import stats
+
+_PACKAGE = Path(stats.__file__).resolve().parent
+_FORBIDDEN_IMPORTS = {"registry", "bundles", "consumers", "logging", "structlog", "confluent_kafka", "mlflow"}
+
+
+def test_every_name_in_dunder_all_is_importable():
+    for name in stats.__all__:
+        assert getattr(stats, name) is not None
+
+
+def test_warmup_compiles_every_kernel_and_returns_seconds():
+    seconds = stats.warmup()
+    assert isinstance(seconds, float) and seconds >= 0.0
+    from stats import kernels
+
+    for name in kernels.__all__:
+        kernel = getattr(kernels, name)
+        if hasattr(kernel, "signatures"):
+            assert kernel.signatures, f"{name} was not compiled by warmup()"
+
+
+def _library_modules():
+    return [p for p in _PACKAGE.glob("*.py") if p.name != "bench.py"]
+
+
+def test_library_modules_import_nothing_from_the_rest_of_runnotary_and_no_io_libraries():
+    for path in _library_modules():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                roots = {node.module.split(".")[0]}
+            else:
+                continue
+            assert not roots & _FORBIDDEN_IMPORTS, f"{path.name} imports {roots & _FORBIDDEN_IMPORTS}"
+
+
+def test_library_modules_do_no_file_io_or_printing():
+    for path in _library_modules():
+        tree = ast.parse(path.read_text())
+        calls = {
+            node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        }
+        assert not calls & {"open", "print", "input"}, f"{path.name} calls {calls & {'open', 'print', 'input'}}"
+
+
+def test_every_result_type_serialises_to_plain_json():
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=30)
+    c = b + rng.normal(0.2, 1.0, 30)
+    results = [
+        stats.paired_bootstrap(c, b, random_state=1, n_resamples=200),
+        stats.paired_permutation_test(c, b, random_state=1, n_resamples=200),
+        stats.quantile_delta(c, b, random_state=1, n_resamples=200),
+        stats.effect_sizes(c, b),
+        stats.holm([0.01, 0.2]),
+        stats.srm_test([100, 110], [1, 1]),
+        stats.psi(b, c),
+        stats.ks_test(b, c),
+        stats.paired_sample_size(0.2, sd_diff=1.0),
+    ]
+    for result in results:
+        payload = result.to_dict()
+        assert json.loads(json.dumps(payload, allow_nan=False)) == payload

@@ -1,0 +1,55 @@
+"""Same random_state => bit-identical results whatever the thread count (subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parents[2]
+
+_SCRIPT = """
+import numpy as np
+import stats
+rng = np.random.default_rng(0)
+b = rng.lognormal(size=1000)
+c = b * rng.lognormal(0.02, 0.3, 1000)
+x, y = rng.lognormal(size=5000), rng.lognormal(size=4000)
+out = []
+for method in ("percentile", "bca"):
+    for statistic in ("mean", "median"):
+        r = stats.paired_bootstrap(c, b, statistic=statistic, method=method, n_resamples=3001,
+                                   random_state=12345, return_distribution=True)
+        out += [r.low, r.high, float(r.distribution.sum()), float(r.distribution[-1])]
+p = stats.paired_permutation_test(c, b, n_resamples=3001, random_state=12345, return_null_distribution=True)
+out += [p.pvalue, float(p.null_distribution.sum())]
+q = stats.quantile_delta(x, y, random_state=12345)
+out += [q.low, q.high]
+import numba
+print(numba.get_num_threads(), repr(out))
+"""
+
+
+def _run(threads: int) -> tuple[str, str]:
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=300, check=True
+    )
+    used, values = done.stdout.strip().split(" ", 1)
+    return used, values
+
+
+def test_results_are_bit_identical_with_one_and_two_threads():
+    used_one, one = _run(1)
+    used_two, two = _run(2)
+    assert (used_one, used_two) == ("1", "2")
+    assert one == two
+
+
+@pytest.mark.slow
+def test_results_are_bit_identical_with_four_oversubscribed_threads():
+    assert _run(4)[1] == _run(1)[1]

@@ -1,0 +1,58 @@
+"""Artifact paths are untrusted; hashing is exact; hygiene flags what the seed asks for."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry import ArtifactError, RunCreated, UnsafeArtifactPath, check_run, resolve_under, sha256_file
+
+
+def test_symlink_escaping_the_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret").write_text("x")
+    (root / "link").symlink_to(tmp_path / "secret")
+    with pytest.raises(UnsafeArtifactPath, match="outside the artifact root"):
+        resolve_under(root, "link")
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="'a/b.json' is missing"):
+        resolve_under(tmp_path, "a/b.json")
+
+
+def test_sha256_matches_hashlib_across_chunks(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 9000  # > 2 MiB, several read chunks
+    (tmp_path / "f").write_bytes(data)
+    assert sha256_file(tmp_path / "f") == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _kinds(alerts: list[Any]) -> set[str]:
+    return {a.kind for a in alerts}
+
+
+def test_clean_run_has_no_findings(run_event: dict[str, Any]) -> None:
+    assert check_run(RunCreated.model_validate(run_event), "r1") == []
+
+
+def test_stale_run_after_seven_days(run_event: dict[str, Any]) -> None:
+    run_event["created_at"] = (datetime.now(timezone.utc) - timedelta(days=8)).isoformat()
+    assert _kinds(check_run(RunCreated.model_validate(run_event), "r1")) == {"stale_run"}
+
+
+def test_seed_reuse_and_split_leak(run_event: dict[str, Any]) -> None:
+    run_event["seeds"]["test_split_seed"] = run_event["seeds"]["train_split_seed"]
+    run_event["dataset"]["splits"]["test"] = run_event["dataset"]["splits"]["train"]
+    assert _kinds(check_run(RunCreated.model_validate(run_event), "r1")) == {"seed_reuse", "split_leak"}
+
+
+def test_same_metric_uuid_with_two_values_is_a_conflict(run_event: dict[str, Any]) -> None:
+    twin = dict(run_event["metrics"][0], value=0.9)
+    run_event["metrics"].append(twin)
+    alerts = check_run(RunCreated.model_validate(run_event), "r1")
+    assert _kinds(alerts) == {"conflicting_metric"} and alerts[0].severity == "critical"
