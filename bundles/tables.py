@@ -62,7 +62,7 @@ def render_tables(evidence: Sequence[CandidateEvidence]) -> str:
         notes = [m.reason for m in r.metrics if m.reason] + [a.kind for a in r.alerts]
         values = [r.metric(name).value if r.metric(name) else None for name in SUMMARY_METRICS]  # type: ignore[union-attr]
         metric_rows.append((r.run_id, *values, "; ".join(str(n) for n in notes) or "verified"))
-    ab_rows = []
+    ab_rows: list[tuple[object, ...]] = []
     for item in evidence:
         c = item.comparison
         if c is None:

@@ -92,7 +92,7 @@ def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, st
             message = watcher.poll(0.5)
             if message is None or message.error() is not None:
                 continue
-            topic = message.topic().removeprefix(settings.topic_prefix)
+            topic = (message.topic() or "").removeprefix(settings.topic_prefix)
             event = decode(topic, message.value())
             if topic == "alerts":
                 _say(f"alert [{event.data.severity}] {event.data.kind}: {event.data.message}")
@@ -100,7 +100,7 @@ def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, st
                 _say(f"an event was dead-lettered, the demo cannot finish: {event.data.error}")
                 return 1
             elif topic == "gates.status":
-                statuses[event.subject] = event.data.overall
+                statuses[event.subject or ""] = event.data.overall
                 gates = ", ".join(f"{k}={'pass' if v.pass_ else 'FAIL'}" for k, v in event.data.gates.items())
                 _say(f"gate status {event.subject}: {event.data.overall} ({gates})")
             elif topic == "bundles.emitted" and event.data.meeting_id == meeting_id:

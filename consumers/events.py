@@ -144,7 +144,7 @@ class Command(_Model):
 class TopicSpec(_Model):
     name: str
     direction: Literal["in", "out"]
-    type: str
+    event_type: str
     payload: type[BaseModel]
     description: str
 
@@ -152,7 +152,7 @@ class TopicSpec(_Model):
 
 
 def _spec(name: str, direction: Literal["in", "out"], payload: type[BaseModel], description: str) -> TopicSpec:
-    return TopicSpec(name=name, direction=direction, type=f"io.runnotary.{name}.v{CONTRACT_VERSION}",
+    return TopicSpec(name=name, direction=direction, event_type=f"io.runnotary.{name}.v{CONTRACT_VERSION}",
                      payload=payload, description=description)
 
 
@@ -176,8 +176,9 @@ def envelope(topic: str, data: BaseModel, *, subject: str | None, caused_by: str
     consumers can drop the duplicates."""
     spec = TOPICS[topic]
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{caused_by}|{topic}|{subject}")) if caused_by else str(uuid.uuid4())
-    return CloudEvent[type(data)](  # type: ignore[misc]
-        id=event_id, source=SOURCE, type=spec.type, time=datetime.now(timezone.utc), subject=subject, data=data
+    model: type[CloudEvent[Any]] = CloudEvent[type(data)]  # type: ignore[misc,assignment]
+    return model(
+        id=event_id, source=SOURCE, type=spec.event_type, time=datetime.now(timezone.utc), subject=subject, data=data
     )
 
 
@@ -195,8 +196,8 @@ def decode(topic: str, raw: bytes | None) -> CloudEvent[Any]:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:10])
         raise InvalidEvent(f"{topic}: invalid event: {problems}") from exc
-    if event.type != spec.type:
-        raise InvalidEvent(f"{topic}: event type {event.type!r} is not {spec.type!r}")
+    if event.type != spec.event_type:
+        raise InvalidEvent(f"{topic}: event type {event.type!r} is not {spec.event_type!r}")
     return event
 
 
@@ -220,7 +221,7 @@ def asyncapi(prefix: str = "runnotary.") -> dict[str, Any]:
     for name, spec in TOPICS.items():
         key = name.replace(".", "_")
         messages[key] = {
-            "name": spec.type,
+            "name": spec.event_type,
             "contentType": "application/cloudevents+json",
             "payload": {"$ref": f"./{name}.json"},
         }

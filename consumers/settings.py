@@ -60,12 +60,12 @@ class Settings(BaseSettings):
         """Where new experiments keep artifacts: a local folder for the embedded store, the server's choice otherwise."""
         return None if self.mlflow_tracking_uri else (self.state_dir / "mlartifacts").resolve().as_uri()
 
-    def kafka_config(self, bootstrap: str | None = None) -> dict[str, str]:
+    def kafka_config(self, bootstrap: str | None = None) -> dict[str, str | int | float | bool]:
         """The librdkafka settings shared by producers, consumers and the admin client."""
         servers = bootstrap or self.kafka_bootstrap
         if not servers:
             raise ValueError("no Kafka bootstrap servers: set RUNNOTARY_KAFKA_BOOTSTRAP or start the embedded broker")
-        config = {
+        config: dict[str, str | int | float | bool] = {
             "bootstrap.servers": servers,
             "security.protocol": self.kafka_security_protocol.lower(),
             "log.connection.close": "false",

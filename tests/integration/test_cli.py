@@ -83,3 +83,21 @@ def test_demo_from_an_empty_directory(tmp_path: Path) -> None:
         "retrieval-cand-a": "pass", "retrieval-cand-b": "fail"}
     assert (bundle / "ab_test_summary.md").read_text().count("| ---") >= 4
     assert (bundle / "plots" / "ablation_bars.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_broker_command_prints_a_bootstrap_that_answers(tmp_path: Path) -> None:
+    """`runnotary broker` runs Tansu in the foreground, prints its address, and stops on SIGTERM."""
+    from confluent_kafka.admin import AdminClient
+
+    process = subprocess.Popen([RUNNOTARY, "broker"], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("Tansu broker ready: RUNNOTARY_KAFKA_BOOTSTRAP=127.0.0.1:")
+        bootstrap = line.strip().rsplit("=", 1)[1]
+        metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+        assert metadata.brokers
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -34,7 +34,7 @@ def test_envelope_roundtrip_is_a_cloudevent(run_event: dict[str, Any]) -> None:
     raw = encode(envelope("runs.created", data, subject="cand-unit"))
     doc = json.loads(raw)
     assert {"id", "source", "type", "specversion", "time", "subject", "data"} <= set(doc)
-    assert doc["specversion"] == "1.0" and doc["type"] == TOPICS["runs.created"].type
+    assert doc["specversion"] == "1.0" and doc["type"] == TOPICS["runs.created"].event_type
     assert decode("runs.created", raw).data == data
 
 
