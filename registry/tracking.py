@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from registry.artifacts import ArtifactRecord, resolve_under, sha256_file, viewer_for
 from registry.catalog import MetricSpec, UnknownMetric, normalize, spec_for
 from registry.hygiene import check_run
-from registry.errors import ArtifactError, RegistryError, TrackingUnavailable
+from registry.errors import ArtifactError, RegistryError, TrackingUnavailable, UnsafeArtifactPath
 from registry.models import Alert, RunCreated
 from registry.recompute import recompute
 
@@ -192,6 +192,9 @@ class Registry:
         for ref in event.artifacts:
             try:
                 local = resolve_under(self.artifact_root, ref.path)
+            except UnsafeArtifactPath as exc:
+                alerts.append(self._alert("unsafe_artifact_path", "critical", run_id, event, str(exc), path=ref.path))
+                continue
             except ArtifactError as exc:
                 alerts.append(self._alert("missing_artifact", "warning", run_id, event, str(exc), path=ref.path))
                 continue

@@ -7,6 +7,7 @@ HTTP with gunicorn workers, backed by a fresh PostgreSQL database for the sessio
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -180,3 +181,5 @@ def running_service(settings_factory: Callable[..., Settings]) -> Iterator[Calla
         running.stop.set()
         running.thread.join(30)
         running.watcher.close()
+    started.clear()
+    gc.collect()  # drop the service's producer now, not after the session's broker is gone

@@ -147,3 +147,45 @@ def consumer_offsets_reach(settings: Any, topic: str, expected: int, timeout: fl
             return
         time.sleep(0.5)
     raise AssertionError(f"committed offset of {topic} stayed at {committed(settings, topic)} < {expected}")
+
+
+def test_claims_that_do_not_match_their_files_are_flagged_and_the_file_wins(running_service: Any) -> None:
+    """A wrong claimed metric, a wrong claimed sha256 and a symlink out of the root each raise an alert;
+    MLflow records the recomputed value."""
+    svc = running_service()
+    settings = svc.settings
+    root = Path(settings.artifact_root)
+    baseline = generate(root, n_queries=80, n_requests=300, seed=6)[0]
+    outside = root.parent / "outside.json"
+    outside.write_text("{}")
+    (root / "baseline" / "escape.json").symlink_to(outside)
+    data = baseline.model_dump(mode="json")
+    truth = next(m["value"] for m in data["metrics"] if m["name"] == "ndcg@10")
+    next(m for m in data["metrics"] if m["name"] == "ndcg@10")["value"] = 0.99
+    next(a for a in data["artifacts"] if a["path"] == "baseline/metrics.json")["sha256"] = "0" * 64
+    data["artifacts"].append({"kind": "other", "path": "baseline/escape.json", "sha256": None})
+    tampered = RunCreated.model_validate(data)
+    _publish(settings, "runs.created", [_event(tampered)])
+
+    seen = svc.wait_for(lambda s: _count(s, "alerts") >= 3)
+    alerts = {e.data.kind: e.data for t, e in seen if t == "alerts"}
+    assert alerts["metric_mismatch"].severity == "critical" and "0.99" in alerts["metric_mismatch"].message
+    assert alerts["artifact_hash_mismatch"].details["path"] == "baseline/metrics.json"
+    assert alerts["unsafe_artifact_path"].details["path"] == "baseline/escape.json"
+    run = MlflowClient(settings.mlflow_tracking_uri).get_run(alerts["metric_mismatch"].run_id)
+    assert abs(run.data.metrics["ndcg_at_10"] - truth) < 1e-9
+    assert run.data.tags["runnotary.alerts"] == "3"
+
+
+def test_meeting_for_an_unknown_candidate_still_gets_a_bundle(running_service: Any) -> None:
+    """One missing candidate fails the meeting's status and raises a critical alert; the bundle is still written."""
+    svc = running_service()
+    settings = svc.settings
+    meeting = MeetingRequested(meeting_id="m-unknown", candidates=["nobody-registered-this"], requested_by="reviewer")
+    _publish(settings, "meetings.requested", [("m", encode(envelope("meetings.requested", meeting, subject="m-unknown")))])
+    seen = svc.wait_for(lambda s: _count(s, "bundles.emitted") == 1 and _count(s, "alerts") == 1)
+    emitted = next(e.data for t, e in seen if t == "bundles.emitted")
+    assert emitted.overall_gate_status == "fail" and emitted.candidates == {"nobody-registered-this": "fail"}
+    alert = next(e.data for t, e in seen if t == "alerts")
+    assert (alert.kind, alert.severity, alert.candidate_id) == ("unknown_candidate", "critical", "nobody-registered-this")
+    assert (Path(emitted.location) / "decision_metrics.json").is_file()
