@@ -34,7 +34,7 @@ def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 17
     shutil.rmtree(state, ignore_errors=True)
     artifacts = state / "artifacts"
 
-    from consumers.synthetic import generate
+    from registry.synthetic import generate
 
     _say("generating a synthetic experiment: 1 baseline + 2 candidates, 3,000 queries, 20,000 requests each")
     events = generate(artifacts)

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
@@ -24,7 +24,7 @@ from consumers.metrics import ServiceMetrics
 from consumers.settings import Settings
 from registry.errors import RunnotaryError, TrackingUnavailable
 
-__all__ = ["Message", "Service", "ErrorAction", "default_error_policy", "INPUT_TOPICS"]
+__all__ = ["Consumer", "Message", "Producer", "Service", "ErrorAction", "default_error_policy", "INPUT_TOPICS"]
 
 INPUT_TOPICS = ("runs.created", "meetings.requested")
 
@@ -44,6 +44,22 @@ class Message(Protocol):
     def error(self) -> KafkaError | None: ...
 
 
+class Consumer(Protocol):
+    """What the loop needs of a confluent_kafka.Consumer."""
+
+    def subscribe(self, topics: list[str]) -> None: ...
+    def poll(self, timeout: float) -> Any: ...
+    def commit(self, *, message: Any, asynchronous: Literal[False]) -> Any: ...
+    def close(self) -> None: ...
+
+
+class Producer(Protocol):
+    """What the loop needs of a confluent_kafka.Producer."""
+
+    def produce(self, topic: str, *, key: bytes, value: bytes, on_delivery: Callable[[Any, Any], None]) -> None: ...
+    def flush(self, timeout: float) -> int: ...
+
+
 def default_error_policy(exc: Exception) -> ErrorAction:
     """An unreachable MLflow is retried; bad input and anything a handler cannot do is dead-lettered."""
     if isinstance(exc, TrackingUnavailable):
@@ -57,8 +73,8 @@ def default_error_policy(exc: Exception) -> ErrorAction:
 class Service:
     settings: Settings
     handlers: Handlers
-    consumer: object  # confluent_kafka.Consumer
-    producer: object  # confluent_kafka.Producer
+    consumer: Consumer
+    producer: Producer
     metrics: ServiceMetrics
     error_policy: Callable[[Exception], ErrorAction] = default_error_policy
     retry_backoff: tuple[float, float] = (0.5, 30.0)
@@ -70,11 +86,11 @@ class Service:
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the consumer is closed on the way out."""
         consumer = self.consumer
-        consumer.subscribe(list(self._topics))  # type: ignore[attr-defined]
+        consumer.subscribe(list(self._topics))
         log.info("service_started", topics=list(self._topics), group_id=self.settings.group_id)
         try:
             while not stop.is_set():
-                message = consumer.poll(1.0)  # type: ignore[attr-defined]
+                message = consumer.poll(1.0)
                 if message is None:
                     continue
                 if message.error() is not None:
@@ -82,7 +98,7 @@ class Service:
                     continue
                 self.process(message, stop)
         finally:
-            consumer.close()  # type: ignore[attr-defined]
+            consumer.close()
             log.info("service_stopped")
 
     def _consumer_error(self, error: KafkaError) -> None:
@@ -117,7 +133,7 @@ class Service:
                 outcome = "deadlettered"
                 break
         self.publish(outgoing)
-        self.consumer.commit(message=message, asynchronous=False)  # type: ignore[attr-defined]
+        self.consumer.commit(message=message, asynchronous=False)
         self.metrics.events.labels(topic, outcome).inc()
         self.metrics.seconds.labels(topic).observe(time.monotonic() - started)
         self.metrics.last_event.labels(topic).set(time.time())
@@ -153,13 +169,12 @@ class Service:
             if err is not None:
                 failures.append(str(err))
 
-        producer = self.producer
         for item in outgoing:
             try:
-                producer.produce(self.settings.topic(item.topic), key=item.key.encode(), value=item.value,  # type: ignore[attr-defined]
-                                 on_delivery=on_delivery)
+                self.producer.produce(self.settings.topic(item.topic), key=item.key.encode(), value=item.value,
+                                      on_delivery=on_delivery)
             except (KafkaException, BufferError) as exc:
                 failures.append(f"{item.topic}: {exc}")
-        remaining = producer.flush(timeout)  # type: ignore[attr-defined]
+        remaining = self.producer.flush(timeout)
         if failures or remaining:
             raise DeliveryFailed(f"{len(failures)} publish(es) failed, {remaining} unacknowledged: {failures[:3]}")

@@ -85,7 +85,7 @@ def mlflow_server(postgres_database: str, tmp_path_factory: pytest.TempPathFacto
     mlflow = Path(sys.executable).with_name("mlflow")
     process = subprocess.Popen(
         [str(mlflow), "server", "--backend-store-uri", postgres_database, "--artifacts-destination", str(artifacts),
-         "--host", "127.0.0.1", "--port", str(port), "--gunicorn-opts", "--workers 2 --threads 4 --timeout 120"],
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--gunicorn-opts", "--threads 4 --timeout 120"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"

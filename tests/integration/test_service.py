@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from mlflow.tracking import MlflowClient
 
 from consumers.events import MeetingRequested, encode, envelope
-from consumers.synthetic import generate
+from registry.synthetic import generate
 from registry import RunCreated, sha256_file
 
 

@@ -52,7 +52,7 @@ class FakeProducer:
 class FakeConsumer:
     journal: list[str]
 
-    def commit(self, message: Any, asynchronous: bool) -> None:
+    def commit(self, *, message: Any, asynchronous: bool) -> None:
         self.journal.append("commit")
 
 
