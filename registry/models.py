@@ -33,6 +33,8 @@ __all__ = [
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", to_lower=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=250, strip_whitespace=True)]
+#: Values that end up inside MLflow search filters: no quotes, no spaces.
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 
 ArtifactKind = Literal[
     "metrics",
@@ -86,7 +88,7 @@ class Seeds(_Model):
     """Random seeds; ``family`` groups the seeds a candidate and its baseline must share."""
 
     value: int
-    family: Name
+    family: Identifier
     train_split_seed: int | None = None
     test_split_seed: int | None = None
 
@@ -144,7 +146,7 @@ class RunCreated(_Model):
     )
     experiment: Name
     run_name: Name
-    candidate_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+    candidate_id: Identifier
     role: Literal["candidate", "baseline"]
     owners: list[Name] = Field(min_length=1)
     dataset: Dataset

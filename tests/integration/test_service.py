@@ -189,3 +189,22 @@ def test_meeting_for_an_unknown_candidate_still_gets_a_bundle(running_service: A
     alert = next(e.data for t, e in seen if t == "alerts")
     assert (alert.kind, alert.severity, alert.candidate_id) == ("unknown_candidate", "critical", "nobody-registered-this")
     assert (Path(emitted.location) / "decision_metrics.json").is_file()
+
+
+def test_half_finished_registration_is_resumed_on_the_same_run(running_service: Any) -> None:
+    """A run left by a crash after it was opened (event id tagged, not registered) is completed, not duplicated."""
+    svc = running_service()
+    settings = svc.settings
+    baseline = generate(Path(settings.artifact_root), n_queries=50, n_requests=200, seed=8)[0]
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(baseline.experiment)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(baseline.experiment)
+    event = envelope("runs.created", baseline, subject=baseline.candidate_id)
+    orphan = client.create_run(experiment_id, tags={"runnotary.event_id": event.id}).info.run_id
+
+    _publish(settings, "runs.created", [(baseline.candidate_id, encode(event))])
+    consumer_offsets_reach(settings, "runs.created", 1)
+    runs = client.search_runs([experiment_id], f"tags.`runnotary.event_id` = '{event.id}'")
+    assert [r.info.run_id for r in runs] == [orphan]
+    assert runs[0].data.tags["runnotary.registered"] == "true"
+    assert runs[0].data.tags["runnotary.dataset_sha256"] == baseline.dataset.sha256

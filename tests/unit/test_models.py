@@ -25,6 +25,8 @@ def test_valid_event_parses(run_event: dict[str, Any]) -> None:
         (("owners",), [], "owners"),
         (("code", "git_commit"), "xyz", "git_commit"),
         (("created_at",), "2026-11-23T10:00:00", "time zone"),
+        (("seeds", "family"), "x' OR '1'='1", "family"),
+        (("candidate_id",), "a b", "candidate_id"),
     ],
 )
 def test_invalid_field_is_named(run_event: dict[str, Any], path: tuple[str, ...], breakage: object, named: str) -> None:
