@@ -138,8 +138,8 @@ class Registry:
     def register(self, event: RunCreated, event_id: str) -> Registration:
         """Register ``event`` once: a redelivered event returns the first registration."""
         run_id, registered = self._find_by_event(event_id)
-        if registered:
-            return self.load(run_id)  # type: ignore[arg-type]
+        if run_id is not None and registered:
+            return self.load(run_id)
         experiment_id = self._experiment_id(event.experiment)
         # A run left half-registered by a crash is resumed, not duplicated.
         run_id = self._open_run(event, event_id, experiment_id, resume=run_id)
@@ -176,9 +176,10 @@ class Registry:
                 self.client.get_run(event.run_id)
                 run_id = event.run_id
             else:
-                run = self.client.create_run(
+                run = self.client.create_run(  # the event id is on the run from its first instant
                     experiment_id,
                     start_time=int(event.created_at.timestamp() * 1000),
+                    tags={f"{TAG}event_id": event_id},
                     run_name=event.run_name,
                 )
                 run_id = run.info.run_id
