@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from bundles import CandidateEvidence, Comparison, ComparisonSettings, closing_line, compare, evaluate, write_bundle
 from consumers.events import BundleEmitted, CloudEvent, GateStatus, MeetingRequested, envelope, encode
 from consumers.metrics import ServiceMetrics
-from registry import Alert, Registration, Registry, RunCreated, find_baseline, unpaired_candidates
+from registry import Alert, Registration, Registry, RunCreated, find_baseline, candidates_for
 
 __all__ = ["Outgoing", "Handlers", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 
@@ -36,8 +36,9 @@ class Handlers:
     bundle_root: Path
     metrics: ServiceMetrics
 
-    def _out(self, topic: str, data: BaseModel, subject: str, cause: CloudEvent[Any]) -> Outgoing:
-        return Outgoing(topic, subject, encode(envelope(topic, data, subject=subject, caused_by=cause.id)))
+    def _out(self, topic: str, data: BaseModel, subject: str, cause: CloudEvent[Any] | str) -> Outgoing:
+        caused_by = cause if isinstance(cause, str) else cause.id
+        return Outgoing(topic, subject, encode(envelope(topic, data, subject=subject, caused_by=caused_by)))
 
     def _alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any]) -> list[Outgoing]:
         out = []
@@ -68,7 +69,7 @@ class Handlers:
             else:
                 out += self._pair(registration, self.registry.load(baseline_id), event)
         else:
-            for candidate_id in unpaired_candidates(self.registry, registration):
+            for candidate_id in candidates_for(self.registry, registration):
                 out += self._pair(self.registry.load(candidate_id), registration, event)
         return out
 
@@ -80,7 +81,9 @@ class Handlers:
                                tags={"baseline_run": baseline.run_id, "gate_overall": status["overall"]})
         self.metrics.gates.labels(status["overall"]).inc()
         log.info("gates_evaluated", candidate_run=candidate.run_id, baseline_run=baseline.run_id, overall=status["overall"])
-        out = [self._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, cause)]
+        # Keyed by the pair, not the input: whichever event (re)evaluates this pair publishes the same id.
+        pair = f"pair:{candidate.run_id}:{baseline.run_id}"
+        out = [self._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=candidate.run_id,
                        candidate_id=candidate.event.candidate_id, message=note) for note in comparison.notes]
         return out + self._alerts(notes, cause)

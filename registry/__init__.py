@@ -5,7 +5,7 @@ from registry.catalog import CATALOG, MetricSpec, UnknownMetric, normalize, spec
 from registry.errors import ArtifactError, RegistryError, RunnotaryError, TrackingUnavailable, UnsafeArtifactPath
 from registry.hygiene import check_run
 from registry.models import Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags
-from registry.pairing import find_baseline, unpaired_candidates
+from registry.pairing import find_baseline, candidates_for
 from registry.recompute import read_latency_log, read_per_query, recompute
 from registry.tracking import MetricRecord, Registration, Registry
 
@@ -40,5 +40,5 @@ __all__ = [
     "resolve_under",
     "sha256_file",
     "spec_for",
-    "unpaired_candidates",
+    "candidates_for",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from registry.tracking import TAG, Registration, Registry
 
-__all__ = ["find_baseline", "unpaired_candidates"]
+__all__ = ["find_baseline", "candidates_for"]
 
 
 def _key(registration: Registration) -> dict[str, str]:
@@ -18,7 +18,9 @@ def find_baseline(registry: Registry, candidate: Registration) -> str | None:
     return runs[0][0] if runs else None
 
 
-def unpaired_candidates(registry: Registry, baseline: Registration) -> list[str]:
-    """Candidates of the baseline's dataset and seed family that have no baseline yet (it came late)."""
+def candidates_for(registry: Registry, baseline: Registration) -> list[str]:
+    """Candidates of the baseline's dataset and seed family that have no baseline yet (it came late),
+    or that were paired with this very baseline: a redelivered baseline event must publish their
+    status again, in case the first delivery stopped before its events were acknowledged."""
     runs = registry.search({**_key(baseline), "role": "candidate"}, [baseline.experiment_id])
-    return [run_id for run_id, tags in runs if f"{TAG}baseline_run" not in tags]
+    return [run_id for run_id, tags in runs if tags.get(f"{TAG}baseline_run", baseline.run_id) == baseline.run_id]

@@ -26,6 +26,11 @@ def _event(run: RunCreated) -> tuple[str, bytes]:
     return run.candidate_id, encode(envelope("runs.created", run, subject=run.candidate_id))
 
 
+def _experiment(settings: Any) -> str:
+    """Each test registers into its own experiment (pairing never crosses experiments)."""
+    return f"/tests/{settings.topic_prefix.rstrip('.')}"
+
+
 def _count(seen: list[tuple[str, Any]], topic: str) -> int:
     return sum(1 for t, _ in seen if t == topic)
 
@@ -34,7 +39,7 @@ def test_runs_are_registered_paired_gated_and_bundled(running_service: Any) -> N
     """Baseline and two candidates in, gate statuses out, then a meeting bundle whose numbers trace to files."""
     svc = running_service()
     settings = svc.settings
-    runs = generate(Path(settings.artifact_root), n_queries=400, n_requests=4000, seed=3)
+    runs = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=400, n_requests=4000, seed=3)
     baseline, cand_a, cand_b = runs
     _publish(settings, "runs.created", [_event(baseline), _event(cand_a), _event(cand_b)])
 
@@ -89,7 +94,7 @@ def test_redelivered_event_registers_once(running_service: Any) -> None:
     """The same CloudEvent twice (same id) leaves one MLflow run."""
     svc = running_service()
     settings = svc.settings
-    baseline = generate(Path(settings.artifact_root), n_queries=50, n_requests=200, seed=4)[0]
+    baseline = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=50, n_requests=200, seed=4)[0]
     key, raw = _event(baseline)
     _publish(settings, "runs.created", [(key, raw), (key, raw)])
     consumer_offsets_reach(settings, "runs.created", 2)
@@ -104,7 +109,7 @@ def test_malformed_events_are_deadlettered_and_consumption_goes_on(running_servi
     """Garbage and an invalid field go to deadletter with their error; the valid event after them is processed."""
     svc = running_service()
     settings = svc.settings
-    baseline = generate(Path(settings.artifact_root), n_queries=50, n_requests=200, seed=5)[0]
+    baseline = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=50, n_requests=200, seed=5)[0]
     good_key, good = _event(baseline)
     broken = json.loads(good)
     broken["data"]["dataset"]["sha256"] = "nope"
@@ -155,7 +160,7 @@ def test_claims_that_do_not_match_their_files_are_flagged_and_the_file_wins(runn
     svc = running_service()
     settings = svc.settings
     root = Path(settings.artifact_root)
-    baseline = generate(root, n_queries=80, n_requests=300, seed=6)[0]
+    baseline = generate(root, experiment=_experiment(settings), n_queries=80, n_requests=300, seed=6)[0]
     outside = root.parent / "outside.json"
     outside.write_text("{}")
     (root / "baseline" / "escape.json").symlink_to(outside)
@@ -195,7 +200,7 @@ def test_half_finished_registration_is_resumed_on_the_same_run(running_service: 
     """A run left by a crash after it was opened (event id tagged, not registered) is completed, not duplicated."""
     svc = running_service()
     settings = svc.settings
-    baseline = generate(Path(settings.artifact_root), n_queries=50, n_requests=200, seed=8)[0]
+    baseline = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=50, n_requests=200, seed=8)[0]
     client = MlflowClient(settings.mlflow_tracking_uri)
     experiment = client.get_experiment_by_name(baseline.experiment)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(baseline.experiment)
@@ -208,3 +213,22 @@ def test_half_finished_registration_is_resumed_on_the_same_run(running_service: 
     assert [r.info.run_id for r in runs] == [orphan]
     assert runs[0].data.tags["runnotary.registered"] == "true"
     assert runs[0].data.tags["runnotary.dataset_sha256"] == baseline.dataset.sha256
+
+
+def test_replayed_inputs_republish_the_same_gate_status(running_service: Any) -> None:
+    """Redelivering a candidate or its baseline re-publishes its gate status with the same id and content
+    (nothing lost if the first publish never landed; a duplicate is recognisable)."""
+    svc = running_service()
+    settings = svc.settings
+    baseline, cand_a, _ = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=120, n_requests=500, seed=9)
+    first = [_event(baseline), _event(cand_a)]
+    _publish(settings, "runs.created", first)
+    svc.wait_for(lambda s: _count(s, "gates.status") == 1)
+    _publish(settings, "runs.created", first[::-1])  # the same bytes, same CloudEvent ids
+    seen = svc.wait_for(lambda s: _count(s, "gates.status") == 3)
+    statuses = [e for t, e in seen if t == "gates.status"]
+    assert len({s.id for s in statuses}) == 1
+    assert all(s.data == statuses[0].data for s in statuses)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(_experiment(settings))
+    assert len(client.search_runs([experiment.experiment_id], f"tags.`runnotary.candidate_id` = '{cand_a.candidate_id}'")) == 1
