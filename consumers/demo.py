@@ -11,7 +11,7 @@ import shutil
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from consumers.broker import EmbeddedBroker

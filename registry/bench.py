@@ -16,15 +16,11 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,14 +28,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import requests
 from mlflow.tracking import MlflowClient
 
 from registry import Registry, RunCreated
+from registry.devserver import throwaway_mlflow_server
 from registry.synthetic import generate
 
-_PG = "postgresql://postgres@127.0.0.1:5432"
 _GUNICORN = "--threads 4 --timeout 120"
 # Label and extra `mlflow server` arguments. Workers are set with mlflow's own --workers: mlflow
 # appends `-w <--workers, default 4>` after --gunicorn-opts, so a "--workers" inside those is overridden.
@@ -63,12 +58,6 @@ def _counting_request(self: requests.Session, method: str, url: str, *args: obje
     finally:
         _calls[key] += 1
         _spent[key] += time.perf_counter() - start
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _processes() -> list[tuple[int, int, int, int, str]]:
@@ -105,47 +94,10 @@ def _web_workers(pid: int) -> int:
 
 @contextmanager
 def mlflow_server(extra: list[str], workdir: Path) -> Iterator[tuple[str, int]]:
-    """A fresh database and ``mlflow server`` on it; yields its URL and worker count, then removes both."""
-    name = f"runnotary_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{_PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    process: subprocess.Popen[bytes] | None = None
-    port = _free_port()
-    log_path = workdir / f"{name}.log"
-    try:
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("mlflow")), "server",
-                 "--backend-store-uri", f"{_PG}/{name}".replace("postgresql://", "postgresql+psycopg://", 1),
-                 "--artifacts-destination", str(workdir / name), "--host", "127.0.0.1", "--port", str(port), *extra],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start: {log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        _wait_quiet(process.pid)
-        yield url, _web_workers(process.pid)
-    finally:
-        if process is not None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:
-                pass
-        with psycopg.connect(f"{_PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A fresh database and ``mlflow server`` on it, gone idle; yields its URL and worker count."""
+    with throwaway_mlflow_server(workdir, extra_args=extra, prefix="runnotary_bench") as (url, pid):
+        _wait_quiet(pid)
+        yield url, _web_workers(pid)
 
 
 @dataclass(frozen=True)

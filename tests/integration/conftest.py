@@ -9,28 +9,24 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from confluent_kafka import Consumer
 
 from consumers.app import build_service
-from consumers.broker import EmbeddedBroker, free_port
+from consumers.broker import EmbeddedBroker
 from consumers.events import decode
 from consumers.service import Service
 from consumers.settings import Settings
+from registry.devserver import DEFAULT_PG, throwaway_mlflow_server
 
-PG_DSN = os.environ.get("RUNNOTARY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_DSN = os.environ.get("RUNNOTARY_TEST_PG", DEFAULT_PG)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -65,49 +61,12 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh database for the session, dropped at the end."""
-    name = f"runnotary_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_DSN.rsplit("/", 1)[0]
-    yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`mlflow server` over HTTP, as the README recommends running it (gunicorn workers)."""
-    port = free_port()
-    artifacts = tmp_path_factory.mktemp("mlflow-artifacts")
-    log = (tmp_path_factory.mktemp("mlflow-log") / "server.log").open("w")
-    mlflow = Path(sys.executable).with_name("mlflow")
-    process = subprocess.Popen(
-        [str(mlflow), "server", "--backend-store-uri", postgres_database, "--artifacts-destination", str(artifacts),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--gunicorn-opts", "--threads 4 --timeout 120"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.flush()
-            raise RuntimeError(f"mlflow server did not start: {Path(log.name).read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    log.close()
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mlflow server` over HTTP on a fresh PostgreSQL database, run as the README recommends."""
+    workdir = tmp_path_factory.mktemp("mlflow")
+    extra = ["--workers", "2", "--gunicorn-opts", "--threads 4 --timeout 120"]
+    with throwaway_mlflow_server(workdir, extra_args=extra, pg_dsn=PG_DSN, prefix="runnotary_test") as (url, _):
+        yield url
 
 
 @pytest.fixture

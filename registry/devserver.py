@@ -1,0 +1,78 @@
+"""A throwaway ``mlflow server`` on a fresh PostgreSQL database, for integration tests and benchmarks.
+
+Needs the ``test`` extra (psycopg). The database and the server's process group are removed on
+exit, whatever happened inside the block.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["DEFAULT_PG", "throwaway_mlflow_server"]
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def throwaway_mlflow_server(
+    workdir: Path, *, extra_args: Sequence[str] = (), pg_dsn: str = DEFAULT_PG, prefix: str = "runnotary",
+    startup_timeout: float = 180.0,
+) -> Iterator[tuple[str, int]]:
+    """Yield ``(url, pid)`` of an ``mlflow server`` whose backend is a database made for it alone."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = pg_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    process: subprocess.Popen[bytes] | None = None
+    port = _free_port()
+    log_path = workdir / f"{name}.log"
+    try:
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", f"{base}/{name}",
+                 "--artifacts-destination", str(workdir / name), "--host", "127.0.0.1", "--port", str(port), *extra_args],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not start: {log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url, process.pid
+    finally:
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
