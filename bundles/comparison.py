@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 import stats
-from registry import ArtifactError, Registration, Registry, read_latency_log, read_per_query, spec_for
+from registry import ArtifactError, Registration, Registry, read_latency_log, read_per_query_table, spec_for
 
 __all__ = ["Comparison", "ComparisonSettings", "compare", "PAIRED_METRICS", "LATENCY_QUANTILE"]
 
@@ -86,11 +86,12 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
     if cand_path is None or base_path is None:
         notes.append("no_per_query_artifact: paired metrics need a per_query artifact on both runs")
     else:
-        cand_file, base_file = registry.fetch(candidate, cand_path), registry.fetch(baseline, base_path)
+        cand_table = read_per_query_table(registry.fetch(candidate, cand_path))
+        base_table = read_per_query_table(registry.fetch(baseline, base_path))
         for offset, name in enumerate(PAIRED_METRICS):
             try:
-                cand_ids, cand_values = read_per_query(cand_file, name)
-                base_ids, base_values = read_per_query(base_file, name)
+                cand_ids, cand_values = cand_table.column(name)
+                base_ids, base_values = base_table.column(name)
             except ArtifactError as exc:
                 notes.append(f"{name}: {exc}")
                 continue

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bundles.tables import CandidateEvidence, render_tables
+from bundles.tables import CandidateEvidence, distinct_runs, render_tables
 from registry import ArtifactError, Registration, Registry, read_latency_log, sha256_file
 
 __all__ = ["Bundle", "closing_line", "write_bundle", "MEETING_ID"]
@@ -70,15 +70,11 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs: dict[str, Registration] = {}
-    for item in evidence:
-        if item.baseline:
-            runs[item.baseline.run_id] = item.baseline
-        runs[item.candidate.run_id] = item.candidate
-    labels = [f"{r.event.candidate_id}\n{r.run_id[:8]}" for r in runs.values()]
+    runs = distinct_runs(evidence)
+    labels = [f"{r.event.candidate_id}\n{r.run_id[:8]}" for r in runs]
 
     drops = [(r.metric("visual_ablation_drop_pct").value if r.metric("visual_ablation_drop_pct") else 0.0) or 0.0  # type: ignore[union-attr]
-             for r in runs.values()]
+             for r in runs]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(labels, drops, color="#4c72b0")
     ax.axhline(5.0, color="#c44e52", linestyle="--", label="gate ≥ 5%")
@@ -89,7 +85,7 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label, r in zip(labels, runs.values()):
+    for label, r in zip(labels, runs):
         log = next((a.path for a in r.artifacts if a.kind == "latency_log"), None)
         if log is None:
             continue
@@ -127,8 +123,7 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
         (staging / "plots").mkdir()
         artifact_index = [
             {**a.to_dict(), "mlflow_uri": f"runs:/{a.run_id}/evidence/{a.path}"}
-            for r in {x.run_id: x for e in evidence for x in (e.candidate, e.baseline) if x}.values()
-            for a in r.artifacts
+            for r in distinct_runs(evidence) for a in r.artifacts
         ]
         _dump(staging / "artifact_index.json", artifact_index)
         _dump(staging / "decision_metrics.json", _decision_metrics(meeting_id, evidence, overall))

@@ -10,7 +10,7 @@ from typing import Any
 from bundles.comparison import Comparison
 from registry import Registration
 
-__all__ = ["CandidateEvidence", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
+__all__ = ["CandidateEvidence", "distinct_runs", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
 
 SUMMARY_METRICS = ("ndcg@10", "latency_p95_ms", "visual_ablation_drop_pct", "v1_v2_corr", "compliance@1")
 BUNDLE_FILES = ("ab_test_summary.md", "decision_metrics.json", "artifact_index.json", "gate_status.json", "plots/")
@@ -40,25 +40,27 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
-def _runs(evidence: Sequence[CandidateEvidence]) -> list[tuple[Registration, str | None]]:
-    seen: dict[str, tuple[Registration, str | None]] = {}
+def distinct_runs(evidence: Sequence[CandidateEvidence]) -> list[Registration]:
+    """Every run a meeting cites, once, each baseline before the first candidate paired with it."""
+    runs: dict[str, Registration] = {}
     for item in evidence:
         if item.baseline is not None:
-            seen.setdefault(item.baseline.run_id, (item.baseline, None))
-        seen[item.candidate.run_id] = (item.candidate, item.baseline.run_id if item.baseline else None)
-    return list(seen.values())
+            runs.setdefault(item.baseline.run_id, item.baseline)
+        runs[item.candidate.run_id] = item.candidate
+    return list(runs.values())
 
 
 def render_tables(evidence: Sequence[CandidateEvidence]) -> str:
-    runs = _runs(evidence)
+    runs = distinct_runs(evidence)
+    baseline_of = {e.candidate.run_id: e.baseline.run_id for e in evidence if e.baseline is not None}
     registry_rows = [
-        (r.run_id, r.event.candidate_id, baseline, r.event.dataset.sha256[:12], r.event.seeds.value,
+        (r.run_id, r.event.candidate_id, baseline_of.get(r.run_id), r.event.dataset.sha256[:12], r.event.seeds.value,
          r.event.code.git_commit[:10], r.event.environment.env_hash[:12], ",".join(r.event.owners),
          r.event.created_at.isoformat(timespec="seconds"))
-        for r, baseline in runs
+        for r in runs
     ]
     metric_rows = []
-    for r, _ in runs:
+    for r in runs:
         notes = [m.reason for m in r.metrics if m.reason] + [a.kind for a in r.alerts]
         values = [r.metric(name).value if r.metric(name) else None for name in SUMMARY_METRICS]  # type: ignore[union-attr]
         metric_rows.append((r.run_id, *values, "; ".join(str(n) for n in notes) or "verified"))
@@ -74,7 +76,7 @@ def render_tables(evidence: Sequence[CandidateEvidence]) -> str:
         ab_rows.append((c.candidate_run, c.baseline_run, ndcg.get("delta"), f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else None,
                         ndcg.get("pvalue"), (c.latency or {}).get("delta_ms"), bool(ndcg.get("significance_pass")),
                         ", ".join(paths)))
-    artifact_rows = [(a.run_id, a.kind, a.path, a.sha256[:16], a.viewer) for r, _ in runs for a in r.artifacts]
+    artifact_rows = [(a.run_id, a.kind, a.path, a.sha256[:16], a.viewer) for r in runs for a in r.artifacts]
     gates = json.dumps([item.gate_status for item in evidence], indent=2)
     return "\n\n".join([
         "### 1) Run registry\n\n" + _table(

@@ -94,8 +94,9 @@ class Handlers:
         meeting = event.data
         evidence: list[CandidateEvidence] = []
         missing: list[Alert] = []
+        experiments = self.registry.experiment_ids()
         for candidate_id in meeting.candidates:
-            runs = self.registry.search({"candidate_id": candidate_id, "role": "candidate"}, max_results=1)
+            runs = self.registry.search({"candidate_id": candidate_id, "role": "candidate"}, experiments, max_results=1)
             if not runs:
                 missing.append(Alert(kind="unknown_candidate", severity="critical", candidate_id=candidate_id,
                                      message=f"meeting {meeting.meeting_id} asks for {candidate_id!r}, which has no registered run",

@@ -6,7 +6,7 @@ from registry.errors import ArtifactError, RegistryError, RunnotaryError, Tracki
 from registry.hygiene import check_run
 from registry.models import Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags
 from registry.pairing import find_baseline, candidates_for
-from registry.recompute import read_latency_log, read_per_query, recompute
+from registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
 from registry.tracking import MetricRecord, Registration, Registry
 
 __all__ = [
@@ -35,7 +35,9 @@ __all__ = [
     "find_baseline",
     "normalize",
     "read_latency_log",
+    "PerQueryTable",
     "read_per_query",
+    "read_per_query_table",
     "recompute",
     "resolve_under",
     "sha256_file",

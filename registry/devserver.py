@@ -18,12 +18,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["DEFAULT_PG", "throwaway_mlflow_server"]
+__all__ = ["DEFAULT_PG", "free_port", "throwaway_mlflow_server"]
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on the loopback interface that is free right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -42,7 +43,7 @@ def throwaway_mlflow_server(
         conn.execute(f'CREATE DATABASE "{name}"')
     base = pg_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     process: subprocess.Popen[bytes] | None = None
-    port = _free_port()
+    port = free_port()
     log_path = workdir / f"{name}.log"
     try:
         with log_path.open("w") as log:

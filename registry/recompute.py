@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,31 +21,50 @@ import numpy as np
 from registry.catalog import MetricSpec
 from registry.errors import ArtifactError
 
-__all__ = ["recompute", "read_per_query", "read_latency_log"]
+__all__ = ["PerQueryTable", "recompute", "read_per_query", "read_per_query_table", "read_latency_log"]
+
+
+@dataclass(frozen=True)
+class PerQueryTable:
+    """A per-query CSV read once; columns are checked and converted when asked for."""
+
+    name: str
+    cells: dict[str, list[str]]
+
+    def column(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(query_ids, values)`` of one column, sorted by query id."""
+        if "query_id" not in self.cells or column not in self.cells:
+            raise ArtifactError(f"{self.name}: a per-query CSV needs columns 'query_id' and {column!r}")
+        values: list[float] = []
+        for line, cell in enumerate(self.cells[column], start=2):
+            try:
+                values.append(float(cell))
+            except (TypeError, ValueError) as exc:
+                raise ArtifactError(f"{self.name}:{line}: {column!r} is not a number: {cell!r}") from exc
+        query_ids = np.asarray(self.cells["query_id"])
+        order = np.argsort(query_ids, kind="stable")
+        out = np.asarray(values, dtype=np.float64)[order]
+        if not np.all(np.isfinite(out)):
+            raise ArtifactError(f"{self.name}: {column!r} holds NaN or inf")
+        if len(np.unique(query_ids)) != len(query_ids):
+            raise ArtifactError(f"{self.name}: query_id values repeat")
+        return query_ids[order], out
+
+
+def read_per_query_table(path: Path) -> PerQueryTable:
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        cells: dict[str, list[str]] = {name: [] for name in header}
+        for row in reader:
+            for name, cell in zip(header, row):
+                cells[name].append(cell)
+    return PerQueryTable(path.name, cells)
 
 
 def read_per_query(path: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(query_ids, values)`` of one column of a per-query CSV, sorted by query id."""
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or "query_id" not in reader.fieldnames or column not in reader.fieldnames:
-            raise ArtifactError(f"{path.name}: a per-query CSV needs columns 'query_id' and {column!r}")
-        ids: list[str] = []
-        values: list[float] = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                values.append(float(row[column]))
-            except (TypeError, ValueError) as exc:
-                raise ArtifactError(f"{path.name}:{line}: {column!r} is not a number: {row[column]!r}") from exc
-            ids.append(row["query_id"])
-    query_ids = np.asarray(ids)
-    order = np.argsort(query_ids, kind="stable")
-    out = np.asarray(values, dtype=np.float64)[order]
-    if not np.all(np.isfinite(out)):
-        raise ArtifactError(f"{path.name}: {column!r} holds NaN or inf")
-    if len(np.unique(query_ids)) != len(query_ids):
-        raise ArtifactError(f"{path.name}: query_id values repeat")
-    return query_ids[order], out
+    return read_per_query_table(path).column(column)
 
 
 def read_latency_log(path: Path) -> np.ndarray:
