@@ -1,5 +1,6 @@
-# The two commands of the README's quick start. Each creates .venv (once) and installs
-# runnotary with the pinned versions of constraints.txt.
+# The two commands of the README's quick start. Each creates .venv (once), installs the pinned
+# dependencies of constraints.txt, and installs runnotary itself as a regular (non-editable)
+# package, so the tests and the demo run exactly what a user would install.
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
@@ -7,18 +8,22 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt '.[test]' 'setuptools>=77' wheel
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-.PHONY: demo test bench install
-install: $(STAMP)
+.PHONY: demo test bench install package
+install: $(STAMP) package
 
-demo: $(STAMP)
+# Reinstall the project alone (dependencies untouched) from the working tree: a few seconds.
+package: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
+
+demo: install
 	$(VENV)/bin/runnotary demo
 
-test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+test: install
+	$(VENV)/bin/pytest
 
-bench: $(STAMP)
-	$(VENV)/bin/python -m stats.bench
+bench: install
+	$(VENV)/bin/python -m benchmarks.stats

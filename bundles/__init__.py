@@ -1,9 +1,9 @@
 """Gates and evidence: compare candidates with baselines, evaluate gates, write meeting bundles."""
 
-from bundles.comparison import Comparison, ComparisonSettings, compare
-from bundles.evidence import Bundle, closing_line, write_bundle
-from bundles.gates import GATES, Gate, evaluate
-from bundles.tables import CandidateEvidence, render_tables
+from runnotary.bundles.comparison import Comparison, ComparisonSettings, compare
+from runnotary.bundles.evidence import Bundle, closing_line, write_bundle
+from runnotary.bundles.gates import GATES, Gate, evaluate
+from runnotary.bundles.tables import CandidateEvidence, render_tables
 
 __all__ = [
     "Bundle",

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-import stats
-from registry import ArtifactError, Registration, Registry, read_latency_log, read_per_query_table, spec_for
+from runnotary import stats
+from runnotary.registry import ArtifactError, Registration, Registry, read_latency_log, read_per_query_table, spec_for
 
 __all__ = ["Comparison", "ComparisonSettings", "compare", "PAIRED_METRICS", "LATENCY_QUANTILE"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from bundles.tables import CandidateEvidence, distinct_runs, render_tables
-from registry import ArtifactError, Registration, Registry, read_latency_log, sha256_file
+from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
+from runnotary.registry import ArtifactError, Registration, Registry, read_latency_log, sha256_file
 
 __all__ = ["Bundle", "closing_line", "write_bundle", "MEETING_ID"]
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bundles.comparison import Comparison
-from registry import Registration
+from runnotary.bundles.comparison import Comparison
+from runnotary.registry import Registration
 
 __all__ = ["Gate", "GATES", "LATENCY_DRIFT_MS", "evaluate"]
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bundles.comparison import Comparison
-from registry import Registration
+from runnotary.bundles.comparison import Comparison
+from runnotary.registry import Registration
 
 __all__ = ["CandidateEvidence", "distinct_runs", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
 

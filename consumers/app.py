@@ -10,15 +10,15 @@ from pathlib import Path
 
 import structlog
 
-import stats
-from bundles import ComparisonSettings
-from consumers.broker import EmbeddedBroker
-from consumers.handlers import Handlers
-from consumers.kafka import ensure_topics, make_consumer, make_producer
-from consumers.metrics import ServiceMetrics
-from consumers.service import Service
-from consumers.settings import TOPIC_NAMES, Settings
-from registry import Registry
+from runnotary import stats
+from runnotary.bundles import ComparisonSettings
+from runnotary.consumers.broker import EmbeddedBroker
+from runnotary.consumers.handlers import Handlers
+from runnotary.consumers.kafka import ensure_topics, make_consumer, make_producer
+from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.consumers.service import Service
+from runnotary.consumers.settings import TOPIC_NAMES, Settings
+from runnotary.registry import Registry
 
 __all__ = ["bootstrap_servers", "build_service", "serve"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,10 +14,16 @@ from types import TracebackType
 
 from confluent_kafka.admin import AdminClient
 
-from consumers.errors import BrokerError
-from registry.devserver import free_port
+from runnotary.consumers.errors import BrokerError
 
 __all__ = ["EmbeddedBroker", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child

@@ -23,9 +23,9 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from consumers.app import serve
-    from consumers.logs import configure_logging
-    from consumers.settings import Settings
+    from runnotary.consumers.app import serve
+    from runnotary.consumers.logs import configure_logging
+    from runnotary.consumers.settings import Settings
 
     settings = Settings()
     configure_logging(settings.log_level)
@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _broker(args: argparse.Namespace) -> int:
-    from consumers.broker import EmbeddedBroker
+    from runnotary.consumers.broker import EmbeddedBroker
 
     stop = _stop_on_signals()
     with EmbeddedBroker(port=args.port) as broker:
@@ -44,15 +44,17 @@ def _broker(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from consumers.demo import run_demo
+    from runnotary.consumers.demo import run_demo
 
     return run_demo(workdir=Path(args.workdir), meeting_id=args.meeting_id, timeout=args.timeout)
 
 
 def _schemas(args: argparse.Namespace) -> int:
-    from consumers.events import render_schema_files
+    from runnotary.consumers.events import render_schema_files
 
-    target = Path(args.dir) if args.dir else Path(__file__).parent / "schemas"
+    # From a checkout the files live in consumers/schemas/; elsewhere --check reads the installed copy.
+    checkout = Path("consumers/schemas")
+    target = Path(args.dir) if args.dir else checkout if checkout.is_dir() or not args.check else Path(__file__).parent / "schemas"
     files = render_schema_files()
     if args.check:
         stale = [n for n, text in files.items() if not (target / n).is_file() or (target / n).read_text() != text]
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("schemas", help="write (or --check) the JSON Schemas and AsyncAPI document of the event contract")
     p.add_argument("--check", action="store_true")
-    p.add_argument("--dir", default=None)
+    p.add_argument("--dir", default=None, help="default: consumers/schemas of the checkout you stand in")
     p.set_defaults(func=_schemas)
 
     args = parser.parse_args(argv)

@@ -14,11 +14,11 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from consumers.broker import EmbeddedBroker
-from consumers.events import MeetingRequested, decode, encode, envelope
-from consumers.kafka import make_consumer, make_producer
-from consumers.logs import configure_logging
-from consumers.settings import Settings
+from runnotary.consumers.broker import EmbeddedBroker
+from runnotary.consumers.events import MeetingRequested, decode, encode, envelope
+from runnotary.consumers.kafka import make_consumer, make_producer
+from runnotary.consumers.logs import configure_logging
+from runnotary.consumers.settings import Settings
 
 __all__ = ["run_demo"]
 
@@ -34,7 +34,7 @@ def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 17
     shutil.rmtree(state, ignore_errors=True)
     artifacts = state / "artifacts"
 
-    from registry.synthetic import generate
+    from runnotary.registry.synthetic import generate
 
     _say("generating a synthetic experiment: 1 baseline + 2 candidates, 3,000 queries, 20,000 requests each")
     events = generate(artifacts)
@@ -46,7 +46,7 @@ def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 17
             group_id=f"runnotary-demo-{uuid.uuid4().hex[:8]}", session_timeout_ms=6000, max_poll_interval_ms=10000,
             metrics_port=0, mlflow_tracking_uri=None,
         )
-        from consumers.app import build_service
+        from runnotary.consumers.app import build_service
 
         _say(f"compiling statistics kernels and opening MLflow at {settings.tracking_uri()}")
         service = build_service(settings, broker.bootstrap)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry.errors import RunnotaryError
+from runnotary.registry.errors import RunnotaryError
 
 __all__ = ["InvalidEvent", "DeliveryFailed", "BrokerError"]
 

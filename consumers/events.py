@@ -15,8 +15,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from consumers.errors import InvalidEvent
-from registry.models import Alert, RunCreated
+from runnotary.consumers.errors import InvalidEvent
+from runnotary.registry.models import Alert, RunCreated
 
 __all__ = [
     "CONTRACT_VERSION",

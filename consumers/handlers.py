@@ -9,10 +9,10 @@ from typing import Any, Literal
 import structlog
 from pydantic import BaseModel
 
-from bundles import CandidateEvidence, Comparison, ComparisonSettings, closing_line, compare, evaluate, write_bundle
-from consumers.events import BundleEmitted, CloudEvent, GateStatus, MeetingRequested, envelope, encode
-from consumers.metrics import ServiceMetrics
-from registry import Alert, Registration, Registry, RunCreated, find_baseline, candidates_for
+from runnotary.bundles import CandidateEvidence, Comparison, ComparisonSettings, closing_line, compare, evaluate, write_bundle
+from runnotary.consumers.events import BundleEmitted, CloudEvent, GateStatus, MeetingRequested, envelope, encode
+from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.registry import Alert, Registration, Registry, RunCreated, find_baseline, candidates_for
 
 __all__ = ["Outgoing", "Handlers", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 

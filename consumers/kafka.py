@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumers.settings import Settings
+from runnotary.consumers.settings import Settings
 
 __all__ = ["make_consumer", "make_producer", "ensure_topics", "LEGAL_TOPIC"]
 

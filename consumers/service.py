@@ -17,12 +17,12 @@ from typing import Any, Literal, Protocol
 import structlog
 from confluent_kafka import KafkaError, KafkaException
 
-from consumers.errors import DeliveryFailed, InvalidEvent
-from consumers.events import DeadLetter, b64, decode, encode, envelope
-from consumers.handlers import Handlers, Outgoing
-from consumers.metrics import ServiceMetrics
-from consumers.settings import Settings
-from registry.errors import RunnotaryError, TrackingUnavailable
+from runnotary.consumers.errors import DeliveryFailed, InvalidEvent
+from runnotary.consumers.events import DeadLetter, b64, decode, encode, envelope
+from runnotary.consumers.handlers import Handlers, Outgoing
+from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.consumers.settings import Settings
+from runnotary.registry.errors import RunnotaryError, TrackingUnavailable
 
 __all__ = ["Consumer", "Message", "Producer", "Service", "ErrorAction", "default_error_policy", "INPUT_TOPICS"]
 

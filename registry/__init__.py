@@ -1,13 +1,13 @@
 """Provenance on MLflow: the run-created contract, the metric catalog, artifacts, pairing, hygiene."""
 
-from registry.artifacts import ArtifactRecord, resolve_under, sha256_file
-from registry.catalog import CATALOG, MetricSpec, UnknownMetric, normalize, spec_for
-from registry.errors import ArtifactError, RegistryError, RunnotaryError, TrackingUnavailable, UnsafeArtifactPath
-from registry.hygiene import check_run
-from registry.models import Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags
-from registry.pairing import find_baseline, candidates_for
-from registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
-from registry.tracking import MetricRecord, Registration, Registry
+from runnotary.registry.artifacts import ArtifactRecord, resolve_under, sha256_file
+from runnotary.registry.catalog import CATALOG, MetricSpec, UnknownMetric, normalize, spec_for
+from runnotary.registry.errors import ArtifactError, RegistryError, RunnotaryError, TrackingUnavailable, UnsafeArtifactPath
+from runnotary.registry.hygiene import check_run
+from runnotary.registry.models import Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags
+from runnotary.registry.pairing import find_baseline, candidates_for
+from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
+from runnotary.registry.tracking import MetricRecord, Registration, Registry
 
 __all__ = [
     "Alert",

@@ -7,8 +7,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from registry.errors import ArtifactError, UnsafeArtifactPath
-from registry.models import ArtifactKind, safe_relative_path
+from runnotary.registry.errors import ArtifactError, UnsafeArtifactPath
+from runnotary.registry.models import ArtifactKind, safe_relative_path
 
 __all__ = ["ArtifactRecord", "resolve_under", "sha256_file", "viewer_for"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from registry.errors import RegistryError
-from registry.models import ArtifactKind
+from runnotary.registry.errors import RegistryError
+from runnotary.registry.models import ArtifactKind
 
 __all__ = ["MetricSpec", "CATALOG", "UnknownMetric", "normalize", "spec_for"]
 

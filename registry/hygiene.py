@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-from registry.models import Alert, RunCreated
+from runnotary.registry.models import Alert, RunCreated
 
 __all__ = ["STALE_AFTER", "check_run"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry.tracking import TAG, Registration, Registry
+from runnotary.registry.tracking import TAG, Registration, Registry
 
 __all__ = ["find_baseline", "candidates_for"]
 

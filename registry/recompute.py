@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from registry.catalog import MetricSpec
-from registry.errors import ArtifactError
+from runnotary.registry.catalog import MetricSpec
+from runnotary.registry.errors import ArtifactError
 
 __all__ = ["PerQueryTable", "recompute", "read_per_query", "read_per_query_table", "read_latency_log"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from registry import RunCreated, sha256_file
+from runnotary.registry import RunCreated, sha256_file
 
 __all__ = ["Profile", "PROFILES", "generate"]
 

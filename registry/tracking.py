@@ -21,12 +21,12 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from registry.artifacts import ArtifactRecord, resolve_under, sha256_file, viewer_for
-from registry.catalog import MetricSpec, UnknownMetric, normalize, spec_for
-from registry.hygiene import check_run
-from registry.errors import ArtifactError, RegistryError, TrackingUnavailable, UnsafeArtifactPath
-from registry.models import Alert, RunCreated
-from registry.recompute import recompute
+from runnotary.registry.artifacts import ArtifactRecord, resolve_under, sha256_file, viewer_for
+from runnotary.registry.catalog import MetricSpec, UnknownMetric, normalize, spec_for
+from runnotary.registry.hygiene import check_run
+from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable, UnsafeArtifactPath
+from runnotary.registry.models import Alert, RunCreated
+from runnotary.registry.recompute import recompute
 
 __all__ = ["MetricRecord", "Registration", "Registry", "TAG", "PROVENANCE_PATH"]
 

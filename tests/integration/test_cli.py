@@ -15,7 +15,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from consumers.broker import free_port
+from runnotary.consumers.broker import free_port
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
 

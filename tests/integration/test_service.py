@@ -10,9 +10,9 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from mlflow.tracking import MlflowClient
 
-from consumers.events import MeetingRequested, encode, envelope
-from registry.synthetic import generate
-from registry import RunCreated, sha256_file
+from runnotary.consumers.events import MeetingRequested, encode, envelope
+from runnotary.registry.synthetic import generate
+from runnotary.registry import RunCreated, sha256_file
 
 
 def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-import stats
-from stats import kernels
+from runnotary import stats
+from runnotary.stats import kernels
 
 
 def _mean_diff(x, y, axis=-1):

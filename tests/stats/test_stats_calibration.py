@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-import stats
+from runnotary import stats
 
 REPLICATIONS = 4000  # coverage SE = sqrt(.95 * .05 / 4000) = 0.0034
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 from scipy.special import gamma
 
-import stats
+from runnotary import stats
 
 
 def test_effect_sizes_match_their_definitions():

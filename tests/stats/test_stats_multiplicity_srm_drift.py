@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-import stats
+from runnotary import stats
 
 
 def _holm_brute_force(p, alpha):

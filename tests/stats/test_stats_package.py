@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-import stats
+from runnotary import stats
 
 _PACKAGE = Path(stats.__file__).resolve().parent
 _FORBIDDEN_IMPORTS = {"registry", "bundles", "consumers", "logging", "structlog", "confluent_kafka", "mlflow"}
@@ -22,7 +22,7 @@ def test_every_name_in_dunder_all_is_importable():
 def test_warmup_compiles_every_kernel_and_returns_seconds():
     seconds = stats.warmup()
     assert isinstance(seconds, float) and seconds >= 0.0
-    from stats import kernels
+    from runnotary.stats import kernels
 
     for name in kernels.__all__:
         kernel = getattr(kernels, name)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-import stats
+from runnotary import stats
 
 
 def _mean_diff(x, y, axis=-1):

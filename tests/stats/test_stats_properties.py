@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import stats
+from runnotary import stats
 
 # Values on a dyadic grid make candidate - baseline, and shifts by integers,
 # exact in float64, so the invariants can be checked exactly rather than

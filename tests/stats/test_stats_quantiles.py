@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-import stats
-from stats.quantiles import _order_index, _order_statistic_law
+from runnotary import stats
+from runnotary.stats.quantiles import _order_index, _order_statistic_law
 
 
 @pytest.mark.parametrize("n", [2, 7, 100, 1001])

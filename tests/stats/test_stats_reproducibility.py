@@ -13,7 +13,7 @@ _REPO = Path(__file__).resolve().parents[2]
 
 _SCRIPT = """
 import numpy as np
-import stats
+from runnotary import stats
 rng = np.random.default_rng(0)
 b = rng.lognormal(size=1000)
 c = b * rng.lognormal(0.02, 0.3, 1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import stats
+from runnotary import stats
 
 GOOD = np.array([1.0, 2.0, 3.0, 4.0])
 OTHER = np.array([0.5, 2.5, 2.0, 3.0])

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from registry import ArtifactError, UnknownMetric, normalize, recompute, spec_for
+from runnotary.registry import ArtifactError, UnknownMetric, normalize, recompute, spec_for
 
 
 @pytest.mark.parametrize("alias", ["ndcg@10", "NDCG@10", "ndcg_at_10", "ndcg10", "ndcg-10"])

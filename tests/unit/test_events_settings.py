@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from consumers.cli import main
-from consumers.errors import InvalidEvent
-from consumers.events import TOPICS, MeetingRequested, decode, encode, envelope, render_schema_files
-from consumers.settings import Settings
-from registry import RunCreated
+from runnotary.consumers.cli import main
+from runnotary.consumers.errors import InvalidEvent
+from runnotary.consumers.events import TOPICS, MeetingRequested, decode, encode, envelope, render_schema_files
+from runnotary.consumers.settings import Settings
+from runnotary.registry import RunCreated
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "consumers" / "schemas"
 

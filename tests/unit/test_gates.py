@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bundles import Comparison, ComparisonSettings, evaluate
-from registry import MetricRecord, Registration, RunCreated
+from runnotary.bundles import Comparison, ComparisonSettings, evaluate
+from runnotary.registry import MetricRecord, Registration, RunCreated
 
 
 def _registration(run_event: dict[str, Any], **values: float) -> Registration:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from registry import RunCreated
-from registry.models import safe_relative_path
+from runnotary.registry import RunCreated
+from runnotary.registry.models import safe_relative_path
 
 
 def test_valid_event_parses(run_event: dict[str, Any]) -> None:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from consumers.errors import DeliveryFailed
-from consumers.handlers import Outgoing
-from consumers.metrics import ServiceMetrics
-from consumers.service import Service, default_error_policy
-from consumers.settings import Settings
-from registry import RegistryError, TrackingUnavailable
+from runnotary.consumers.errors import DeliveryFailed
+from runnotary.consumers.handlers import Outgoing
+from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.consumers.service import Service, default_error_policy
+from runnotary.consumers.settings import Settings
+from runnotary.registry import RegistryError, TrackingUnavailable
 
 
 @dataclass
@@ -92,7 +92,7 @@ def test_tracking_outage_is_retried_not_deadlettered(monkeypatch: pytest.MonkeyP
     producer = FakeProducer()
     out = [Outgoing("gates.status", "c", b"{}")]
     handlers = ScriptedHandlers(TrackingUnavailable("down"), TrackingUnavailable("down"), out)
-    monkeypatch.setattr("consumers.service.decode", lambda topic, raw: raw)
+    monkeypatch.setattr("runnotary.consumers.service.decode", lambda topic, raw: raw)
     service = _service(handlers, producer)
     assert service.process(FakeMessage(b"x"), threading.Event())
     assert [t for t, _ in producer.produced] == ["runnotary.gates.status"]
@@ -101,7 +101,7 @@ def test_tracking_outage_is_retried_not_deadlettered(monkeypatch: pytest.MonkeyP
 
 def test_stop_during_outage_leaves_the_offset_uncommitted(monkeypatch: pytest.MonkeyPatch) -> None:
     producer = FakeProducer()
-    monkeypatch.setattr("consumers.service.decode", lambda topic, raw: raw)
+    monkeypatch.setattr("runnotary.consumers.service.decode", lambda topic, raw: raw)
     stop = threading.Event()
     stop.set()
     service = _service(ScriptedHandlers(TrackingUnavailable("down")), producer)

@@ -1,6 +1,6 @@
 """Benchmark: ``Registry.register`` against ``mlflow server`` on PostgreSQL, run several ways.
 
-Run ``python -m registry.bench`` from the repository root (PostgreSQL at 127.0.0.1:5432, trust auth).
+Run ``python -m benchmarks.registry`` from the repository root (PostgreSQL at 127.0.0.1:5432, trust auth).
 Each server gets a fresh database and artifact directory and is left to go idle after ``/health`` (its job
 runners keep importing for several seconds). After ``--warmup`` untimed registrations of synthetic runs
 (small artifacts, so the figures are about MLflow calls, not hashing) it registers ``--runs`` sequentially
@@ -31,9 +31,9 @@ from pathlib import Path
 import requests
 from mlflow.tracking import MlflowClient
 
-from registry import Registry, RunCreated
-from registry.devserver import throwaway_mlflow_server
-from registry.synthetic import generate
+from runnotary.registry import Registry, RunCreated
+from benchmarks.servers import throwaway_mlflow_server
+from runnotary.registry.synthetic import generate
 
 _GUNICORN = "--threads 4 --timeout 120"
 # Label and extra `mlflow server` arguments. Workers are set with mlflow's own --workers: mlflow

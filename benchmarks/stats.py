@@ -1,6 +1,6 @@
 """Benchmark: scipy.stats and runnotary's kernels side by side.
 
-Run ``python -m stats.bench`` from the repository root. Each procedure runs
+Run ``python -m benchmarks.stats`` from the repository root. Each procedure runs
 in this one process as the best of ``--repeats`` warm calls (after one
 untimed call that compiles or warms caches), on n = 10,000 pairs with 10,000
 resamples, and quantile_delta on 100,000 vs 100,000 latency samples. JIT
@@ -26,7 +26,7 @@ import numpy as np
 import scipy
 from scipy import stats as scipy_stats
 
-import stats
+from runnotary import stats
 
 _N_PAIRS = 10_000
 _N_LATENCY = 100_000
@@ -60,14 +60,13 @@ def _p95_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def _compile_seconds() -> list[tuple[float, float]]:
-    """``(import stats, stats.warmup())`` seconds in fresh processes: cold numba cache, then warm."""
+    """``(import runnotary.stats, stats.warmup())`` seconds in fresh processes: cold numba cache, then warm."""
     code = (
-        "import time; t0 = time.perf_counter(); import stats; t1 = time.perf_counter(); "
+        "import time; t0 = time.perf_counter(); from runnotary import stats; t1 = time.perf_counter(); "
         "stats.warmup(); print(t1 - t0, time.perf_counter() - t1)"
     )
     with tempfile.TemporaryDirectory() as cache_dir:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH", "")) if p)
         command = [sys.executable, "-c", code]
         timings = []
         for _ in range(2):
@@ -78,7 +77,7 @@ def _compile_seconds() -> list[tuple[float, float]]:
 
 def main(argv: list[str] | None = None) -> None:
     """Print the benchmark table."""
-    parser = argparse.ArgumentParser(prog="python -m stats.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stats", description=__doc__)
     parser.add_argument("--repeats", type=int, default=3, help="timed warm calls per procedure (best is kept)")
     parser.add_argument(
         "--skip-quantile-scipy", action="store_true", help="skip scipy's slow (~20-40 s per call) p95 bootstrap"
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
           f"numba {numba.__version__}, threads {numba.get_num_threads()}, cpus {os.cpu_count()}")
     (import_cold, cold), (import_warm, warm) = _compile_seconds()
     print(f"JIT: stats.warmup() = {cold:.2f} s with a cold numba cache (compiles every kernel), "
-          f"{warm:.2f} s with a warm one; import stats = {import_cold:.2f} s / {import_warm:.2f} s")
+          f"{warm:.2f} s with a warm one; import runnotary.stats = {import_cold:.2f} s / {import_warm:.2f} s")
     print(f"n = {_N_PAIRS} pairs, {_N_RESAMPLES} resamples; quantile_delta on {_N_LATENCY} vs {_N_LATENCY}; "
           f"best of {args.repeats} warm calls")
     print(f"{'procedure':<34}{'scipy':>11}{'runnotary':>13}{'ratio':>10}   intervals / p-values (scipy | runnotary)")

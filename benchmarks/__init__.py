@@ -1,0 +1,1 @@
+"""Benchmarks and development servers of runnotary: scripts that print figures, not part of the package."""
