@@ -17,10 +17,11 @@ import numpy as np
 
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
 from runnotary.registry import ArtifactError, Registration, Registry, read_latency_log, sha256_file
+from runnotary.registry.models import SAFE_NAME
 
 __all__ = ["Bundle", "closing_line", "write_bundle", "MEETING_ID"]
 
-MEETING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MEETING_ID = re.compile(SAFE_NAME)  # the contract's rule for meeting ids
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from runnotary.consumers.errors import InvalidEvent
-from runnotary.registry.models import Alert, RunCreated
+from runnotary.registry.models import Alert, Identifier, RunCreated, SafeName
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -33,13 +33,14 @@ __all__ = [
     "decode",
     "encode",
     "envelope",
+    "Headers",
+    "kafka_headers",
 ]
 
 CONTRACT_VERSION = 1
 SOURCE = "urn:runnotary:service"
 D = TypeVar("D", bound=BaseModel)
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 
 
 class _Model(BaseModel):
@@ -60,7 +61,7 @@ class CloudEvent(_Model, Generic[D]):
 
 
 class MeetingRequested(_Model):
-    meeting_id: Identifier
+    meeting_id: SafeName
     candidates: list[Identifier] = Field(min_length=1, description="candidate_ids the meeting decides on")
     requested_by: Annotated[str, StringConstraints(min_length=1)]
 
@@ -86,7 +87,7 @@ class GateStatus(_Model):
 
 
 class BundleEmitted(_Model):
-    meeting_id: Identifier
+    meeting_id: SafeName
     location: str
     overall_gate_status: Literal["pass", "fail"]
     candidates: dict[str, Literal["pass", "fail"]] = Field(description="candidate_id -> its gate status")
@@ -127,7 +128,7 @@ class ComputeStats(_Model):
 
 class EmitBundle(_Model):
     command: Literal["emit_bundle"]
-    meeting_id: Identifier
+    meeting_id: SafeName
 
 
 class GateCheck(_Model):
@@ -186,7 +187,16 @@ def encode(event: CloudEvent[Any]) -> bytes:
     return event.model_dump_json(by_alias=True).encode()
 
 
-def decode(topic: str, raw: bytes | None) -> CloudEvent[Any]:
+def kafka_headers(event: CloudEvent[Any]) -> Headers:
+    """The Kafka headers of a produced event (CloudEvents Kafka protocol binding, structured mode)."""
+    return [("content-type", b"application/cloudevents+json; charset=UTF-8")]
+
+
+#: Kafka message headers as confluent-kafka gives and takes them.
+Headers = list[tuple[str, bytes]]
+
+
+def decode(topic: str, raw: bytes | None, headers: Headers | None = None) -> CloudEvent[Any]:
     """Parse and validate one message of ``topic``; an ``InvalidEvent`` names what is wrong."""
     spec = TOPICS[topic]
     if raw is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,7 +10,9 @@ import structlog
 from pydantic import BaseModel
 
 from runnotary.bundles import CandidateEvidence, Comparison, ComparisonSettings, closing_line, compare, evaluate, write_bundle
-from runnotary.consumers.events import BundleEmitted, CloudEvent, GateStatus, MeetingRequested, envelope, encode
+from runnotary.consumers.events import (
+    BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, encode, envelope, kafka_headers,
+)
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.registry import Alert, Registration, Registry, RunCreated, find_baseline, candidates_for
 
@@ -24,9 +26,16 @@ log = structlog.get_logger("runnotary")
 
 @dataclass(frozen=True)
 class Outgoing:
-    topic: str  # logical name, e.g. "gates.status"
+    """One message to produce: logical topic (e.g. "gates.status"), key, value and Kafka headers."""
+
+    topic: str
     key: str
     value: bytes
+    headers: Headers = field(default_factory=list)
+
+    @classmethod
+    def of(cls, topic: str, key: str, event: CloudEvent[Any]) -> Outgoing:
+        return cls(topic, key, encode(event), kafka_headers(event))
 
 
 @dataclass
@@ -38,7 +47,7 @@ class Handlers:
 
     def _out(self, topic: str, data: BaseModel, subject: str, cause: CloudEvent[Any] | str) -> Outgoing:
         caused_by = cause if isinstance(cause, str) else cause.id
-        return Outgoing(topic, subject, encode(envelope(topic, data, subject=subject, caused_by=caused_by)))
+        return Outgoing.of(topic, subject, envelope(topic, data, subject=subject, caused_by=caused_by))
 
     def _alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any]) -> list[Outgoing]:
         out = []

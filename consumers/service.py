@@ -56,7 +56,7 @@ class Consumer(Protocol):
 class Producer(Protocol):
     """What the loop needs of a confluent_kafka.Producer."""
 
-    def produce(self, topic: str, *, key: bytes, value: bytes, on_delivery: Callable[[Any, Any], None]) -> None: ...
+    def produce(self, topic: str, *, key: bytes, value: bytes, headers: Any, on_delivery: Callable[[Any, Any], None]) -> None: ...
     def flush(self, timeout: float) -> int: ...
 
 
@@ -157,7 +157,7 @@ class Service:
             group_id=self.settings.group_id,
         )
         subject = f"{message.topic()}:{message.partition()}:{message.offset()}"
-        return Outgoing("deadletter", subject, encode(envelope("deadletter", record, subject=subject, caused_by=subject)))
+        return Outgoing.of("deadletter", subject, envelope("deadletter", record, subject=subject, caused_by=subject))
 
     def publish(self, outgoing: Sequence[Outgoing], timeout: float = 30.0) -> None:
         """Produce and wait until the broker acknowledged every message, or raise DeliveryFailed."""
@@ -172,7 +172,7 @@ class Service:
         for item in outgoing:
             try:
                 self.producer.produce(self.settings.topic(item.topic), key=item.key.encode(), value=item.value,
-                                      on_delivery=on_delivery)
+                                      headers=item.headers, on_delivery=on_delivery)
             except (KafkaException, BufferError) as exc:
                 failures.append(f"{item.topic}: {exc}")
         remaining = self.producer.flush(timeout)

@@ -1,46 +1,52 @@
-"""Provenance on MLflow: the run-created contract, the metric catalog, artifacts, pairing, hygiene."""
+"""Provenance on MLflow: the run-created contract, the metric catalog, artifacts, pairing, hygiene.
 
-from runnotary.registry.artifacts import ArtifactRecord, resolve_under, sha256_file
-from runnotary.registry.catalog import CATALOG, MetricSpec, UnknownMetric, normalize, spec_for
-from runnotary.registry.errors import ArtifactError, RegistryError, RunnotaryError, TrackingUnavailable, UnsafeArtifactPath
-from runnotary.registry.hygiene import check_run
-from runnotary.registry.models import Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags
-from runnotary.registry.pairing import find_baseline, candidates_for
-from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
-from runnotary.registry.tracking import MetricRecord, Registration, Registry
+Names are resolved lazily (PEP 562): ``runnotary.registry.models`` — the contract a training
+job's publisher validates against — imports pydantic only, not mlflow or numpy.
+"""
 
-__all__ = [
-    "Alert",
-    "ArtifactError",
-    "ArtifactRecord",
-    "ArtifactRef",
-    "CATALOG",
-    "Code",
-    "Dataset",
-    "Environment",
-    "MetricClaim",
-    "MetricRecord",
-    "MetricSpec",
-    "Registration",
-    "Registry",
-    "RegistryError",
-    "RunCreated",
-    "RunnotaryError",
-    "Seeds",
-    "StandardTags",
-    "TrackingUnavailable",
-    "UnknownMetric",
-    "UnsafeArtifactPath",
-    "check_run",
-    "find_baseline",
-    "normalize",
-    "read_latency_log",
-    "PerQueryTable",
-    "read_per_query",
-    "read_per_query_table",
-    "recompute",
-    "resolve_under",
-    "sha256_file",
-    "spec_for",
-    "candidates_for",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runnotary.registry.artifacts import ArtifactRecord, resolve_under, sha256_file
+    from runnotary.registry.catalog import CATALOG, MetricSpec, UnknownMetric, normalize, spec_for
+    from runnotary.registry.errors import (
+        ArtifactError, RegistryError, RunnotaryError, TrackingUnavailable, UnsafeArtifactPath, redact,
+    )
+    from runnotary.registry.hygiene import check_run
+    from runnotary.registry.models import (
+        Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags, pairing_key,
+    )
+    from runnotary.registry.pairing import candidates_for, find_baseline
+    from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
+    from runnotary.registry.tracking import MetricRecord, Registration, Registry
+
+_WHERE = {
+    "artifacts": ("ArtifactRecord", "resolve_under", "sha256_file"),
+    "catalog": ("CATALOG", "MetricSpec", "UnknownMetric", "normalize", "spec_for"),
+    "errors": ("ArtifactError", "RegistryError", "RunnotaryError", "TrackingUnavailable", "UnsafeArtifactPath", "redact"),
+    "hygiene": ("check_run",),
+    "models": ("Alert", "ArtifactRef", "Code", "Dataset", "Environment", "MetricClaim", "RunCreated", "Seeds",
+               "StandardTags", "pairing_key"),
+    "pairing": ("candidates_for", "find_baseline"),
+    "recompute": ("PerQueryTable", "read_latency_log", "read_per_query", "read_per_query_table", "recompute"),
+    "tracking": ("MetricRecord", "Registration", "Registry"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runnotary.registry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"runnotary.registry.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

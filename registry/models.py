@@ -29,12 +29,18 @@ __all__ = [
     "Alert",
     "Severity",
     "safe_relative_path",
+    "SafeName",
+    "SAFE_NAME",
+    "pairing_key",
 ]
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", to_lower=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=250, strip_whitespace=True)]
 #: Values that end up inside MLflow search filters: no quotes, no spaces.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+#: Names that become a directory or file name (meeting ids -> bundle/<meeting_id>/): no ':' either.
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME)]
 
 ArtifactKind = Literal[
     "metrics",
@@ -184,3 +190,12 @@ class Alert(_Model):
     candidate_id: str | None = None
     message: str
     details: dict[str, object] = Field(default_factory=dict)
+
+
+def pairing_key(event: RunCreated) -> str:
+    """The Kafka message key of a run-created event: dataset SHA-256 and seed family.
+
+    A candidate and every baseline it may pair with share this key, so they land on one
+    partition and are processed in the order they were published, by one consumer at a time.
+    """
+    return f"{event.dataset.sha256}:{event.seeds.family}"

@@ -36,7 +36,7 @@ class FakeProducer:
     journal: list[str] = field(default_factory=list)
     _pending: list[Any] = field(default_factory=list)
 
-    def produce(self, topic: str, key: bytes, value: bytes, on_delivery: Any) -> None:
+    def produce(self, topic: str, key: bytes, value: bytes, on_delivery: Any, headers: Any = None) -> None:
         self.produced.append((topic, value))
         self._pending.append(on_delivery)
 
