@@ -19,6 +19,7 @@ from runnotary.consumers.events import MeetingRequested, decode, encode, envelop
 from runnotary.consumers.kafka import make_consumer, make_producer
 from runnotary.consumers.logs import configure_logging
 from runnotary.consumers.settings import Settings
+from runnotary.registry.models import pairing_key
 
 __all__ = ["run_demo"]
 
@@ -78,7 +79,7 @@ def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, st
     producer = make_producer(settings, bootstrap)
     ordered = [e for e in events if e.role == "candidate"] + [e for e in events if e.role == "baseline"]
     for event in ordered:
-        producer.produce(settings.topic("runs.created"), key=event.candidate_id.encode(),
+        producer.produce(settings.topic("runs.created"), key=pairing_key(event).encode(),
                          value=encode(envelope("runs.created", event, subject=event.candidate_id)))
         _say(f"published runs.created for {event.candidate_id} ({event.role})")
     producer.flush(10)

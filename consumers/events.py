@@ -26,6 +26,7 @@ __all__ = [
     "CloudEvent",
     "Command",
     "DeadLetter",
+    "DeadLetterHeader",
     "GateResult",
     "GateStatus",
     "MeetingRequested",
@@ -94,8 +95,18 @@ class BundleEmitted(_Model):
     files: dict[str, str] = Field(description="bundle file -> sha256")
 
 
+class DeadLetterHeader(_Model):
+    key: str
+    value_b64: str | None
+
+
 class DeadLetter(_Model):
-    """An input that could not be processed, with the original bytes so it can be replayed."""
+    """An input that could not be processed, with its key, headers and value so it can be replayed.
+
+    A record always fits the broker: above the size guard, ``value_b64`` holds only a prefix
+    (``value_truncated``), and ``value_sha256``/``value_size`` with ``source_topic``/
+    ``partition``/``offset`` say which original to fetch.
+    """
 
     source_topic: str
     partition: int
@@ -105,6 +116,10 @@ class DeadLetter(_Model):
     error: str
     error_type: str
     group_id: str
+    headers: list[DeadLetterHeader] = Field(default_factory=list)
+    value_sha256: str | None = None
+    value_size: int | None = None
+    value_truncated: bool = False
 
 
 class RegisterRun(_Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,8 @@ AB_RESULT_PATH = "runnotary/ab_result.json"
 GATE_STATUS_PATH = "runnotary/gate_status.json"
 
 log = structlog.get_logger("runnotary")
+
+_BUNDLE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class Handlers:
     # -- meetings.requested -----------------------------------------------------------------
 
     def meeting_requested(self, event: CloudEvent[MeetingRequested]) -> list[Outgoing]:
+        with _BUNDLE_LOCK:  # bundles draw with matplotlib, which is not safe across threads
+            return self._meeting(event)
+
+    def _meeting(self, event: CloudEvent[MeetingRequested]) -> list[Outgoing]:
         meeting = event.data
         evidence: list[CandidateEvidence] = []
         missing: list[Alert] = []

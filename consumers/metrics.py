@@ -25,6 +25,12 @@ class ServiceMetrics:
         self.last_event = Gauge("runnotary_last_event_timestamp_seconds",
                                 "Unix time of the last input event handled", ["topic"], registry=r)
 
+        self.lag = Gauge("runnotary_consumer_lag_messages", "Messages behind the partition's high watermark "
+                         "(from the last commit)", ["topic", "partition"], registry=r)
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        self.lag.labels(topic, str(partition)).set(lag)
+
     def serve(self, port: int, addr: str) -> None:
         if port:
             start_http_server(port, addr=addr, registry=self.registry)

@@ -1,9 +1,19 @@
-"""The consume loop: decode, handle, publish, wait for acks, then commit. At-least-once, nothing lost.
+"""The service's pipeline for one message: guard, decode, handle, publish, wait for acks.
 
-An input's offset is committed only after every event it caused (or its dead-letter record)
-is acknowledged by the broker, and after its MLflow writes returned. A crash anywhere before
-the commit replays the input; registration is keyed by the event id and published events
-carry deterministic ids, so a replay neither doubles runs nor hides a result.
+``Service.process`` makes one message's effects durable or raises; the consume loop
+(``consumers/loop.py``) runs it on worker threads and commits an offset only once every
+message up to it has been processed. A crash anywhere before the commit replays the message;
+registration is keyed by the event id and published events carry deterministic ids, so a
+replay neither doubles runs nor hides a result.
+
+What a message becomes:
+
+- effects durable, every caused event acknowledged -> done;
+- over the input size limit, undecodable, invalid, or refused by a handler for good -> a
+  dead-letter record (size-guarded, redacted) acknowledged -> done;
+- MLflow not answering -> retried with backoff, the loop pausing the partitions meanwhile;
+  never dead-lettered;
+- a publish the broker refuses -> ``DeliveryFailed``: the service stops, message uncommitted.
 """
 
 from __future__ import annotations
@@ -12,169 +22,161 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
 
+from runnotary.consumers.deadletter import DeadLetterPolicy
 from runnotary.consumers.errors import DeliveryFailed, InvalidEvent
-from runnotary.consumers.events import DeadLetter, b64, decode, encode, envelope
+from runnotary.consumers.events import decode, envelope
 from runnotary.consumers.handlers import Handlers, Outgoing
+from runnotary.consumers.loop import Abandoned, ConsumeLoop, LoopConsumer, Message, TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.settings import Settings
-from runnotary.registry.errors import RunnotaryError, TrackingUnavailable
+from runnotary.registry.errors import TrackingUnavailable, redact
 
-__all__ = ["Consumer", "Message", "Producer", "Service", "ErrorAction", "default_error_policy", "INPUT_TOPICS"]
+__all__ = ["INPUT_TOPICS", "MessageTooLarge", "Producer", "Service"]
 
 INPUT_TOPICS = ("runs.created", "meetings.requested")
 
 log = structlog.get_logger("runnotary")
 
-ErrorAction = Literal["deadletter", "retry", "stop"]
 
-
-class Message(Protocol):
-    """The part of a Kafka message the service reads (a fake in unit tests, confluent_kafka.Message in service)."""
-
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
-    def key(self) -> bytes | None: ...
-    def value(self) -> bytes | None: ...
-    def error(self) -> KafkaError | None: ...
-
-
-class Consumer(Protocol):
-    """What the loop needs of a confluent_kafka.Consumer."""
-
-    def subscribe(self, topics: list[str]) -> None: ...
-    def poll(self, timeout: float) -> Any: ...
-    def commit(self, *, message: Any, asynchronous: Literal[False]) -> Any: ...
-    def close(self) -> None: ...
+class MessageTooLarge(InvalidEvent):
+    """A message above the input size limit; it is dead-lettered before anything parses it."""
 
 
 class Producer(Protocol):
-    """What the loop needs of a confluent_kafka.Producer."""
+    """What the service needs of a confluent_kafka.Producer."""
 
     def produce(self, topic: str, *, key: bytes, value: bytes, headers: Any, on_delivery: Callable[[Any, Any], None]) -> None: ...
-    def flush(self, timeout: float) -> int: ...
+    def poll(self, timeout: float) -> int: ...
 
 
-def default_error_policy(exc: Exception) -> ErrorAction:
-    """An unreachable MLflow is retried; bad input and anything a handler cannot do is dead-lettered."""
-    if isinstance(exc, TrackingUnavailable):
-        return "retry"
-    if isinstance(exc, DeliveryFailed):
-        return "stop"
-    return "deadletter"
+class _Deliveries:
+    """Acknowledgements of one message's publishes (callbacks may run on any polling thread)."""
+
+    def __init__(self, expected: int) -> None:
+        self._lock = threading.Lock()
+        self.expected = expected
+        self.acked = 0
+        self.failures: list[str] = []
+
+    def __call__(self, err: KafkaError | None, msg: object) -> None:
+        with self._lock:
+            if err is not None:
+                self.failures.append(str(err))
+            else:
+                self.acked += 1
+
+    def fail(self, reason: str) -> None:
+        with self._lock:
+            self.failures.append(reason)
+
+    @property
+    def settled(self) -> bool:
+        with self._lock:
+            return self.acked + len(self.failures) >= self.expected
 
 
 @dataclass
 class Service:
     settings: Settings
     handlers: Handlers
-    consumer: Consumer
+    consumer: LoopConsumer
     producer: Producer
     metrics: ServiceMetrics
-    error_policy: Callable[[Exception], ErrorAction] = default_error_policy
     retry_backoff: tuple[float, float] = (0.5, 30.0)
+    publish_timeout: float = 30.0
+    tracking: TrackingSignal = field(default_factory=TrackingSignal)
+    deadletters: DeadLetterPolicy | None = None
     _topics: dict[str, str] = field(default_factory=dict, init=False)
+    _dispatch: dict[str, Callable[[Any], list[Outgoing]]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._topics = {self.settings.topic(name): name for name in INPUT_TOPICS}
+        self._dispatch = {"runs.created": self.handlers.run_created, "meetings.requested": self.handlers.meeting_requested}
+        if self.deadletters is None:
+            self.deadletters = DeadLetterPolicy(self.settings.group_id, max_record_bytes=self.settings.deadletter_max_bytes)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the consumer is closed on the way out."""
-        consumer = self.consumer
-        consumer.subscribe(list(self._topics))
+        loop = ConsumeLoop(
+            self.consumer, list(self._topics), self.process, tracking=self.tracking, workers=self.settings.workers,
+            max_in_flight=self.settings.max_in_flight, commit_interval=self.settings.commit_interval_s,
+            shutdown_timeout=self.settings.shutdown_timeout_s, on_lag=self.metrics.set_lag,
+        )
         log.info("service_started", topics=list(self._topics), group_id=self.settings.group_id)
         try:
-            while not stop.is_set():
-                message = consumer.poll(1.0)
-                if message is None:
-                    continue
-                if message.error() is not None:
-                    self._consumer_error(message.error())
-                    continue
-                self.process(message, stop)
+            loop.run(stop)
         finally:
-            consumer.close()
             log.info("service_stopped")
 
-    def _consumer_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            raise RunnotaryError(f"fatal consumer error: {error}")
-        log.warning("consumer_error", error=str(error))
-
-    def process(self, message: Message, stop: threading.Event | None = None) -> bool:
-        """Handle one message and commit it; False when stopped before its effects were durable."""
+    def process(self, message: Message, stop: threading.Event) -> None:
+        """Make one message's effects durable; raise ``Abandoned`` if ``stop`` is set while MLflow is down."""
         topic = self._topics.get(message.topic() or "", "")
         started = time.monotonic()
-        delay = self.retry_backoff[0]
-        while True:
-            try:
-                outgoing = self._dispatch(topic, message)
-                outcome = "processed"
-                break
-            except Exception as exc:
-                action = self.error_policy(exc)
-                if action == "retry":
-                    self.metrics.tracking_down.inc()
-                    log.warning("tracking_unavailable_retrying", topic=topic, offset=message.offset(), delay_s=delay, error=str(exc))
-                    if stop is not None and stop.wait(delay):
-                        return False
-                    if stop is None:
-                        time.sleep(delay)
-                    delay = min(delay * 2, self.retry_backoff[1])
-                    continue
-                if action == "stop":
-                    raise
-                outgoing = [self._deadletter(topic, message, exc)]
-                outcome = "deadlettered"
-                break
+        outgoing, outcome = self._handle(topic, message, stop)
         self.publish(outgoing)
-        self.consumer.commit(message=message, asynchronous=False)
         self.metrics.events.labels(topic, outcome).inc()
         self.metrics.seconds.labels(topic).observe(time.monotonic() - started)
         self.metrics.last_event.labels(topic).set(time.time())
-        return True
 
-    def _dispatch(self, topic: str, message: Message) -> list[Outgoing]:
-        if topic == "runs.created":
-            return self.handlers.run_created(decode(topic, message.value()))
-        if topic == "meetings.requested":
-            return self.handlers.meeting_requested(decode(topic, message.value()))
-        raise InvalidEvent(f"no handler for topic {message.topic()!r}")
+    def _handle(self, topic: str, message: Message, stop: threading.Event) -> tuple[list[Outgoing], str]:
+        delay = self.retry_backoff[0]
+        while True:
+            try:
+                outgoing = self._dispatch[topic](self._decode(topic, message))
+            except TrackingUnavailable as exc:
+                self.tracking.down()
+                self.metrics.tracking_down.inc()
+                log.warning("tracking_unavailable_retrying", topic=topic, partition=message.partition(),
+                            offset=message.offset(), delay_s=delay, error=redact(str(exc))[:500])
+                if stop.wait(delay):
+                    raise Abandoned(f"stopped while MLflow was unavailable ({topic} offset {message.offset()})") from exc
+                delay = min(delay * 2, self.retry_backoff[1])
+                continue
+            except Exception as exc:  # bad input, or refused for good: set aside with the reason
+                return [self._deadletter(topic, message, exc)], "deadlettered"
+            self.tracking.up()
+            return outgoing, "processed"
+
+    def _decode(self, topic: str, message: Message) -> Any:
+        if topic not in self._dispatch:
+            raise InvalidEvent(f"no handler for topic {message.topic()!r}")
+        raw = message.value()
+        if raw is not None and len(raw) > self.settings.max_event_bytes:
+            raise MessageTooLarge(f"message of {len(raw)} bytes is over the input limit of "
+                                  f"{self.settings.max_event_bytes} bytes (RUNNOTARY_MAX_EVENT_BYTES); not parsed")
+        return decode(topic, raw, message.headers())
 
     def _deadletter(self, topic: str, message: Message, exc: Exception) -> Outgoing:
         error_type = type(exc).__name__
         self.metrics.deadletters.labels(topic, error_type).inc()
+        error = redact(str(exc))
         log.warning("event_deadlettered", topic=message.topic(), partition=message.partition(), offset=message.offset(),
-                    error_type=error_type, error=str(exc)[:2000])
-        record = DeadLetter(
-            source_topic=message.topic() or "", partition=message.partition() or 0, offset=message.offset() or 0,
-            key_b64=b64(message.key()), value_b64=b64(message.value()), error=str(exc)[:10_000], error_type=error_type,
-            group_id=self.settings.group_id,
-        )
+                    error_type=error_type, error=error[:2000])
+        assert self.deadletters is not None
+        record = self.deadletters.record(message, error, error_type)
         subject = f"{message.topic()}:{message.partition()}:{message.offset()}"
         return Outgoing.of("deadletter", subject, envelope("deadletter", record, subject=subject, caused_by=subject))
 
-    def publish(self, outgoing: Sequence[Outgoing], timeout: float = 30.0) -> None:
+    def publish(self, outgoing: Sequence[Outgoing]) -> None:
         """Produce and wait until the broker acknowledged every message, or raise DeliveryFailed."""
         if not outgoing:
             return
-        failures: list[str] = []
-
-        def on_delivery(err: KafkaError | None, msg: object) -> None:
-            if err is not None:
-                failures.append(str(err))
-
+        deliveries = _Deliveries(len(outgoing))
         for item in outgoing:
             try:
                 self.producer.produce(self.settings.topic(item.topic), key=item.key.encode(), value=item.value,
-                                      headers=item.headers, on_delivery=on_delivery)
+                                      headers=item.headers, on_delivery=deliveries)
             except (KafkaException, BufferError) as exc:
-                failures.append(f"{item.topic}: {exc}")
-        remaining = self.producer.flush(timeout)
-        if failures or remaining:
-            raise DeliveryFailed(f"{len(failures)} publish(es) failed, {remaining} unacknowledged: {failures[:3]}")
+                deliveries.fail(f"{item.topic}: {exc}")
+        deadline = time.monotonic() + self.publish_timeout
+        while not deliveries.settled and time.monotonic() < deadline:
+            self.producer.poll(0.05)
+        if deliveries.failures or not deliveries.settled:
+            missing = deliveries.expected - deliveries.acked - len(deliveries.failures)
+            raise DeliveryFailed(f"{len(deliveries.failures)} publish(es) failed, {missing} unacknowledged: "
+                                 f"{deliveries.failures[:3]}")

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     group_id: str = "runnotary"
     session_timeout_ms: int = Field(45_000, ge=1_000)
     max_poll_interval_ms: int = Field(300_000, ge=1_000)
+    workers: int = Field(4, ge=1, le=64, description="threads that process messages (one key of a partition at a time)")
+    max_in_flight: int = Field(16, ge=1, description="uncommitted messages per partition before it is paused")
+    commit_interval_s: float = Field(1.0, gt=0, description="how often stored offsets are committed")
+    shutdown_timeout_s: float = Field(20.0, ge=0, description="on SIGTERM, how long running work may finish")
+    max_event_bytes: int = Field(512 * 1024, ge=1024, description="larger input messages are dead-lettered unparsed")
+    deadletter_max_bytes: int = Field(256 * 1024, ge=16 * 1024, description="above this a dead letter keeps a prefix of the value")
 
     mlflow_tracking_uri: str | None = Field(None, description="tracking server URL; unset uses SQLite under state_dir")
     state_dir: Path = Path(".runnotary")

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from runnotary.consumers.events import MeetingRequested, encode, envelope
 from runnotary.registry.synthetic import generate
-from runnotary.registry import RunCreated, sha256_file
+from runnotary.registry import RunCreated, pairing_key, sha256_file
 
 
 def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> None:
@@ -23,7 +23,7 @@ def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> No
 
 
 def _event(run: RunCreated) -> tuple[str, bytes]:
-    return run.candidate_id, encode(envelope("runs.created", run, subject=run.candidate_id))
+    return pairing_key(run), encode(envelope("runs.created", run, subject=run.candidate_id))
 
 
 def _experiment(settings: Any) -> str:

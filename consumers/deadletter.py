@@ -1,0 +1,60 @@
+"""What a message that cannot be processed becomes: one dead-letter policy, with a size guard.
+
+A dead-letter record must always fit the broker, or the service would stop on the message it
+wanted to set aside and meet it again at every restart. Above ``max_record_bytes`` the value
+is replaced by its sha256, size and a bounded prefix; the record's source topic, partition and
+offset stay the way to fetch the original. Error texts are redacted before they leave.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from runnotary.consumers.events import DeadLetter, DeadLetterHeader
+from runnotary.consumers.loop import Message
+from runnotary.registry.errors import redact
+
+__all__ = ["DeadLetterPolicy"]
+
+
+def _b64(raw: bytes | None) -> str | None:
+    return base64.b64encode(raw).decode() if raw is not None else None
+
+
+@dataclass(frozen=True)
+class DeadLetterPolicy:
+    """Builds the dead-letter record of a failed message.
+
+    ``max_record_bytes`` bounds the encoded key, headers and value together (base64 grows them
+    by a third); ``prefix_bytes`` is how much of an oversize value is kept; ``max_error_chars``
+    bounds the reason.
+    """
+
+    group_id: str
+    max_record_bytes: int = 256 * 1024
+    prefix_bytes: int = 4096
+    max_error_chars: int = 4000
+
+    def record(self, message: Message, error: str, error_type: str) -> DeadLetter:
+        key, value = message.key(), message.value()
+        budget = self.max_record_bytes - self.max_error_chars - 1024  # room for the envelope and fields
+        headers = []
+        for name, raw in message.headers() or []:
+            encoded = _b64(raw)
+            cost = len(name) + len(encoded or "")
+            keep = cost <= budget // 4
+            headers.append(DeadLetterHeader(key=name[:256], value_b64=encoded if keep else None))
+            budget -= min(cost, len(name) + 16)
+        key_b64 = _b64(key if key is None or len(key) * 4 // 3 <= budget // 4 else key[: self.prefix_bytes])
+        budget -= len(key_b64 or "")
+        truncated = value is not None and (len(value) + 2) // 3 * 4 > budget
+        shown = value[: self.prefix_bytes] if truncated and value is not None else value
+        return DeadLetter(
+            source_topic=message.topic() or "", partition=message.partition() or 0, offset=message.offset() or 0,
+            key_b64=key_b64, value_b64=_b64(shown), error=redact(error)[: self.max_error_chars],
+            error_type=error_type, group_id=self.group_id, headers=headers,
+            value_sha256=hashlib.sha256(value).hexdigest() if value is not None else None,
+            value_size=len(value) if value is not None else None, value_truncated=truncated,
+        )

@@ -1,0 +1,137 @@
+"""One message through the pipeline with fake clients: dead letters that fit, retries, acks, redaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from runnotary.consumers.errors import DeliveryFailed
+from runnotary.consumers.events import decode
+from runnotary.consumers.handlers import Outgoing
+from runnotary.consumers.loop import Abandoned
+from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.consumers.service import Service
+from runnotary.consumers.settings import Settings
+from runnotary.registry import RegistryError, TrackingUnavailable
+from tests.unit.fakes import FakeConsumer, FakeMessage, FakeProducer
+
+
+class ScriptedHandlers:
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+
+    def run_created(self, event: Any) -> list[Outgoing]:
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    meeting_requested = run_created
+
+
+def _service(handlers: Any, producer: FakeProducer, **settings: Any) -> Service:
+    return Service(Settings(**settings), handlers, FakeConsumer([]), producer, ServiceMetrics(),
+                   retry_backoff=(0.001, 0.002), publish_timeout=2)
+
+
+def _letter(producer: FakeProducer) -> Any:
+    topic, value, headers = producer.produced[-1]
+    assert topic == "runnotary.deadletter"
+    assert ("content-type", b"application/cloudevents+json; charset=UTF-8") in headers
+    return decode("deadletter", value).data
+
+
+def test_a_malformed_event_becomes_an_acknowledged_dead_letter_with_its_key_and_headers() -> None:
+    producer = FakeProducer()
+    message = FakeMessage(b"{broken", k=b"the-key", hdrs=[("ce_id", b"e1"), ("traceparent", b"00-ab")])
+    _service(ScriptedHandlers(), producer).process(message, threading.Event())
+    letter = _letter(producer)
+    assert "invalid event" in letter.error and letter.error_type == "InvalidEvent"
+    assert base64.b64decode(letter.key_b64) == b"the-key"
+    assert base64.b64decode(letter.value_b64) == b"{broken"
+    assert [(h.key, base64.b64decode(h.value_b64)) for h in letter.headers] == [("ce_id", b"e1"), ("traceparent", b"00-ab")]
+    assert not letter.value_truncated
+
+
+@pytest.mark.parametrize("size", [600_000, 800_000, 980_000])
+def test_an_oversize_message_is_dead_lettered_unparsed_and_its_record_fits(size: int) -> None:
+    producer = FakeProducer()
+    raw = b"{" + b"x" * (size - 1)
+    _service(ScriptedHandlers(), producer).process(FakeMessage(raw), threading.Event())
+    letter = _letter(producer)
+    assert letter.error_type == "MessageTooLarge" and "RUNNOTARY_MAX_EVENT_BYTES" in letter.error
+    assert letter.value_truncated and letter.value_size == size
+    assert len(base64.b64decode(letter.value_b64)) == 4096
+    import hashlib
+
+    assert letter.value_sha256 == hashlib.sha256(raw).hexdigest()
+    assert len(producer.produced[-1][1]) < 256 * 1024
+
+
+def test_an_invalid_message_under_the_input_limit_but_over_the_record_limit_keeps_a_prefix() -> None:
+    producer = FakeProducer()
+    raw = b"[" + b"1," * 200_000 + b"1]"  # 400 kB: parsed, invalid, too large to copy whole
+    _service(ScriptedHandlers(), producer).process(FakeMessage(raw), threading.Event())
+    letter = _letter(producer)
+    assert letter.error_type == "InvalidEvent" and letter.value_truncated
+    assert len(producer.produced[-1][1]) < 256 * 1024
+
+
+def test_handler_refusals_are_dead_lettered_with_credentials_redacted() -> None:
+    producer = FakeProducer()
+    refusal = RegistryError("MLflow refused: API request to https://bob:hunter2@mlflow.internal/api failed, token=abc123")
+    service = _service(ScriptedHandlers(refusal), producer)
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    service.process(FakeMessage(b"{}"), threading.Event())
+    letter = _letter(producer)
+    assert "hunter2" not in letter.error and "abc123" not in letter.error
+    assert "https://***@mlflow.internal" in letter.error
+
+
+def test_a_refused_publish_raises_delivery_failed() -> None:
+    with pytest.raises(DeliveryFailed):
+        _service(ScriptedHandlers(), FakeProducer(fail=True)).process(FakeMessage(b"{broken"), threading.Event())
+
+
+def test_an_mlflow_outage_is_retried_with_the_partition_signal_down_then_up() -> None:
+    producer = FakeProducer()
+    out = [Outgoing("gates.status", "c", b"{}")]
+    service = _service(ScriptedHandlers(TrackingUnavailable("down"), TrackingUnavailable("down"), out), producer)
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    downs: list[bool] = []
+    service.tracking.down = lambda: downs.append(True)  # type: ignore[method-assign]
+    service.process(FakeMessage(b"x"), threading.Event())
+    assert [t for t, _, _ in producer.produced] == ["runnotary.gates.status"]
+    assert len(downs) == 2 and not service.tracking.is_down
+    assert service.metrics.tracking_down._value.get() == 2
+
+
+def test_stop_during_an_outage_abandons_the_message_without_publishing() -> None:
+    producer = FakeProducer()
+    stop = threading.Event()
+    stop.set()
+    service = _service(ScriptedHandlers(TrackingUnavailable("down")), producer)
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    with pytest.raises(Abandoned):
+        service.process(FakeMessage(b"x"), stop)
+    assert producer.produced == []
+
+
+def test_every_dead_letter_of_hostile_bytes_fits_and_names_a_reason() -> None:
+    """Random bytes, deep nesting, non-UTF-8 and empty values all end as dead letters, never a crash."""
+    import random
+
+    rng = random.Random(7)
+    producer = FakeProducer()
+    service = _service(ScriptedHandlers(), producer)
+    payloads = [b"", b"\xff\xfe\x00", b"[" * 100_000 + b"]" * 100_000, json.dumps({"specversion": "1.0"}).encode(), None]
+    payloads += [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 2000))) for _ in range(200)]
+    for i, raw in enumerate(payloads):
+        service.process(FakeMessage(raw, off=i), threading.Event())
+        letter = _letter(producer)
+        assert letter.offset == i and letter.error
+        assert len(producer.produced[-1][1]) < 256 * 1024
