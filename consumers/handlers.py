@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +95,10 @@ class Handlers:
                                tags={"baseline_run": baseline.run_id, "gate_overall": status["overall"]})
         self.metrics.gates.labels(status["overall"]).inc()
         log.info("gates_evaluated", candidate_run=candidate.run_id, baseline_run=baseline.run_id, overall=status["overall"])
-        # Keyed by the pair, not the input: whichever event (re)evaluates this pair publishes the same id.
-        pair = f"pair:{candidate.run_id}:{baseline.run_id}"
+        # Keyed by the pair and what decided it, not by the input: whichever event (re)evaluates this
+        # pair publishes the same id for the same result, and a changed result gets a new id.
+        decided = hashlib.sha256(json.dumps(status, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        pair = f"pair:{candidate.run_id}:{baseline.run_id}:{decided}"
         out = [self._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=candidate.run_id,
                        candidate_id=candidate.event.candidate_id, message=note) for note in comparison.notes]

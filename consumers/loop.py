@@ -34,6 +34,8 @@ __all__ = ["Abandoned", "ConsumeLoop", "LoopConsumer", "Message", "TrackingSigna
 
 log = structlog.get_logger("runnotary")
 
+_REFRESH_S = 5.0  # every stored offset is committed again this often, in case an asynchronous commit was lost
+
 
 class Message(Protocol):
     """The part of a Kafka message the service reads (confluent_kafka.Message, or a fake in unit tests)."""
@@ -52,6 +54,7 @@ class LoopConsumer(Protocol):
 
     def subscribe(self, topics: list[str], on_assign: Any = ..., on_revoke: Any = ..., on_lost: Any = ...) -> None: ...
     def poll(self, timeout: float) -> Any: ...
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
     def pause(self, partitions: list[TopicPartition]) -> None: ...
     def resume(self, partitions: list[TopicPartition]) -> None: ...
     def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> Any: ...
@@ -127,6 +130,7 @@ class ConsumeLoop:
     _pool: ThreadPoolExecutor | None = field(default=None, init=False)
     _fatal: BaseException | None = field(default=None, init=False)
     _last_commit: float = field(default=0.0, init=False)
+    _last_refresh: float = field(default=0.0, init=False)
     _running: int = field(default=0, init=False)  # submitted tasks not yet reaped
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
 
@@ -218,19 +222,34 @@ class ConsumeLoop:
                 state.paused = False
                 log.info("partition_resumed", topic=state.tp[0], partition=state.tp[1], backlog=backlog)
 
-    def _commit(self, states: Iterable[_Partition] | None = None) -> None:
-        """Commit every stored offset not committed yet; a failure (e.g. after a rebalance) is logged."""
-        self._last_commit = time.monotonic()
+    def _commit(self, states: Iterable[_Partition] | None = None, *, wait: bool = False) -> None:
+        """Commit stored offsets that moved (and, every few seconds, all of them again).
+
+        Commits are asynchronous so the polling thread never waits on the group coordinator
+        (which may hold a commit during a rebalance); a commit that fails is simply sent again
+        on the next refresh, and one lost for good only means the new owner replays a little.
+        ``wait`` (at shutdown) commits synchronously and checks each partition's answer.
+        """
+        now = time.monotonic()
+        refresh = now - self._last_refresh >= _REFRESH_S
+        self._last_commit = now
         chosen = list(self._partitions.values() if states is None else states)
-        due = [s for s in chosen if s.stored is not None and s.stored != s.committed]
+        due = [s for s in chosen if s.stored is not None and (refresh or wait or s.stored != s.committed)]
+        if refresh:
+            self._last_refresh = now
         if due:
+            offsets = [s.topic_partition(s.stored or 0) for s in due]
             try:
-                self.consumer.commit(offsets=[s.topic_partition(s.stored or 0) for s in due], asynchronous=False)
+                answer = self.consumer.commit(offsets=offsets, asynchronous=not wait)
             except KafkaException as exc:
                 log.warning("commit_failed", error=redact(str(exc)), partitions=[s.tp for s in due])
             else:
+                refused = {(tp.topic, tp.partition): str(tp.error) for tp in answer or [] if getattr(tp, "error", None)}
+                if refused:
+                    log.warning("commit_failed", partitions=refused)
                 for s in due:
-                    s.committed = s.stored
+                    if s.tp not in refused:
+                        s.committed = s.stored
         if self.on_lag is not None:
             self._report_lag(chosen)
 
@@ -248,15 +267,22 @@ class ConsumeLoop:
     # -- rebalances -------------------------------------------------------------------------
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        # Take the assignment ourselves and resume it: librdkafka may keep a partition's pause flag
+        # across a revoke and a new assignment, which would leave a re-assigned partition silent.
+        # The next _flow_control pauses again what must stay paused (e.g. MLflow still down).
+        self.consumer.assign(partitions)
+        try:
+            self.consumer.resume(partitions)
+        except KafkaException as exc:
+            log.warning("resume_failed", error=str(exc))
         for tp in partitions:
             self._partitions[(tp.topic, tp.partition)] = _Partition((tp.topic, tp.partition))
         log.info("partitions_assigned", partitions=[(tp.topic, tp.partition) for tp in partitions])
-        # Assignment resets pause state: the next _flow_control pauses again if MLflow is still down.
 
     def _revoked(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Give finishing work a bounded moment, commit what is durable, then let the partitions go."""
         keys = [(tp.topic, tp.partition) for tp in partitions]
-        self._drain(keys, deadline=time.monotonic() + min(self.shutdown_timeout, 10.0))
+        self._drain(keys, deadline=time.monotonic() + min(self.shutdown_timeout, 3.0))  # inside poll(): keep it short
         self._commit([self._partitions[k] for k in keys if k in self._partitions])
         self._forget(keys)
         log.info("partitions_revoked", partitions=keys)
@@ -286,7 +312,7 @@ class ConsumeLoop:
         stop.set()  # tasks waiting out an MLflow outage give up now
         try:
             self._drain(None, deadline=time.monotonic() + self.shutdown_timeout)
-            self._commit()
+            self._commit(wait=True)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)

@@ -82,6 +82,9 @@ class FakeConsumer:
         threading.Event().wait(min(timeout, 0.01))
         return None
 
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.events.append(f"assign {[tp.partition for tp in partitions]}")
+
     def pause(self, partitions: list[TopicPartition]) -> None:
         self.paused.update(tp.partition for tp in partitions)
         self.events.append(f"pause {[tp.partition for tp in partitions]}")
