@@ -38,10 +38,11 @@ def test_file_over_the_limit_is_refused_and_leaves_no_copy(root: Path, tmp_path:
 
 
 def test_symlink_loop_is_unreadable_not_a_crash(root: Path, tmp_path: Path) -> None:
+    """Before: Path.resolve() raised RuntimeError, which no handler caught."""
     (root / "loop").symlink_to(root / "loop")
-    with pytest.raises(ArtifactError) as info:
+    with pytest.raises(ArtifactUnreadable, match="symlink loop") as info:
         copy_hashed(root, "loop", tmp_path / "s" / "loop")
-    assert info.value.reason in {"artifact_unreadable", "missing_artifact"}
+    assert info.value.reason == "artifact_unreadable"
 
 
 def test_directory_is_not_a_regular_file(root: Path, tmp_path: Path) -> None:
@@ -113,3 +114,18 @@ def test_parse_limit_refuses_large_files_before_reading(tmp_path: Path) -> None:
     with pytest.raises(ArtifactTooLarge):
         read_per_query_table(path, max_bytes=100)
     assert read_latency_log(path).size == 1000
+
+
+def test_parsed_cache_is_bounded_and_keyed_by_content() -> None:
+    from runnotary.registry.cache import ParsedCache
+
+    cache = ParsedCache(max_entries=2)
+    parses: list[str] = []
+
+    def parse(sha: str) -> str:
+        parses.append(sha)
+        return sha.upper()
+
+    for sha in ["a", "b", "a", "c", "b"]:  # "b" was evicted by "c" (least recently used)
+        assert cache.get_or_parse("per_query", sha, lambda sha=sha: parse(sha)) == sha.upper()
+    assert parses == ["a", "b", "c", "b"] and len(cache) == 2
