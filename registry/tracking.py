@@ -245,6 +245,7 @@ class Registry:
     _kept: OrderedDict[str, int] = field(default_factory=OrderedDict, init=False, repr=False)
     _parsed: ParsedCache = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _swept: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_artifact_bytes < 1 or self.max_parse_bytes < 1:
@@ -451,6 +452,8 @@ class Registry:
     # -- staging: copy once, hash, recompute --------------------------------------------
 
     def _stage(self, event: RunCreated) -> _Staged:
+        if not self._swept:
+            self._sweep_staging()
         folder = self.cache_dir / "staging" / uuid.uuid4().hex
         folder.mkdir(parents=True)
         try:
@@ -461,6 +464,17 @@ class Registry:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return _Staged(folder, tuple(artifacts), tuple(metrics), tuple(alerts))
+
+    def _sweep_staging(self) -> None:
+        """Remove staging folders a killed process left behind (older than an hour: not in use)."""
+        self._swept = True
+        cutoff = time.time() - 3600
+        try:
+            leftovers = [p for p in (self.cache_dir / "staging").iterdir() if p.stat().st_mtime < cutoff]
+        except OSError:
+            return
+        for folder in leftovers:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _copy_artifacts(self, event: RunCreated, folder: Path) -> tuple[list[ArtifactRecord], list[Alert]]:
         records: list[ArtifactRecord] = []
