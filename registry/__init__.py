@@ -10,29 +10,31 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runnotary.registry.artifacts import ArtifactRecord, resolve_under, sha256_file
+    from runnotary.registry.artifacts import ArtifactRecord, copy_hashed, resolve_under, sha256_file
     from runnotary.registry.catalog import CATALOG, MetricSpec, UnknownMetric, normalize, spec_for
     from runnotary.registry.errors import (
-        ArtifactError, RegistryError, RunnotaryError, TrackingUnavailable, UnsafeArtifactPath, redact,
+        ArtifactError, ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, RegistryError, RunnotaryError,
+        TrackingUnavailable, UnsafeArtifactPath, redact,
     )
-    from runnotary.registry.hygiene import check_run
+    from runnotary.registry.hygiene import HygieneSettings, check_run
     from runnotary.registry.models import (
         Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags, pairing_key,
     )
     from runnotary.registry.pairing import candidates_for, find_baseline
     from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
-    from runnotary.registry.tracking import MetricRecord, Registration, Registry
+    from runnotary.registry.tracking import MetricRecord, Registration, Registry, configure_mlflow_http
 
 _WHERE = {
-    "artifacts": ("ArtifactRecord", "resolve_under", "sha256_file"),
+    "artifacts": ("ArtifactRecord", "copy_hashed", "resolve_under", "sha256_file"),
     "catalog": ("CATALOG", "MetricSpec", "UnknownMetric", "normalize", "spec_for"),
-    "errors": ("ArtifactError", "RegistryError", "RunnotaryError", "TrackingUnavailable", "UnsafeArtifactPath", "redact"),
-    "hygiene": ("check_run",),
+    "errors": ("ArtifactError", "ArtifactMissing", "ArtifactTooLarge", "ArtifactUnreadable", "RegistryError",
+               "RunnotaryError", "TrackingUnavailable", "UnsafeArtifactPath", "redact"),
+    "hygiene": ("HygieneSettings", "check_run"),
     "models": ("Alert", "ArtifactRef", "Code", "Dataset", "Environment", "MetricClaim", "RunCreated", "Seeds",
                "StandardTags", "pairing_key"),
     "pairing": ("candidates_for", "find_baseline"),
     "recompute": ("PerQueryTable", "read_latency_log", "read_per_query", "read_per_query_table", "recompute"),
-    "tracking": ("MetricRecord", "Registration", "Registry"),
+    "tracking": ("MetricRecord", "Registration", "Registry", "configure_mlflow_http"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 

@@ -10,6 +10,9 @@ __all__ = [
     "RegistryError",
     "ArtifactError",
     "UnsafeArtifactPath",
+    "ArtifactMissing",
+    "ArtifactUnreadable",
+    "ArtifactTooLarge",
     "TrackingUnavailable",
 ]
 
@@ -23,11 +26,36 @@ class RegistryError(RunnotaryError):
 
 
 class ArtifactError(RegistryError):
-    """An artifact is missing, unreadable or not what its claim says."""
+    """An artifact is missing, unreadable or not what its claim says.
+
+    ``reason`` is the alert kind a registration raises for it on the run.
+    """
+
+    reason = "artifact_unreadable"
 
 
 class UnsafeArtifactPath(ArtifactError):
     """An artifact path points outside the artifact root (``..``, absolute, symlink escape)."""
+
+    reason = "unsafe_artifact_path"
+
+
+class ArtifactMissing(ArtifactError):
+    """No file under the artifact root at the cited path."""
+
+    reason = "missing_artifact"
+
+
+class ArtifactUnreadable(ArtifactError):
+    """The path exists but is not a readable regular file (directory, FIFO, permissions, symlink loop)."""
+
+    reason = "artifact_unreadable"
+
+
+class ArtifactTooLarge(ArtifactError):
+    """The file is larger than the registry copies (``max_artifact_bytes``) or parses (``max_parse_bytes``)."""
+
+    reason = "artifact_too_large"
 
 
 class TrackingUnavailable(RunnotaryError):

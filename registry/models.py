@@ -32,6 +32,8 @@ __all__ = [
     "SafeName",
     "SAFE_NAME",
     "pairing_key",
+    "MLFLOW_PARAM_VALUE_MAX",
+    "MLFLOW_TAG_VALUE_MAX",
 ]
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", to_lower=True)]
@@ -77,6 +79,39 @@ def safe_relative_path(value: str) -> str:
 
 RelativePath = Annotated[str, AfterValidator(safe_relative_path)]
 
+#: MLflow's own limits (mlflow.utils.validation): a run-created event MLflow would refuse is
+#: refused here, before any run exists.
+MLFLOW_KEY_MAX = 250
+MLFLOW_PARAM_VALUE_MAX = 6000
+MLFLOW_TAG_VALUE_MAX = 8000
+_MLFLOW_KEY = re.compile(r"^[/\w.\- :]+$")
+
+
+def mlflow_key(value: str) -> str:
+    """A param key MLflow accepts: its characters, at most 250 of them, and a path that normalises to itself."""
+    if len(value) > MLFLOW_KEY_MAX:
+        raise ValueError(f"param key {value[:40]!r}... is longer than MLflow's {MLFLOW_KEY_MAX} characters")
+    if not _MLFLOW_KEY.match(value):
+        raise ValueError(
+            f"param key {value!r} may only contain letters, digits, '_', '-', '.', ' ', ':' and '/' (MLflow's rule)"
+        )
+    normalised = posixpath.normpath(value)
+    if normalised != value or normalised == "." or normalised.startswith(("..", "/")):
+        raise ValueError(f"param key {value!r} must not be a path that normalises to another name (MLflow's rule)")
+    return value
+
+
+def _param_value(value: str | int | float | bool) -> str | int | float | bool:
+    if len(str(value)) > MLFLOW_PARAM_VALUE_MAX:
+        raise ValueError(f"param value of {len(str(value))} characters is longer than MLflow's {MLFLOW_PARAM_VALUE_MAX}")
+    return value
+
+
+ParamKey = Annotated[str, AfterValidator(mlflow_key)]
+ParamValue = Annotated[str | int | float | bool, AfterValidator(_param_value)]
+#: A free-text value that becomes one MLflow tag.
+TagText = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -87,7 +122,8 @@ class Dataset(_Model):
 
     sha256: Sha256
     name: Name
-    splits: dict[str, Sha256] = Field(default_factory=dict, description="split name -> SHA-256")
+    splits: dict[Name, Sha256] = Field(default_factory=dict, description="split name -> SHA-256")
+    source: TagText | None = Field(default=None, description="where the data set lives (URI), logged with the dataset input")
 
 
 class Seeds(_Model):
@@ -102,7 +138,7 @@ class Seeds(_Model):
 class Code(_Model):
     git_commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,40}$", to_lower=True)]
     dirty: bool = False
-    repository: str | None = None
+    repository: TagText | None = Field(default=None, description="where the code lives (logged as mlflow.source.git.repoURL)")
 
 
 class Environment(_Model):
@@ -154,12 +190,12 @@ class RunCreated(_Model):
     run_name: Name
     candidate_id: Identifier
     role: Literal["candidate", "baseline"]
-    owners: list[Name] = Field(min_length=1)
+    owners: list[Name] = Field(min_length=1, max_length=20)
     dataset: Dataset
     seeds: Seeds
     code: Code
     environment: Environment
-    params: dict[Name, str | int | float | bool] = Field(default_factory=dict)
+    params: dict[ParamKey, ParamValue] = Field(default_factory=dict)
     metrics: list[MetricClaim] = Field(default_factory=list)
     artifacts: list[ArtifactRef] = Field(default_factory=list)
     tags: StandardTags

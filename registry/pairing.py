@@ -13,7 +13,20 @@ def _key(registration: Registration) -> dict[str, str]:
 
 
 def find_baseline(registry: Registry, candidate: Registration) -> str | None:
-    """The newest registered baseline run that shares the candidate's dataset hash and seed family."""
+    """The baseline run a candidate is paired with, the same on every delivery.
+
+    The rule: a pairing already recorded on the candidate (its ``runnotary.baseline_run`` tag,
+    written when its gate status was logged) is honoured while that baseline run is live;
+    otherwise the newest registered baseline (latest ``created_at``, i.e. run start time, ties
+    broken by run id) with the candidate's dataset sha256 and seed family in the candidate's
+    experiment. A first delivery has no recorded pairing, so only a redelivery pays the lookup
+    of the candidate's tags.
+    """
+    if candidate.already_registered:
+        tags = registry.run_tags(candidate.run_id) or {}
+        recorded = tags.get(f"{TAG}baseline_run")
+        if recorded and registry.run_tags(recorded) is not None:
+            return recorded
     runs = registry.search({**_key(candidate), "role": "baseline"}, [candidate.experiment_id], max_results=1)
     return runs[0][0] if runs else None
 

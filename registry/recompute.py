@@ -11,17 +11,31 @@ Artifact formats (what a training job writes):
 from __future__ import annotations
 
 import csv
+import io
 import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from runnotary.registry.catalog import MetricSpec
-from runnotary.registry.errors import ArtifactError
+from runnotary.registry.errors import ArtifactError, ArtifactTooLarge
 
-__all__ = ["PerQueryTable", "recompute", "read_per_query", "read_per_query_table", "read_latency_log"]
+__all__ = [
+    "MAX_PARSE_BYTES",
+    "PerQueryTable",
+    "parse_artifact",
+    "recompute",
+    "recompute_from",
+    "read_per_query",
+    "read_per_query_table",
+    "read_latency_log",
+]
+
+#: Default ceiling on a file parsed as CSV, latency log or JSON.
+MAX_PARSE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,7 @@ class PerQueryTable:
             try:
                 values.append(float(cell))
             except (TypeError, ValueError) as exc:
-                raise ArtifactError(f"{self.name}:{line}: {column!r} is not a number: {cell!r}") from exc
+                raise ArtifactError(f"{self.name}:{line}: {column!r} is not a number: {cell[:40]!r}") from exc
         query_ids = np.asarray(self.cells["query_id"])
         order = np.argsort(query_ids, kind="stable")
         out = np.asarray(values, dtype=np.float64)[order]
@@ -51,73 +65,128 @@ class PerQueryTable:
         return query_ids[order], out
 
 
-def read_per_query_table(path: Path) -> PerQueryTable:
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
+def _read_text(path: Path, max_bytes: int) -> str:
+    """The file as UTF-8 text, refusing files over ``max_bytes`` before reading them."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ArtifactTooLarge(f"{path.name}: {size} bytes, over the parse limit of {max_bytes}")
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path.name}: not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise ArtifactError(f"{path.name}: cannot be read: {exc.strerror or exc.__class__.__name__}") from exc
+
+
+def read_per_query_table(path: Path, max_bytes: int = MAX_PARSE_BYTES) -> PerQueryTable:
+    """Parse a per-query CSV; every row must have exactly the header's cells."""
+    text = _read_text(path, max_bytes)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
         header = next(reader, [])
+        if not header:
+            raise ArtifactError(f"{path.name}: empty CSV (no header)")
+        if len(set(header)) != len(header):
+            raise ArtifactError(f"{path.name}: the header repeats a column name")
         cells: dict[str, list[str]] = {name: [] for name in header}
+        columns = list(cells.values())
         for row in reader:
-            for name, cell in zip(header, row):
-                cells[name].append(cell)
+            if len(row) != len(header):
+                if not row:
+                    continue  # a blank line
+                raise ArtifactError(
+                    f"{path.name}:{reader.line_num}: row has {len(row)} cells, the header has {len(header)}"
+                )
+            for column, cell in zip(columns, row):
+                column.append(cell)
+    except csv.Error as exc:
+        raise ArtifactError(f"{path.name}: not a valid CSV: {exc}") from exc
     return PerQueryTable(path.name, cells)
 
 
-def read_per_query(path: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
+def read_per_query(path: Path, column: str, max_bytes: int = MAX_PARSE_BYTES) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(query_ids, values)`` of one column of a per-query CSV, sorted by query id."""
-    return read_per_query_table(path).column(column)
+    return read_per_query_table(path, max_bytes).column(column)
 
 
-def read_latency_log(path: Path) -> np.ndarray:
+def read_latency_log(path: Path, max_bytes: int = MAX_PARSE_BYTES) -> np.ndarray:
     """Return the latencies (ms) of a request log as a float64 array."""
+    text = _read_text(path, max_bytes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # an empty file is reported below, by name
-            values = np.loadtxt(path, usecols=2, dtype=np.float64, ndmin=1)
-    except (ValueError, IndexError) as exc:
+            values = np.loadtxt(io.StringIO(text), usecols=2, dtype=np.float64, ndmin=1)
+    except (ValueError, IndexError, TypeError) as exc:
         raise ArtifactError(f"{path.name}: not a latency log ('<timestamp> <request_id> <latency_ms>' per line): {exc}") from exc
     if values.size == 0 or not np.all(np.isfinite(values)):
         raise ArtifactError(f"{path.name}: latency log is empty or holds NaN/inf")
     return values
 
 
-def _read_json(path: Path) -> dict[str, object]:
+def _read_json(path: Path, max_bytes: int = MAX_PARSE_BYTES) -> dict[str, Any]:
+    text = _read_text(path, max_bytes)
     try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path.name}: not valid JSON: {exc}") from exc
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ArtifactError(f"{path.name}: not valid JSON: {exc.__class__.__name__}") from exc
     if not isinstance(data, dict):
         raise ArtifactError(f"{path.name}: expected a JSON object")
     return data
 
 
-def _number(data: dict[str, object], key: str, path: Path) -> float:
+def _number(data: dict[str, Any], key: str, name: str) -> float:
     value = data.get(key)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise ArtifactError(f"{path.name}: field {key!r} must be a number")
+        raise ArtifactError(f"{name}: field {key!r} must be a number")
     return float(value)
 
 
-def recompute(spec: MetricSpec, path: Path) -> float:
-    """Recompute ``spec``'s value from the artifact at ``path`` (already verified and local)."""
+def _numbers(data: dict[str, Any], key: str, name: str) -> np.ndarray:
+    value = data.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ArtifactError(f"{name}: {key!r} must be a list of numbers")
+    out = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        raise ArtifactError(f"{name}: {key!r} holds NaN or inf")
+    return out
+
+
+def parse_artifact(spec: MetricSpec, path: Path, max_bytes: int = MAX_PARSE_BYTES) -> PerQueryTable | np.ndarray | dict[str, Any]:
+    """Parse the file ``spec`` is recomputed from: a table, a latency array or a JSON object."""
     if spec.extractor == "column_mean":
-        _, values = read_per_query(path, str(spec.argument))
+        return read_per_query_table(path, max_bytes)
+    if spec.extractor == "log_quantile":
+        return read_latency_log(path, max_bytes)
+    return _read_json(path, max_bytes)
+
+
+def recompute_from(spec: MetricSpec, parsed: PerQueryTable | np.ndarray | dict[str, Any], name: str) -> float:
+    """Recompute ``spec``'s value from its parsed artifact (``name`` labels errors)."""
+    if spec.extractor == "column_mean":
+        assert isinstance(parsed, PerQueryTable)
+        _, values = parsed.column(str(spec.argument))
         if values.size == 0:
-            raise ArtifactError(f"{path.name}: no rows")
+            raise ArtifactError(f"{name}: no rows")
         return float(values.mean())
     if spec.extractor == "log_quantile":
-        return float(np.quantile(read_latency_log(path), float(spec.argument or 0.0)))
-    data = _read_json(path)
+        assert isinstance(parsed, np.ndarray)
+        return float(np.quantile(parsed, float(spec.argument or 0.0)))
+    assert isinstance(parsed, dict)
     if spec.extractor == "ablation_drop_pct":
-        full, ablated = _number(data, "full", path), _number(data, "ablated", path)
+        full, ablated = _number(parsed, "full", name), _number(parsed, "ablated", name)
         if full == 0:
-            raise ArtifactError(f"{path.name}: 'full' is 0, the drop is undefined")
+            raise ArtifactError(f"{name}: 'full' is 0, the drop is undefined")
         return (full - ablated) / full * 100.0
     if spec.extractor == "pearson":
-        v1 = np.asarray(data.get("v1"), dtype=np.float64)
-        v2 = np.asarray(data.get("v2"), dtype=np.float64)
-        if v1.ndim != 1 or v1.shape != v2.shape or v1.size < 2:
-            raise ArtifactError(f"{path.name}: 'v1' and 'v2' must be number lists of one length >= 2")
+        v1, v2 = _numbers(parsed, "v1", name), _numbers(parsed, "v2", name)
+        if v1.shape != v2.shape or v1.size < 2:
+            raise ArtifactError(f"{name}: 'v1' and 'v2' must be number lists of one length >= 2")
         if v1.std() == 0 or v2.std() == 0:
-            raise ArtifactError(f"{path.name}: a constant score vector has no correlation")
+            raise ArtifactError(f"{name}: a constant score vector has no correlation")
         return float(np.corrcoef(v1, v2)[0, 1])
     raise AssertionError(f"unhandled extractor {spec.extractor}")
+
+
+def recompute(spec: MetricSpec, path: Path, max_bytes: int = MAX_PARSE_BYTES) -> float:
+    """Recompute ``spec``'s value from the artifact at ``path`` (already verified and local)."""
+    return recompute_from(spec, parse_artifact(spec, path, max_bytes), path.name)

@@ -2,38 +2,131 @@
 
 Every fact runnotary derives is written back to the run it belongs to, so MLflow stays the
 single source of truth: provenance as ``runnotary.*`` tags (searchable), recomputed metrics
-as metrics, and the full record as ``runnotary/provenance.json``.
+as metrics, the data set as a dataset input, and the full record as ``runnotary/provenance.json``.
+
+A registration copies each artifact once into a staging folder, hashes the copy, recomputes
+from it and uploads it; the verified copy then stays in ``cache_dir`` so nothing the service
+hashed is ever downloaded again. MLflow failures are classified by status code and exception
+type: 5xx, 408/429, connection errors and timeouts are ``TrackingUnavailable`` (retry later),
+any other 4xx a ``RegistryError`` naming the reason. Every error text is redacted.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-import tempfile
-from collections.abc import Iterator
+import shutil
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+import numpy as np
+import requests
+from mlflow.entities import Dataset as MlflowDataset
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from runnotary.registry.artifacts import ArtifactRecord, resolve_under, sha256_file, viewer_for
+from runnotary.registry.artifacts import MAX_ARTIFACT_BYTES, ArtifactRecord, copy_hashed, sha256_file, viewer_for
+from runnotary.registry.cache import ParsedCache
 from runnotary.registry.catalog import MetricSpec, UnknownMetric, normalize, spec_for
-from runnotary.registry.hygiene import check_run
-from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable, UnsafeArtifactPath
-from runnotary.registry.models import Alert, RunCreated
-from runnotary.registry.recompute import recompute
+from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable, redact
+from runnotary.registry.hygiene import DEFAULT_HYGIENE, HygieneSettings, check_run
+from runnotary.registry.models import MLFLOW_TAG_VALUE_MAX, Alert, RunCreated
+from runnotary.registry.recompute import (
+    MAX_PARSE_BYTES, PerQueryTable, parse_artifact, read_latency_log, read_per_query_table, recompute_from,
+)
 
-__all__ = ["MetricRecord", "Registration", "Registry", "TAG", "PROVENANCE_PATH"]
+__all__ = [
+    "MetricRecord", "Observer", "Registration", "Registry", "TAG", "PROVENANCE_PATH", "classify",
+    "configure_mlflow_http",
+]
 
 TAG = "runnotary."
 PROVENANCE_PATH = "runnotary/provenance.json"
+FAILURE_TAG = f"{TAG}failure_reason"
 _EVIDENCE_DIR = "evidence"
-_TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED"}
+#: MLflow stores a dataset digest in a 36-character column (mlflow.utils.validation.MAX_DATASET_DIGEST_SIZE).
+DATASET_DIGEST_CHARS = 36
+_STATUS_IN_TEXT = re.compile(r"failed with error code (\d{3})")
+_ERROR_TEXT_MAX = 600
+_EXPERIMENT_PAGE = 1000
+
+#: Called once per MLflow operation with (operation, seconds, None or "unavailable"/"refused"/"error").
+Observer = Callable[[str, float, "str | None"], None]
+
+
+def configure_mlflow_http(max_retries: int = 0, timeout_s: float = 10.0) -> None:
+    """Bound MLflow's own HTTP retries and timeout, so the caller's backoff is the one that runs.
+
+    Sets MLflow's documented environment variables (``mlflow.environment_variables``):
+    ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` and ``MLFLOW_HTTP_REQUEST_TIMEOUT`` (whole seconds, at
+    least 1). Unless already set, it also turns off the proxied multipart-download probe (one
+    ``/server-info`` call per run) and the run URL MLflow prints to stdout when a run ends (one
+    ``runs/get`` per run). MLflow reads these per request, so calling this at service start is enough.
+    """
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be >= 0, not {max_retries}")
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be > 0, not {timeout_s}")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(max_retries)
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, math.ceil(timeout_s)))
+    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _status(exc: BaseException) -> int | None:
+    if isinstance(exc, requests.HTTPError):
+        return exc.response.status_code if exc.response is not None else None
+    if isinstance(exc, MlflowException):
+        # A non-JSON error page (a proxy's 403/413) keeps its real status only in the text.
+        found = _STATUS_IN_TEXT.search(exc.message)
+        return int(found.group(1)) if found else exc.get_http_status_code()
+    return None
+
+
+def classify(exc: BaseException) -> str | None:
+    """``"unavailable"`` (transient), ``"refused"`` (permanent) or ``None`` (not a tracking-store failure).
+
+    Connection errors and timeouts anywhere in the exception's chain, 5xx, 408 and 429 are
+    transient; every other HTTP status is a refusal.
+    """
+    transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError, ConnectionError, TimeoutError)
+    if any(isinstance(e, transient) for e in _chain(exc)):
+        return "unavailable"
+    status = _status(exc)
+    if status is None:
+        return None
+    return "unavailable" if status >= 500 or status in (408, 429) else "refused"
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, FileNotFoundError) or _status(exc) == 404
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc)
+    if len(text) > _ERROR_TEXT_MAX:
+        text = text[:_ERROR_TEXT_MAX] + "…"
+    return redact(text)
 
 
 @dataclass(frozen=True)
@@ -67,6 +160,7 @@ class Registration:
     metrics: tuple[MetricRecord, ...]
     alerts: tuple[Alert, ...] = ()
     already_registered: bool = False
+    artifact_uri: str | None = None
 
     def metric(self, name: str) -> MetricRecord | None:
         return next((m for m in self.metrics if m.name == name), None)
@@ -83,6 +177,7 @@ class Registration:
             "artifacts": [a.to_dict() for a in self.artifacts],
             "metrics": [m.__dict__ for m in self.metrics],
             "alerts": [a.model_dump(mode="json") for a in self.alerts],
+            "artifact_uri": self.artifact_uri,
         }
 
     @classmethod
@@ -96,61 +191,143 @@ class Registration:
             metrics=tuple(MetricRecord(**m) for m in data["metrics"]),
             alerts=tuple(Alert.model_validate(a) for a in data["alerts"]),
             already_registered=True,
+            artifact_uri=data.get("artifact_uri"),
         )
 
 
-def _is_transient(exc: Exception) -> bool:
-    if isinstance(exc, MlflowException):
-        if exc.error_code in _TRANSIENT_CODES:
-            return True
-        text = str(exc)
-        return "Max retries exceeded" in text or "Connection refused" in text or "API request to" in text
-    return isinstance(exc, (ConnectionError, TimeoutError))
+@dataclass(frozen=True)
+class _Staged:
+    """The registration's work done before MLflow is touched: verified copies, metrics, alerts."""
+
+    folder: Path
+    artifacts: tuple[ArtifactRecord, ...]
+    metrics: tuple[MetricRecord, ...]
+    alerts: tuple[Alert, ...]
 
 
-@contextmanager
-def _tracking(action: str) -> Iterator[None]:
-    """Translate MLflow failures: an unreachable store is transient, anything else a RegistryError."""
-    try:
-        yield
-    except (MlflowException, ConnectionError, TimeoutError) as exc:
-        if _is_transient(exc):
-            raise TrackingUnavailable(f"MLflow did not answer while trying to {action}: {exc}") from exc
-        raise RegistryError(f"MLflow refused to {action}: {exc}") from exc
+def _registered(run: Run) -> bool:
+    return run.data.tags.get(f"{TAG}registered") == "true"
+
+
+def _winner(runs: list[Run]) -> Run | None:
+    """The run every racer keeps: a registered one first, then the earliest start, then the smallest id."""
+    if not runs:
+        return None
+    return min(runs, key=lambda r: (not _registered(r), r.info.start_time or 0, r.info.run_id))
 
 
 @dataclass
 class Registry:
     """Registers runs on an MLflow tracking store.
 
-    ``artifact_root`` is where training jobs leave the files their events cite;
-    ``cache_dir`` holds artifacts fetched back from MLflow (verified against their hash).
+    ``artifact_root`` is where training jobs leave the files their events cite; ``cache_dir``
+    holds the verified copies of artifacts (per run) and the per-event staging folders.
+    ``max_artifact_bytes`` bounds a file the registry copies and uploads; ``max_parse_bytes`` a
+    file it parses; ``max_cache_bytes`` the verified copies it keeps (the oldest runs' copies are
+    dropped first, and fetched again with one GET if asked for). ``observer`` (optional) is called once per MLflow operation with the
+    operation's name, its duration in seconds and ``None`` or the error kind; it must not raise.
     """
 
     client: MlflowClient
     artifact_root: Path
     cache_dir: Path
     artifact_location: str | None = None
+    max_artifact_bytes: int = MAX_ARTIFACT_BYTES
+    max_parse_bytes: int = MAX_PARSE_BYTES
+    parsed_cache_entries: int = 32
+    max_cache_bytes: int = 2 << 30
+    hygiene: HygieneSettings = DEFAULT_HYGIENE
+    observer: Observer | None = None
     _experiments: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _artifact_uris: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _verified: dict[Path, tuple[int, int, str]] = field(default_factory=dict, init=False, repr=False)
+    _repos: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _kept: OrderedDict[str, int] = field(default_factory=OrderedDict, init=False, repr=False)
+    _parsed: ParsedCache = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _swept: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_artifact_bytes < 1 or self.max_parse_bytes < 1:
+            raise ValueError("max_artifact_bytes and max_parse_bytes must be positive")
+        self._parsed = ParsedCache(self.parsed_cache_entries)
+
+    # -- MLflow calls ---------------------------------------------------------------------
+
+    @contextmanager
+    def _tracking(self, operation: str) -> Iterator[None]:
+        """Run one MLflow operation: classify its failure, redact its text, tell the observer."""
+        started = time.perf_counter()
+        kind: str | None = None
+        try:
+            yield
+        except (MlflowException, requests.RequestException, ConnectionError, TimeoutError) as exc:
+            kind = classify(exc) or "error"
+            text = _error_text(exc)
+            if kind == "unavailable":
+                raise TrackingUnavailable(f"MLflow did not answer while trying to {operation}: {text}") from exc
+            if kind == "refused":
+                raise RegistryError(f"MLflow refused to {operation}: {text}") from exc
+            raise RegistryError(f"MLflow failed to {operation}: {text}") from exc
+        except BaseException:
+            kind = "error"
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(operation, time.perf_counter() - started, kind)
 
     # -- registration -------------------------------------------------------------------
 
     def register(self, event: RunCreated, event_id: str) -> Registration:
-        """Register ``event`` once: a redelivered event returns the first registration."""
-        run_id, registered = self._find_by_event(event_id)
-        if run_id is not None and registered:
-            return self.load(run_id)
-        experiment_id = self._experiment_id(event.experiment)
-        # A run left half-registered by a crash is resumed, not duplicated.
-        run_id = self._open_run(event, event_id, experiment_id, resume=run_id)
-        artifacts, alerts = self._hash_artifacts(run_id, event)
-        metrics, metric_alerts = self._recompute_metrics(run_id, event, artifacts)
-        alerts += metric_alerts + check_run(event, run_id)
-        registration = Registration(run_id, experiment_id, event_id, event, tuple(artifacts), tuple(metrics), tuple(alerts))
-        self._write_back(registration)
+        """Register ``event`` exactly once and return its registration.
+
+        A redelivered event returns the first registration; a run left half-registered by a
+        crash is resumed; two concurrent registrations of one event converge on one run (see
+        ``_commit``). An event MLflow refuses for good leaves its run FAILED with the reason in
+        ``runnotary.failure_reason`` and raises ``RegistryError``; an outage raises
+        ``TrackingUnavailable`` and leaves the run to be resumed.
+        """
+        experiment_id, existing = self._existing_run(event, event_id)
+        if existing is not None and _registered(existing):
+            return self._registered_again(existing)
+        staged = self._stage(event)
+        try:
+            if existing is None:
+                run_id, artifact_uri = self._create_run(event, event_id, experiment_id)
+                resumed_tags: dict[str, Any] = {}
+            else:
+                run_id, artifact_uri = existing.info.run_id, existing.info.artifact_uri
+                resumed_tags = dict(existing.data.tags)
+            return self._commit(event, event_id, experiment_id, run_id, artifact_uri, staged, resumed_tags)
+        finally:
+            shutil.rmtree(staged.folder, ignore_errors=True)
+
+    def _existing_run(self, event: RunCreated, event_id: str) -> tuple[str, Run | None]:
+        """The experiment the event registers into, and the run it already has there (if any)."""
+        if event.run_id is None:
+            experiment_id = self._experiment_id(event.experiment)
+            return experiment_id, _winner(self._event_runs(experiment_id, event_id))
+        with self._tracking("get the event's run"):
+            run = self.client.get_run(event.run_id)
+        owner = run.data.tags.get(f"{TAG}event_id")
+        if owner is not None and owner != event_id:
+            raise RegistryError(f"run {event.run_id} belongs to event {owner}, not to {event_id}")
+        if run.info.lifecycle_stage != "active":
+            raise RegistryError(f"run {event.run_id} is deleted; it cannot be registered")
+        if owner is None:  # adopt it: the event id is on the run before anything else is written
+            with self._tracking("tag the adopted run"):
+                self.client.set_tag(run.info.run_id, f"{TAG}event_id", event_id)
+            run.data.tags[f"{TAG}event_id"] = event_id
+        return run.info.experiment_id, run
+
+    def _registered_again(self, run: Run) -> Registration:
+        registration = self.load(run.info.run_id)
+        if run.info.status == "RUNNING":  # a crash between the commit and the end of the run
+            with self._tracking("finish the run"):
+                self.client.set_terminated(run.info.run_id, "FINISHED")
         return registration
 
-    def _open_run(self, event: RunCreated, event_id: str, experiment_id: str, resume: str | None) -> str:
+    def _tags(self, event: RunCreated, event_id: str) -> dict[str, str]:
         tags = {
             f"{TAG}event_id": event_id,
             f"{TAG}candidate_id": event.candidate_id,
@@ -169,52 +346,158 @@ class Registry:
             "mlflow.user": event.owners[0],
             **event.tags.model_dump(),
         }
-        with _tracking("open the run"):
-            if resume is not None:
-                run_id = resume
-            elif event.run_id is not None:
-                self.client.get_run(event.run_id)
-                run_id = event.run_id
-            else:
-                run = self.client.create_run(  # the event id is on the run from its first instant
-                    experiment_id,
-                    start_time=int(event.created_at.timestamp() * 1000),
-                    tags={f"{TAG}event_id": event_id},
-                    run_name=event.run_name,
-                )
-                run_id = run.info.run_id
-            params = {**{k: str(v) for k, v in event.params.items()}, "seed": str(event.seeds.value)}
-            self._log_batch(run_id, params=params, tags=tags)
-        return run_id
+        if event.code.repository:
+            tags["mlflow.source.git.repoURL"] = event.code.repository
+        return tags
 
-    def _hash_artifacts(self, run_id: str, event: RunCreated) -> tuple[list[ArtifactRecord], list[Alert]]:
+    def _create_run(self, event: RunCreated, event_id: str, experiment_id: str) -> tuple[str, str]:
+        with self._tracking("create the run"):
+            run = self.client.create_run(  # every tag, the event id included, from the run's first instant
+                experiment_id,
+                start_time=int(event.created_at.timestamp() * 1000),
+                tags=self._tags(event, event_id),
+                run_name=event.run_name,
+            )
+        return run.info.run_id, run.info.artifact_uri
+
+    def _commit(
+        self, event: RunCreated, event_id: str, experiment_id: str, run_id: str, artifact_uri: str,
+        staged: _Staged, resumed_tags: dict[str, Any],
+    ) -> Registration:
+        """Write the staged registration to its run, converging with any concurrent registration.
+
+        Exactly one run per event: after the (idempotent) uploads, the runs tagged with the
+        event id are listed; every racer keeps the same one (``_winner``: a registered run, else
+        the earliest start, else the smallest run id) and deletes the others. Only the kept run
+        receives the ``registered`` tag, so a run once registered stays the winner.
+        """
+        for _ in range(4):
+            try:
+                registration = self._write(event, event_id, experiment_id, run_id, artifact_uri, staged, resumed_tags)
+                winner = self._converge(experiment_id, event_id, run_id)
+                if winner is None or winner.info.run_id == run_id:
+                    self._finish(registration, staged, resumed_tags)
+                    return registration
+            except RegistryError as exc:
+                winner = self._converge(experiment_id, event_id, run_id)
+                if winner is None or winner.info.run_id == run_id:  # not a lost race: a real refusal
+                    self._mark_failed(run_id, exc)
+                    raise
+            if _registered(winner):
+                return self._registered_again(winner)
+            run_id, artifact_uri, resumed_tags = winner.info.run_id, winner.info.artifact_uri, dict(winner.data.tags)
+        raise RegistryError(f"event {event_id}: concurrent registrations did not converge on one run")
+
+    def _converge(self, experiment_id: str, event_id: str, mine: str) -> Run | None:
+        runs = self._event_runs(experiment_id, event_id)
+        winner = _winner(runs)
+        for run in runs:
+            if winner is not None and run.info.run_id != winner.info.run_id and not _registered(run):
+                try:
+                    with self._tracking("delete a duplicate run"):
+                        self.client.delete_run(run.info.run_id)
+                except RegistryError:
+                    pass  # already deleted by the other racer
+        return winner
+
+    def _write(
+        self, event: RunCreated, event_id: str, experiment_id: str, run_id: str, artifact_uri: str, staged: _Staged,
+        resumed_tags: dict[str, Any],
+    ) -> Registration:
+        """Upload the staged copies and the provenance record, and link the data set (all idempotent)."""
+        artifacts = tuple(replace(a, run_id=run_id) for a in staged.artifacts)
+        alerts = tuple(a.model_copy(update={"run_id": run_id}) for a in staged.alerts)
+        registration = Registration(run_id, experiment_id, event_id, event, artifacts, staged.metrics, alerts,
+                                    artifact_uri=artifact_uri)
+        repo = self._repo(run_id, artifact_uri)
+        for record in artifacts:
+            with self._tracking("upload an artifact"):
+                repo.log_artifact(str(staged.folder / _EVIDENCE_DIR / record.path), _artifact_dir(record.path))
+        provenance = staged.folder / PROVENANCE_PATH
+        provenance.parent.mkdir(parents=True, exist_ok=True)
+        provenance.write_text(json.dumps(registration.to_dict(), indent=2))
+        with self._tracking("record the provenance"):
+            repo.log_artifact(str(provenance), "runnotary")
+        with self._tracking("link the dataset"):
+            self.client.log_inputs(run_id, datasets=[_dataset_input(event)])
+        return registration
+
+    def _finish(self, registration: Registration, staged: _Staged, resumed_tags: dict[str, Any]) -> None:
+        """One log_batch with params, metrics and the ``registered`` tag, then the run ends FINISHED."""
+        event = registration.event
+        timestamp = int(event.created_at.timestamp() * 1000)
+        metrics = {spec_for(m.name).mlflow_key: m.value for m in registration.metrics if m.value is not None}
+        params = {**{k: str(v) for k, v in event.params.items()}, "seed": str(event.seeds.value)}
+        tags = {f"{TAG}registered": "true", f"{TAG}alerts": str(len(registration.alerts))}
+        if resumed_tags.get(f"{TAG}event_id") is not None and f"{TAG}dataset_sha256" not in resumed_tags:
+            tags = {**self._tags(event, registration.event_id), "mlflow.runName": event.run_name, **tags}
+        with self._tracking("record params, metrics and the registration"):
+            self._log_batch(registration.run_id, params=params, metrics=metrics, tags=tags, timestamp=timestamp)
+        with self._tracking("finish the run"):
+            if FAILURE_TAG in resumed_tags:
+                self.client.delete_tag(registration.run_id, FAILURE_TAG)
+            self.client.set_terminated(registration.run_id, "FINISHED")
+        self._keep(registration, staged)
+
+    def _mark_failed(self, run_id: str, exc: Exception) -> None:
+        """Leave a permanently refused run FAILED with its (redacted) reason; best effort."""
+        reason = redact(str(exc))[: MLFLOW_TAG_VALUE_MAX - 1]
+        try:
+            with self._tracking("mark the run failed"):
+                self.client.set_tag(run_id, FAILURE_TAG, reason)
+                self.client.set_terminated(run_id, "FAILED")
+        except (RegistryError, TrackingUnavailable):
+            pass  # the refusal is what the caller needs to hear about
+
+    # -- staging: copy once, hash, recompute --------------------------------------------
+
+    def _stage(self, event: RunCreated) -> _Staged:
+        if not self._swept:
+            self._sweep_staging()
+        folder = self.cache_dir / "staging" / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        try:
+            artifacts, alerts = self._copy_artifacts(event, folder)
+            metrics, metric_alerts = self._recompute_metrics(event, artifacts, folder)
+            alerts += metric_alerts + check_run(event, None, settings=self.hygiene)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return _Staged(folder, tuple(artifacts), tuple(metrics), tuple(alerts))
+
+    def _sweep_staging(self) -> None:
+        """Remove staging folders a killed process left behind (older than an hour: not in use)."""
+        self._swept = True
+        cutoff = time.time() - 3600
+        try:
+            leftovers = [p for p in (self.cache_dir / "staging").iterdir() if p.stat().st_mtime < cutoff]
+        except OSError:
+            return
+        for folder in leftovers:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _copy_artifacts(self, event: RunCreated, folder: Path) -> tuple[list[ArtifactRecord], list[Alert]]:
         records: list[ArtifactRecord] = []
         alerts: list[Alert] = []
         for ref in event.artifacts:
             try:
-                local = resolve_under(self.artifact_root, ref.path)
-            except UnsafeArtifactPath as exc:
-                alerts.append(self._alert("unsafe_artifact_path", "critical", run_id, event, str(exc), path=ref.path))
-                continue
+                digest, size = copy_hashed(self.artifact_root, ref.path, folder / _EVIDENCE_DIR / ref.path,
+                                           self.max_artifact_bytes)
             except ArtifactError as exc:
-                alerts.append(self._alert("missing_artifact", "warning", run_id, event, str(exc), path=ref.path))
+                severity = "critical" if exc.reason == "unsafe_artifact_path" else "warning"
+                alerts.append(_alert(exc.reason, severity, event, redact(str(exc)), path=ref.path))
                 continue
-            digest, size = sha256_file(local)
             if ref.sha256 is not None and ref.sha256 != digest:
-                alerts.append(
-                    self._alert(
-                        "artifact_hash_mismatch", "critical", run_id, event,
-                        f"{ref.path}: claimed sha256 {ref.sha256[:12]}… but the file hashes to {digest[:12]}…",
-                        path=ref.path, claimed=ref.sha256, actual=digest,
-                    )
-                )
-            with _tracking("upload an artifact"):
-                self.client.log_artifact(run_id, str(local), _artifact_dir(ref.path))
-            records.append(ArtifactRecord(run_id, ref.kind, ref.path, digest, size, viewer_for(ref.path), ref.sha256))
+                alerts.append(_alert(
+                    "artifact_hash_mismatch", "critical", event,
+                    f"{ref.path}: claimed sha256 {ref.sha256[:12]}… but the file hashes to {digest[:12]}…",
+                    path=ref.path, claimed=ref.sha256, actual=digest,
+                ))
+            records.append(ArtifactRecord("", ref.kind, ref.path, digest, size, viewer_for(ref.path), ref.sha256))
         return records, alerts
 
     def _recompute_metrics(
-        self, run_id: str, event: RunCreated, artifacts: list[ArtifactRecord]
+        self, event: RunCreated, artifacts: list[ArtifactRecord], folder: Path
     ) -> tuple[list[MetricRecord], list[Alert]]:
         by_path = {a.path: a for a in artifacts}
         records: list[MetricRecord] = []
@@ -223,46 +506,71 @@ class Registry:
             try:
                 spec, claimed = normalize(claim.name, claim.value, claim.unit)
             except UnknownMetric as exc:
-                alerts.append(self._alert("unknown_metric", "warning", run_id, event, str(exc), metric=claim.name))
+                alerts.append(_alert("unknown_metric", "warning", event, str(exc), metric=claim.name))
                 continue
-            source = by_path.get(claim.source)
-            record = self._recompute_one(spec, claim.uuid.hex, claimed, claim.source, source)
+            record, code = self._recompute_one(spec, claim.uuid.hex, claimed, claim.source, by_path.get(claim.source), folder)
             if record.status != "verified":
                 severity = "critical" if record.status == "mismatch" else "warning"
-                alerts.append(
-                    self._alert(f"metric_{record.status}", severity, run_id, event, record.reason or "", metric=spec.name)
-                )
+                alerts.append(_alert(f"metric_{record.status}", severity, event, record.reason or "", metric=spec.name,
+                                     reason=code, path=claim.source))
             records.append(record)
         return records, alerts
 
     def _recompute_one(
-        self, spec: MetricSpec, uuid: str, claimed: float, path: str, source: ArtifactRecord | None
-    ) -> MetricRecord:
-        def invalid(reason: str) -> MetricRecord:
-            return MetricRecord(uuid, spec.name, spec.unit, claimed, None, "invalid", path, None, reason)
+        self, spec: MetricSpec, uuid_hex: str, claimed: float, path: str, source: ArtifactRecord | None, folder: Path
+    ) -> tuple[MetricRecord, str | None]:
+        def invalid(reason: str, code: str) -> tuple[MetricRecord, str]:
+            return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, None, "invalid", path, None, redact(reason)), code
 
         if source is None:
-            return invalid(f"{spec.name}: its source {path!r} was not hashed (missing or unreadable)")
+            return invalid(f"{spec.name}: its source {path!r} was not hashed (missing or unreadable)", "missing_artifact")
         if source.kind != spec.artifact_kind:
-            return invalid(f"{spec.name} is recomputed from a {spec.artifact_kind!r} artifact, not {source.kind!r}")
+            return invalid(f"{spec.name} is recomputed from a {spec.artifact_kind!r} artifact, not {source.kind!r}",
+                           "wrong_artifact_kind")
+        local = folder / _EVIDENCE_DIR / path
         try:
-            value = recompute(spec, resolve_under(self.artifact_root, path))
+            parsed = self._parsed.get_or_parse(
+                _parse_kind(spec), source.sha256, lambda: _frozen(parse_artifact(spec, local, self.max_parse_bytes))
+            )
+            value = recompute_from(spec, parsed, Path(path).name)
         except ArtifactError as exc:
-            return invalid(f"{spec.name}: {exc}")
+            code = "artifact_too_large" if exc.reason == "artifact_too_large" else "artifact_invalid"
+            return invalid(f"{spec.name}: {exc}", code)
+        except Exception as exc:  # noqa: BLE001 - untrusted file contents: no parser failure may sink the event
+            return invalid(f"{spec.name}: {path} could not be parsed ({exc.__class__.__name__})", "artifact_invalid")
+        if not math.isfinite(value):
+            return invalid(f"{spec.name}: {path} gives a non-finite value", "artifact_invalid")
         if abs(value - claimed) > spec.tolerance * max(1.0, abs(value)):
             reason = f"{spec.name}: claimed {claimed:.6g} but {path} gives {value:.6g}"
-            return MetricRecord(uuid, spec.name, spec.unit, claimed, value, "mismatch", path, source.sha256, reason)
-        return MetricRecord(uuid, spec.name, spec.unit, claimed, value, "verified", path, source.sha256)
+            return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, value, "mismatch", path, source.sha256, reason), None
+        return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, value, "verified", path, source.sha256), None
 
-    def _write_back(self, registration: Registration) -> None:
-        metrics = {spec_for(m.name).mlflow_key: m.value for m in registration.metrics if m.value is not None}
-        with _tracking("record the provenance"):
-            self.client.log_dict(registration.run_id, registration.to_dict(), PROVENANCE_PATH)
-            self._log_batch(
-                registration.run_id,
-                metrics=metrics,
-                tags={f"{TAG}registered": "true", f"{TAG}alerts": str(len(registration.alerts))},
-            )
+    def _keep(self, registration: Registration, staged: _Staged) -> None:
+        """Move the verified copies into the run's cache folder: ``fetch`` then never downloads them."""
+        run_dir = self.cache_dir / registration.run_id
+        for record in registration.artifacts:
+            target = run_dir / _EVIDENCE_DIR / record.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.folder / _EVIDENCE_DIR / record.path, target)
+            info = target.stat()
+            with self._lock:
+                self._verified[target] = (info.st_size, info.st_mtime_ns, record.sha256)
+        target = run_dir / PROVENANCE_PATH
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged.folder / PROVENANCE_PATH, target)
+        kept = sum(a.size for a in registration.artifacts)
+        with self._lock:
+            self._artifact_uris[registration.run_id] = registration.artifact_uri or ""
+            self._kept[registration.run_id] = kept
+            self._kept.move_to_end(registration.run_id)
+            dropped = []
+            while sum(self._kept.values()) > self.max_cache_bytes and len(self._kept) > 1:
+                dropped.append(self._kept.popitem(last=False)[0])
+            for run_id in dropped:
+                folder = self.cache_dir / run_id
+                self._verified = {p: v for p, v in self._verified.items() if folder not in p.parents}
+        for run_id in dropped:
+            shutil.rmtree(self.cache_dir / run_id / _EVIDENCE_DIR, ignore_errors=True)
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -276,102 +584,278 @@ class Registry:
         clauses = [f"tags.`{TAG}registered` = 'true'"]
         clauses += [f"tags.`{TAG}{key}` = '{_quote(value)}'" for key, value in filters.items()]
         ids = experiment_ids if experiment_ids is not None else self.experiment_ids()
-        with _tracking("search runs"):
+        if not ids:
+            return []
+        with self._tracking("search runs"):
             runs = self.client.search_runs(
                 ids, " AND ".join(clauses), max_results=max_results, order_by=["attributes.start_time DESC"]
             )
+        self._remember(runs)
         return [(r.info.run_id, dict(r.data.tags)) for r in runs]
 
     def experiment_ids(self) -> list[str]:
-        with _tracking("list experiments"):
-            return [e.experiment_id for e in self.client.search_experiments()]
+        """Every active experiment of the store, paged through (correct past 1,000 experiments)."""
+        ids: list[str] = []
+        token: str | None = None
+        while True:
+            with self._tracking("list experiments"):
+                page = self.client.search_experiments(max_results=_EXPERIMENT_PAGE, page_token=token)
+            ids += [e.experiment_id for e in page]
+            token = page.token
+            if not token:
+                return ids
+
+    def run_tags(self, run_id: str) -> dict[str, str] | None:
+        """The tags of a live run, or ``None`` when the run does not exist or is deleted."""
+        try:
+            with self._tracking("get a run"):
+                run = self.client.get_run(run_id)
+        except RegistryError as exc:
+            if exc.__cause__ is not None and _status(exc.__cause__) == 404:
+                return None
+            raise
+        if run.info.lifecycle_stage != "active":
+            return None
+        self._remember([run])
+        return dict(run.data.tags)
 
     def load(self, run_id: str) -> Registration:
         """Return the registration recorded on ``run_id``."""
         path = self._download(run_id, PROVENANCE_PATH)
-        return Registration.from_dict(json.loads(path.read_text()))
+        registration = Registration.from_dict(json.loads(path.read_text()))
+        if registration.artifact_uri:
+            with self._lock:
+                self._artifact_uris.setdefault(run_id, registration.artifact_uri)
+        return registration
 
     def read_json(self, run_id: str, artifact_path: str) -> dict[str, Any] | None:
-        """A JSON document runnotary logged on a run, or ``None`` if there is none."""
+        """A JSON document runnotary logged on a run, or ``None`` only if the run has no such artifact.
+
+        Any other failure (401/403, an outage) raises: a refused read is not an absent document.
+        """
+        folder = self.cache_dir / "staging" / uuid.uuid4().hex
         try:
-            path = self._download(run_id, artifact_path, cache=False)
-        except (RegistryError, OSError):
-            return None
-        data: dict[str, Any] = json.loads(path.read_text())
+            try:
+                path = self._download(run_id, artifact_path, cache=False, target=folder / Path(artifact_path).name)
+            except (RegistryError, TrackingUnavailable) as exc:
+                if exc.__cause__ is not None and _is_not_found(exc.__cause__):
+                    return None
+                raise
+            data: dict[str, Any] = json.loads(path.read_text())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         return data
 
     def log_json(self, run_id: str, artifact_path: str, data: dict[str, Any], tags: dict[str, str] | None = None) -> None:
-        with _tracking("log a result"):
-            self.client.log_dict(run_id, data, artifact_path)
+        """Upload ``data`` as the run's JSON artifact ``artifact_path``; set ``runnotary.*`` tags after it."""
+        folder = self.cache_dir / "staging" / uuid.uuid4().hex
+        local = folder / Path(artifact_path).name
+        folder.mkdir(parents=True)
+        try:
+            local.write_text(json.dumps(data, indent=2))
+            parent = artifact_path.rsplit("/", 1)[0] if "/" in artifact_path else None
+            repo = self._repo(run_id, self._artifact_uri(run_id))
+            with self._tracking("log a result"):
+                repo.log_artifact(str(local), parent)
             if tags:
-                self._log_batch(run_id, tags={f"{TAG}{k}": v for k, v in tags.items()})
+                with self._tracking("tag a result"):
+                    self._log_batch(run_id, tags={f"{TAG}{k}": v for k, v in tags.items()})
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def fetch(self, registration: Registration, path: str) -> Path:
-        """A local copy of one of the run's evidence artifacts, verified against its recorded hash."""
+        """A local copy of one of the run's evidence artifacts, verified against its recorded hash.
+
+        The copy the service hashed at registration is used as is; otherwise the file is
+        downloaded with one GET, verified, and kept.
+        """
         record = registration.artifact(path)
         if record is None:
             raise ArtifactError(f"run {registration.run_id} has no artifact {path!r}")
-        local = self._download(registration.run_id, f"{_EVIDENCE_DIR}/{path}")
+        if registration.artifact_uri:
+            with self._lock:
+                self._artifact_uris.setdefault(registration.run_id, registration.artifact_uri)
+        local = self.cache_dir / registration.run_id / _EVIDENCE_DIR / record.path
+        if self._verified_copy(local, record.sha256):
+            return local
+        local = self._download(registration.run_id, f"{_EVIDENCE_DIR}/{record.path}", cache=False, target=local)
         digest, _ = sha256_file(local)
         if digest != record.sha256:
+            local.unlink(missing_ok=True)
             raise ArtifactError(f"{path} of run {registration.run_id} no longer hashes to {record.sha256[:12]}…")
+        info = local.stat()
+        with self._lock:
+            self._verified[local] = (info.st_size, info.st_mtime_ns, digest)
         return local
 
-    def _find_by_event(self, event_id: str) -> tuple[str | None, bool]:
-        """The run an event already created, and whether its registration completed."""
-        with _tracking("look up the event"):
-            runs = self.client.search_runs(
-                self.experiment_ids(), f"tags.`{TAG}event_id` = '{_quote(event_id)}'", max_results=1
-            )
-        if not runs:
-            return None, False
-        return runs[0].info.run_id, runs[0].data.tags.get(f"{TAG}registered") == "true"
+    def per_query_table(self, registration: Registration, path: str) -> PerQueryTable:
+        """The run's per-query CSV ``path``, parsed once per content and verified (shared: do not mutate)."""
+        record = self._record(registration, path)
+        return self._parsed.get_or_parse(
+            "per_query", record.sha256, lambda: read_per_query_table(self.fetch(registration, path), self.max_parse_bytes)
+        )
 
-    def _download(self, run_id: str, artifact_path: str, cache: bool = True) -> Path:
-        """A local copy of a run's artifact; ``cache`` only for files that never change once logged."""
-        target = self.cache_dir / run_id / artifact_path
+    def latency_log(self, registration: Registration, path: str) -> np.ndarray:
+        """The run's latency log ``path`` as a read-only float64 array, parsed once per content and verified."""
+        record = self._record(registration, path)
+        return self._parsed.get_or_parse(
+            "latency_log", record.sha256,
+            lambda: _frozen(read_latency_log(self.fetch(registration, path), self.max_parse_bytes)),
+        )
+
+    @staticmethod
+    def _record(registration: Registration, path: str) -> ArtifactRecord:
+        record = registration.artifact(path)
+        if record is None:
+            raise ArtifactError(f"run {registration.run_id} has no artifact {path!r}")
+        return record
+
+    def _verified_copy(self, local: Path, sha256: str) -> bool:
+        try:
+            info = local.stat()
+        except OSError:
+            return False
+        with self._lock:
+            known = self._verified.get(local)
+        if known == (info.st_size, info.st_mtime_ns, sha256):
+            return True
+        digest, _ = sha256_file(local)
+        if digest != sha256:
+            return False
+        with self._lock:
+            self._verified[local] = (info.st_size, info.st_mtime_ns, sha256)
+        return True
+
+    def _event_runs(self, experiment_id: str, event_id: str) -> list[Run]:
+        """The live runs tagged with ``event_id``, in the event's experiment only."""
+        with self._tracking("look up the event"):
+            runs = self.client.search_runs([experiment_id], f"tags.`{TAG}event_id` = '{_quote(event_id)}'", max_results=50)
+        self._remember(runs)
+        return list(runs)
+
+    def _remember(self, runs: list[Run]) -> None:
+        with self._lock:
+            for run in runs:
+                if len(self._artifact_uris) > 100_000:
+                    self._artifact_uris.clear()
+                self._artifact_uris[run.info.run_id] = run.info.artifact_uri
+
+    def _artifact_uri(self, run_id: str) -> str:
+        with self._lock:
+            known = self._artifact_uris.get(run_id)
+        if known:
+            return known
+        with self._tracking("get a run"):
+            uri: str = self.client.get_run(run_id).info.artifact_uri
+        with self._lock:
+            self._artifact_uris[run_id] = uri
+        return uri
+
+    def _repo(self, run_id: str, artifact_uri: str) -> Any:
+        """The run's artifact repository, built from its artifact URI (no ``runs/get``) and kept."""
+        with self._lock:
+            repo = self._repos.get(run_id)
+        if repo is None:
+            repo = get_artifact_repository(artifact_uri, tracking_uri=self.client.tracking_uri)
+            with self._lock:
+                if len(self._repos) >= 256:
+                    self._repos.pop(next(iter(self._repos)))
+                self._repos[run_id] = repo
+        return repo
+
+    def _download(self, run_id: str, artifact_path: str, cache: bool = True, target: Path | None = None) -> Path:
+        """A local copy of a run's artifact, fetched with one GET; ``cache`` only for files that never change."""
+        target = target or self.cache_dir / run_id / artifact_path
         if cache and target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.cache_dir) as tmp, _tracking(f"download {artifact_path}"):
-            local = Path(self.client.download_artifacts(run_id, artifact_path, tmp))
-            os.replace(local, target)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        repo = self._repo(run_id, self._artifact_uri(run_id))
+        try:
+            with self._tracking(f"download {artifact_path}"):
+                repo._download_file(artifact_path, str(partial))  # one GET (download_artifacts lists first)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
         return target
 
     def _experiment_id(self, name: str) -> str:
-        if name not in self._experiments:
-            with _tracking("find the experiment"):
-                found = self.client.get_experiment_by_name(name)
+        with self._lock:
+            known = self._experiments.get(name)
+        if known is not None:
+            return known
+        with self._tracking("find the experiment"):
+            found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            experiment_id: str = found.experiment_id
+        else:
+            location = f"{self.artifact_location.rstrip('/')}/{_slug(name)}" if self.artifact_location else None
+            try:
+                with self._tracking("create the experiment"):
+                    experiment_id = self.client.create_experiment(name, artifact_location=location)
+            except RegistryError:
+                with self._tracking("find the experiment"):
+                    found = self.client.get_experiment_by_name(name)  # another worker created it first
                 if found is None:
-                    location = f"{self.artifact_location.rstrip('/')}/{_slug(name)}" if self.artifact_location else None
-                    try:
-                        self._experiments[name] = self.client.create_experiment(name, artifact_location=location)
-                    except MlflowException:
-                        found = self.client.get_experiment_by_name(name)  # another worker created it first
-                        if found is None:
-                            raise
-                        self._experiments[name] = found.experiment_id
-                else:
-                    self._experiments[name] = found.experiment_id
-        return self._experiments[name]
+                    raise
+                experiment_id = found.experiment_id
+        with self._lock:
+            self._experiments[name] = experiment_id
+        return experiment_id
 
     def _log_batch(
         self, run_id: str, *, params: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
-        tags: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None, timestamp: int = 0,
     ) -> None:
-        # MLflow caps one batch at 100 params, 100 tags and 1000 metrics.
+        # MLflow caps one batch at 100 params, 100 tags and 1000 metrics; the tags go in the last
+        # batch, so a ``registered`` tag is written only with (after) everything else.
         p = [Param(k, v) for k, v in (params or {}).items()]
         t = [RunTag(k, v) for k, v in (tags or {}).items()]
-        m = [Metric(k, v, 0, 0) for k, v in (metrics or {}).items()]
+        m = [Metric(k, v, timestamp, 0) for k, v in (metrics or {}).items()]
         batches = max(-(-len(p) // 100), -(-len(t) // 100), -(-len(m) // 1000), 1)
+        tag_batches = max(-(-len(t) // 100), 1)
+        first_tags = batches - tag_batches
         for i in range(batches):
+            j = i - first_tags
             self.client.log_batch(
-                run_id, metrics=m[i * 1000 : (i + 1) * 1000], params=p[i * 100 : (i + 1) * 100], tags=t[i * 100 : (i + 1) * 100]
+                run_id, metrics=m[i * 1000 : (i + 1) * 1000], params=p[i * 100 : (i + 1) * 100],
+                tags=t[j * 100 : (j + 1) * 100] if j >= 0 else [],
             )
 
-    @staticmethod
-    def _alert(kind: str, severity: str, run_id: str, event: RunCreated, message: str, **details: object) -> Alert:
-        return Alert(kind=kind, severity=severity, run_id=run_id, candidate_id=event.candidate_id, message=message, details=details)  # type: ignore[arg-type]
+
+def _alert(kind: str, severity: str, event: RunCreated, message: str, **details: object) -> Alert:
+    """An alert on the run being registered; its run id is filled in once the run exists."""
+    return Alert(kind=kind, severity=severity, run_id=None, candidate_id=event.candidate_id,  # type: ignore[arg-type]
+                 message=message, details=details)
+
+
+def _dataset_input(event: RunCreated) -> DatasetInput:
+    """The event's data set as an MLflow dataset input.
+
+    MLflow keeps a digest in 36 characters, so the digest is the sha256's first 36 hex digits
+    (searchable as ``dataset.digest``); the full sha256 and the splits are in the profile, and
+    the full sha256 is also the run's ``runnotary.dataset_sha256`` tag.
+    """
+    dataset = event.dataset
+    profile = json.dumps({"sha256": dataset.sha256, "splits": dataset.splits}, sort_keys=True)
+    entity = MlflowDataset(
+        name=dataset.name,
+        digest=dataset.sha256[:DATASET_DIGEST_CHARS],
+        source_type="uri" if dataset.source else "sha256",
+        source=dataset.source or f"sha256:{dataset.sha256}",
+        profile=profile,
+    )
+    return DatasetInput(entity, tags=[InputTag("mlflow.data.context", "eval")])
+
+
+def _parse_kind(spec: MetricSpec) -> str:
+    return {"column_mean": "per_query", "log_quantile": "latency_log"}.get(spec.extractor, "json")
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+    return value
 
 
 def _artifact_dir(path: str) -> str:
@@ -380,8 +864,15 @@ def _artifact_dir(path: str) -> str:
 
 
 def _quote(value: str) -> str:
-    return value.replace("'", "\\'")
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "experiment"
+    """A single, safe path component for an experiment's artifact folder.
+
+    Anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_`` (slashes included), and
+    leading/trailing dots, dashes and underscores are stripped, so no slug is ``.``, ``..`` or
+    hidden, and none leaves the artifact root.
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
+    return slug or "experiment"

@@ -32,6 +32,13 @@ def test_sha256_matches_hashlib_across_chunks(tmp_path: Path) -> None:
     assert sha256_file(tmp_path / "f") == (hashlib.sha256(data).hexdigest(), len(data))
 
 
+@pytest.fixture
+def run_event(run_event: dict[str, Any]) -> dict[str, Any]:
+    """The shared event, in an experiment that follows the activity convention."""
+    run_event["experiment"] = "/Shared/unit_evaluation"
+    return run_event
+
+
 def _kinds(alerts: list[Any]) -> set[str]:
     return {a.kind for a in alerts}
 
@@ -56,3 +63,35 @@ def test_same_metric_uuid_with_two_values_is_a_conflict(run_event: dict[str, Any
     run_event["metrics"].append(twin)
     alerts = check_run(RunCreated.model_validate(run_event), "r1")
     assert _kinds(alerts) == {"conflicting_metric"} and alerts[0].severity == "critical"
+
+
+@pytest.mark.parametrize(
+    ("experiment", "run_name", "tags", "expected"),
+    [
+        ("/Shared/agent", "eval_cost_20260107_1445", {}, {"experiment_activity"}),
+        ("/Shared/agent_evaluation", "my-run", {}, {"run_name_pattern"}),
+        ("/Shared/agent_evaluation", "dev_model_registration_20260107_1430", {}, {"run_name_pattern"}),
+        ("/Shared/agent_development", "dev_model_registration_20260107_1430", {}, set()),
+        ("/Shared/agent_deployment", "pre_deploy_validation_20260107_1530", {}, {"standard_tags"}),
+        ("/Shared/agent_deployment", "pre_deploy_validation_20260107_1530", {"evaluation_type": "pre_deploy_validation"}, set()),
+        ("/Shared/agent_evaluation", "eval_cost_20260107_1445", {"domain": "marketing"}, {"standard_tags"}),
+        ("/Shared/agent_evaluation", "eval_cost_20260107_1445", {"dataset_type": "none"}, {"dataset_input"}),
+    ],
+)
+def test_seed_001_conventions_are_alerts_naming_the_rule(
+    run_event: dict[str, Any], experiment: str, run_name: str, tags: dict[str, str], expected: set[str]
+) -> None:
+    run_event.update(experiment=experiment, run_name=run_name)
+    run_event["tags"].update(tags)
+    alerts = check_run(RunCreated.model_validate(run_event), "r1")
+    assert _kinds(alerts) == expected
+    assert all(a.details["rule"] == a.kind and a.severity == "warning" for a in alerts)
+
+
+def test_conventions_can_be_turned_off(run_event: dict[str, Any]) -> None:
+    from runnotary.registry import HygieneSettings
+
+    run_event.update(experiment="/Shared/whatever", run_name="x")
+    event = RunCreated.model_validate(run_event)
+    assert _kinds(check_run(event, "r1")) == {"experiment_activity", "run_name_pattern"}
+    assert check_run(event, "r1", settings=HygieneSettings(conventions=False)) == []

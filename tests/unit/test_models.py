@@ -64,3 +64,36 @@ def test_unsafe_artifact_paths_are_refused(path: str) -> None:
 
 def test_artifact_path_is_normalised() -> None:
     assert safe_relative_path("a/./b//c.json") == "a/b/c.json"
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"lr@x": 1}, "may only contain"),
+        ({"a/../b": 1}, "normalises to another name"),
+        ({"k" * 251: 1}, "longer than MLflow's 250"),
+        ({"notes": "x" * 6001}, "longer than MLflow's 6000"),
+    ],
+)
+def test_params_mlflow_would_refuse_are_refused_before_a_run_exists(
+    run_event: dict[str, Any], params: dict[str, object], named: str
+) -> None:
+    """Before: MLflow refused the key after the run was opened, leaving a half-registered run."""
+    run_event["params"] = params
+    with pytest.raises(ValidationError, match=named):
+        RunCreated.model_validate(run_event)
+
+
+def test_params_mlflow_accepts_pass(run_event: dict[str, Any]) -> None:
+    run_event["params"] = {"optimizer/lr": 0.1, "model name": "bert:base", "notes": "x" * 6000}
+    assert RunCreated.model_validate(run_event).params["model name"] == "bert:base"
+
+
+def test_repository_and_dataset_source_are_optional_and_bounded(run_event: dict[str, Any]) -> None:
+    run_event["code"]["repository"] = "https://git.example.org/team/model"
+    run_event["dataset"]["source"] = "s3://bucket/queries.parquet"
+    event = RunCreated.model_validate(run_event)
+    assert event.code.repository and event.dataset.source
+    run_event["code"]["repository"] = "x" * 2001
+    with pytest.raises(ValidationError, match="repository"):
+        RunCreated.model_validate(run_event)
