@@ -140,10 +140,12 @@ class Service:
         return True
 
     def _dispatch(self, topic: str, message: Message) -> list[Outgoing]:
+        # The headers carry the CloudEvents binding (binary mode: every attribute is a header).
+        headers = message.headers() if hasattr(message, "headers") else None
         if topic == "runs.created":
-            return self.handlers.run_created(decode(topic, message.value()))
+            return self.handlers.run_created(decode(topic, message.value(), headers))
         if topic == "meetings.requested":
-            return self.handlers.meeting_requested(decode(topic, message.value()))
+            return self.handlers.meeting_requested(decode(topic, message.value(), headers))
         raise InvalidEvent(f"no handler for topic {message.topic()!r}")
 
     def _deadletter(self, topic: str, message: Message, exc: Exception) -> Outgoing:

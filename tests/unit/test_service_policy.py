@@ -92,7 +92,7 @@ def test_tracking_outage_is_retried_not_deadlettered(monkeypatch: pytest.MonkeyP
     producer = FakeProducer()
     out = [Outgoing("gates.status", "c", b"{}")]
     handlers = ScriptedHandlers(TrackingUnavailable("down"), TrackingUnavailable("down"), out)
-    monkeypatch.setattr("runnotary.consumers.service.decode", lambda topic, raw: raw)
+    monkeypatch.setattr("runnotary.consumers.service.decode", lambda topic, raw, headers=None: raw)
     service = _service(handlers, producer)
     assert service.process(FakeMessage(b"x"), threading.Event())
     assert [t for t, _ in producer.produced] == ["runnotary.gates.status"]
@@ -101,7 +101,7 @@ def test_tracking_outage_is_retried_not_deadlettered(monkeypatch: pytest.MonkeyP
 
 def test_stop_during_outage_leaves_the_offset_uncommitted(monkeypatch: pytest.MonkeyPatch) -> None:
     producer = FakeProducer()
-    monkeypatch.setattr("runnotary.consumers.service.decode", lambda topic, raw: raw)
+    monkeypatch.setattr("runnotary.consumers.service.decode", lambda topic, raw, headers=None: raw)
     stop = threading.Event()
     stop.set()
     service = _service(ScriptedHandlers(TrackingUnavailable("down")), producer)
