@@ -188,3 +188,25 @@ def test_wrong_type_in_binary_mode_is_refused(run_event: dict[str, Any]) -> None
     headers = [("ce_specversion", b"1.0"), ("ce_id", b"e"), ("ce_source", b"/j"), ("ce_type", TOPICS["alerts"].event_type.encode())]
     with pytest.raises(InvalidEvent, match="is not 'io.runnotary.runs.created.v1'"):
         decode("runs.created", json.dumps(run_event).encode(), headers)
+
+
+def test_one_runs_alerts_share_its_key_and_keep_distinct_ids(run_event: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    from runnotary.consumers.handlers import Handlers
+    from runnotary.consumers.metrics import ServiceMetrics
+
+    handlers = Handlers(registry=None, settings=None, bundle_root=Path("."), metrics=ServiceMetrics())  # type: ignore[arg-type]
+    cause = envelope("runs.created", RunCreated.model_validate(run_event), subject="cand-unit", caused_by="in-1")
+    alerts = [Alert(kind="metric_mismatch", severity="critical", run_id="run-1", message="ndcg@10 claimed 0.5, recomputed 0.4"),
+              Alert(kind="metric_mismatch", severity="critical", run_id="run-1", message="recall claimed 0.9, recomputed 0.8"),
+              Alert(kind="dirty_commit", severity="warning", run_id="run-1", message="dirty")]
+    out = handlers._alerts(alerts, cause)
+    assert [o.key for o in out] == ["run-1"] * 3
+    ids = [json.loads(o.value)["id"] for o in out]
+    assert len(set(ids)) == 3
+    # The id follows the alert, not its position: the same alerts in another order keep their ids.
+    again = handlers._alerts(list(reversed(alerts)), cause)
+    assert [json.loads(o.value)["id"] for o in again] == list(reversed(ids))
+    no_run = handlers._alerts([Alert(kind="unknown_candidate", severity="critical", candidate_id="cand-9", message="m")], cause)
+    assert no_run[0].key == "cand-9"
