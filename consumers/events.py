@@ -411,35 +411,121 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def asyncapi(prefix: str = "runnotary.") -> dict[str, Any]:
-    """An AsyncAPI 3.0 document of the topics and messages."""
+#: What each topic's Kafka message key is (the AsyncAPI document's key schemas).
+_KEYS: dict[str, str] = {
+    "runs.created": "`<dataset sha256>:<seed family>` (registry.pairing_key): a candidate and its baselines share a partition",
+    "meetings.requested": "the meeting_id",
+    "commands": "free; the candidate or run the command is about keeps its commands in order",
+    "gates.status": "the candidate_id",
+    "alerts": "the run_id, or the candidate_id when no run is known: one run's alerts keep their order",
+    "bundles.emitted": "the meeting_id",
+    "deadletter": "`<source topic>:<partition>:<offset>` of the input",
+}
+_BINDING_VERSION = "0.5.0"
+
+
+def _ce_headers(event_type: str, *, binary: bool) -> dict[str, Any]:
+    """The Kafka headers of one message mode, as a JSON Schema (values are UTF-8 strings)."""
+    if not binary:
+        return {
+            "type": "object",
+            "description": "Structured mode: the whole CloudEvent is the value.",
+            "properties": {"content-type": {"type": "string", "pattern": "^application/cloudevents\\+json",
+                                            "examples": [STRUCTURED_CONTENT_TYPE]}},
+        }
+    attribute = {"type": "string"}
+    return {
+        "type": "object",
+        "description": "Binary mode: every CloudEvents attribute is a `ce_` header and `data` is the value. "
+                       "Extensions travel as `ce_<name>` too (e.g. `ce_traceparent`).",
+        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type"],
+        "properties": {
+            "content-type": {"type": "string", "description": "the datacontenttype, a JSON media type",
+                             "examples": ["application/json; charset=utf-8"]},
+            "ce_specversion": {"const": "1.0"},
+            "ce_id": attribute, "ce_source": attribute, "ce_type": {"const": event_type},
+            "ce_time": {"type": "string", "format": "date-time"},
+            "ce_subject": attribute, "ce_dataschema": attribute,
+        },
+        "additionalProperties": attribute,
+    }
+
+
+def asyncapi() -> dict[str, Any]:
+    """An AsyncAPI 3.0 document of the topics, their messages (both content modes on input), keys and headers."""
+    json_schema = "application/schema+json;version=draft-07"
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for name, spec in TOPICS.items():
         key = name.replace(".", "_")
+        title = "".join(part.title() for part in key.split("_"))
+        binding = {"kafka": {"key": {"type": "string", "description": _KEYS[name]}, "bindingVersion": _BINDING_VERSION}}
         messages[key] = {
             "name": spec.event_type,
+            "title": f"{spec.event_type} (structured mode)",
+            "summary": spec.description,
             "contentType": "application/cloudevents+json",
-            "payload": {"$ref": f"./{name}.json"},
+            "headers": _ce_headers(spec.event_type, binary=False),
+            "payload": {"schemaFormat": json_schema, "schema": {"$ref": f"./{name}.json"}},
+            "bindings": binding,
         }
+        channel_messages = {key: {"$ref": f"#/components/messages/{key}"}}
+        if spec.direction == "in":
+            messages[f"{key}_binary"] = {
+                "name": f"{spec.event_type} (binary mode)",
+                "title": f"{spec.event_type} (binary mode)",
+                "summary": spec.description,
+                "contentType": "application/json",
+                "headers": _ce_headers(spec.event_type, binary=True),
+                "payload": {"schemaFormat": json_schema, "schema": {"$ref": f"./{name}.json#/properties/data"}},
+                "bindings": binding,
+            }
+            channel_messages[f"{key}_binary"] = {"$ref": f"#/components/messages/{key}_binary"}
         channels[key] = {
-            "address": f"{prefix}{name}",
-            "description": spec.description,
-            "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+            "address": f"{{prefix}}{name}",
+            "title": name,
+            "description": f"{spec.description} A topic can also be renamed alone (RUNNOTARY_TOPIC_NAMES).",
+            "parameters": {"prefix": {"$ref": "#/components/parameters/prefix"}},
+            "messages": channel_messages,
         }
-        operations[f"{'consume' if spec.direction == 'in' else 'publish'}_{key}"] = {
+        operation: dict[str, Any] = {
             "action": "receive" if spec.direction == "in" else "send",
             "channel": {"$ref": f"#/channels/{key}"},
+            "summary": ("runnotary consumes " if spec.direction == "in" else "runnotary publishes ") + name,
+            "messages": [{"$ref": f"#/channels/{key}/messages/{m}"} for m in channel_messages],
         }
+        if spec.direction == "in":
+            operation["bindings"] = {"kafka": {"groupId": {"type": "string", "default": "runnotary",
+                                                           "description": "RUNNOTARY_GROUP_ID"},
+                                               "bindingVersion": _BINDING_VERSION}}
+        operations[f"{'receive' if spec.direction == 'in' else 'send'}{title}"] = operation
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "runnotary", "version": f"{CONTRACT_VERSION}.0.0",
-                 "description": "ML experiment provenance and A/B evidence over Kafka (CloudEvents 1.0, structured mode)."},
+        "id": "urn:runnotary:asyncapi",
+        "info": {
+            "title": "runnotary",
+            "version": f"{CONTRACT_VERSION}.0.0",
+            "description": "ML experiment provenance and A/B evidence over Kafka. Every message is a CloudEvents 1.0 "
+                           "event (Kafka protocol binding): runnotary publishes structured mode and reads structured "
+                           "and binary mode. The payload schemas are the checked-in JSON Schemas next to this file.",
+        },
         "defaultContentType": "application/cloudevents+json",
+        "servers": {
+            "kafka": {
+                "host": "{bootstrap}",
+                "protocol": "kafka",
+                "description": "The Kafka cluster of RUNNOTARY_KAFKA_BOOTSTRAP (SASL/TLS per RUNNOTARY_KAFKA_*).",
+                "variables": {"bootstrap": {"default": "localhost:9092", "description": "one bootstrap host:port"}},
+                "bindings": {"kafka": {"bindingVersion": _BINDING_VERSION}},
+            },
+        },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages},
+        "components": {
+            "messages": messages,
+            "parameters": {"prefix": {"default": "runnotary.", "description": "RUNNOTARY_TOPIC_PREFIX, put in front of every topic"}},
+        },
     }
 
 
