@@ -15,6 +15,7 @@ import json
 import re
 import uuid
 from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
@@ -40,6 +41,7 @@ __all__ = [
     "encode",
     "envelope",
     "Headers",
+    "ReadHeaders",
     "kafka_headers",
     "schema_id",
 ]
@@ -52,6 +54,8 @@ D = TypeVar("D", bound=BaseModel)
 
 #: Kafka message headers as confluent-kafka gives and takes them.
 Headers = list[tuple[str, bytes]]
+#: Headers as a consumer reads them (a header may have no value).
+ReadHeaders = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
 
 # RFC 3339 date-time (section 5.6): a 'T' between date and time and a mandatory offset.
 _RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
@@ -303,7 +307,7 @@ def kafka_headers(event: CloudEvent[Any]) -> Headers:
     return [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 
 
-def decode(topic: str, raw: bytes | None, headers: Headers | None = None) -> CloudEvent[Any]:
+def decode(topic: str, raw: bytes | None, headers: ReadHeaders | None = None) -> CloudEvent[Any]:
     """Parse and validate one message of ``topic``; an ``InvalidEvent`` names what is wrong.
 
     The mode follows the Kafka protocol binding: a ``content-type`` of
@@ -325,10 +329,10 @@ def decode(topic: str, raw: bytes | None, headers: Headers | None = None) -> Clo
     return event
 
 
-def _header_text(topic: str, headers: Headers | None) -> dict[str, str]:
+def _header_text(topic: str, headers: ReadHeaders | None) -> dict[str, str]:
     """Headers by lower-cased name, values as UTF-8 text (the binding encodes both as UTF-8)."""
     out: dict[str, str] = {}
-    for name, value in headers or ():
+    for name, value in (headers.items() if isinstance(headers, Mapping) else headers or ()):
         try:
             out[name.lower()] = value.decode("utf-8") if isinstance(value, bytes) else (value or "")
         except UnicodeDecodeError as exc:
@@ -336,7 +340,7 @@ def _header_text(topic: str, headers: Headers | None) -> dict[str, str]:
     return out
 
 
-def _is_binary(topic: str, headers: Headers | None) -> bool:
+def _is_binary(topic: str, headers: ReadHeaders | None) -> bool:
     text = _header_text(topic, headers)
     content_type = text.get("content-type", "").strip().lower()
     if content_type.startswith("application/cloudevents"):
@@ -347,7 +351,7 @@ def _is_binary(topic: str, headers: Headers | None) -> bool:
     return "ce_specversion" in text
 
 
-def _structured_envelope(topic: str, raw: bytes, headers: Headers | None) -> bytes:
+def _structured_envelope(topic: str, raw: bytes, headers: ReadHeaders | None) -> bytes:
     content_type = _header_text(topic, headers).get("content-type")
     if content_type is None or content_type.strip().lower().startswith("application/cloudevents"):
         return raw
@@ -358,7 +362,7 @@ def _structured_envelope(topic: str, raw: bytes, headers: Headers | None) -> byt
     return json.dumps(doc).encode()
 
 
-def _binary_envelope(topic: str, raw: bytes, headers: Headers | None) -> bytes:
+def _binary_envelope(topic: str, raw: bytes, headers: ReadHeaders | None) -> bytes:
     doc: dict[str, Any] = {}
     for name, value in _header_text(topic, headers).items():
         if name == "content-type":

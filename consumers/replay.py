@@ -98,12 +98,13 @@ def read_deadletters(settings: Settings, keep: Callable[[DeadLetter], bool] = De
             message = consumer.poll(0.2)
             if message is None:
                 continue
-            if message.error() is not None:
-                if message.error().code() == KafkaError._PARTITION_EOF:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     continue
-                raise ReplayError(f"reading {topic!r}: {message.error()}")
+                raise ReplayError(f"reading {topic!r}: {error}")
             last = time.monotonic()
-            partition, offset = message.partition(), message.offset()
+            partition, offset = message.partition() or 0, message.offset() or 0
             if offset >= ends.get(partition, 0) - 1:
                 ends.pop(partition, None)
             try:
@@ -126,10 +127,13 @@ def _original_value(settings: Settings, record: DeadLetter, timeout: float) -> b
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             message = consumer.poll(0.5)
-            if message is None or (message.error() is not None and message.error().code() == KafkaError._PARTITION_EOF):
+            if message is None:
                 continue
-            if message.error() is not None:
-                raise ReplayError(f"fetching {record.source_topic} {record.partition}:{record.offset}: {message.error()}")
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise ReplayError(f"fetching {record.source_topic} {record.partition}:{record.offset}: {error}")
             if message.offset() != record.offset:
                 raise ReplayError(f"{record.source_topic} {record.partition}:{record.offset} is gone (retention or "
                                   f"compaction; the first offset left is {message.offset()}): the value cannot be completed")
@@ -160,7 +164,7 @@ def replay_deadletters(settings: Settings, items: list[Replayable], *, to: str |
     messages = [(item, _original_value(settings, item.record, timeout)) for item in items]
     for item, value in messages:
         record = item.record
-        headers = [(h.key, _b64decode(h.value_b64)) for h in record.headers]
+        headers: list[tuple[str, str | bytes | None]] = [(h.key, _b64decode(h.value_b64)) for h in record.headers]
         try:
             producer.produce(to or record.source_topic, key=_b64decode(record.key_b64), value=value, headers=headers,
                              on_delivery=on_delivery)
