@@ -37,6 +37,7 @@ __all__ = [
     "GateStatus",
     "MeetingRequested",
     "TopicSpec",
+    "deadletter_headers",
     "decode",
     "encode",
     "envelope",
@@ -186,6 +187,13 @@ class DeadLetterHeader(_Model):
 
     key: str
     value_b64: str | None
+
+
+def deadletter_headers(headers: ReadHeaders | None) -> list[DeadLetterHeader]:
+    """A message's Kafka headers as a dead-letter record keeps them: in order, repeats and all."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    return [DeadLetterHeader(key=name, value_b64=b64(value.encode() if isinstance(value, str) else value))
+            for name, value in pairs]
 
 
 class DeadLetter(_Model):

@@ -210,3 +210,11 @@ def test_one_runs_alerts_share_its_key_and_keep_distinct_ids(run_event: dict[str
     assert [json.loads(o.value)["id"] for o in again] == list(reversed(ids))
     no_run = handlers._alerts([Alert(kind="unknown_candidate", severity="critical", candidate_id="cand-9", message="m")], cause)
     assert no_run[0].key == "cand-9"
+
+
+def test_deadletter_headers_keep_order_repeats_and_missing_values() -> None:
+    from runnotary.consumers.events import deadletter_headers
+
+    kept = deadletter_headers([("ce_id", b"e-1"), ("x", None), ("x", "text"), ("bin", b"\xff\x00")])
+    assert [(h.key, h.value_b64) for h in kept] == [("ce_id", "ZS0x"), ("x", None), ("x", "dGV4dA=="), ("bin", "/wA=")]
+    assert deadletter_headers(None) == []
