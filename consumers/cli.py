@@ -70,6 +70,29 @@ def _schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_deadletter(args: argparse.Namespace) -> int:
+    from runnotary.consumers.replay import DeadLetterFilter, ReplayError, read_deadletters, replay_deadletters
+    from runnotary.consumers.settings import Settings
+
+    settings = Settings()
+    keep = DeadLetterFilter(source_topic=args.source_topic, error_type=args.error_type,
+                            min_offset=args.min_offset, max_offset=args.max_offset)
+    try:
+        items = list(read_deadletters(settings, keep, timeout=args.timeout))
+        for item in items:
+            print(("would replay " if args.dry_run else "replay ") + item.describe()
+                  + (f" -> {args.to or item.record.source_topic}"))
+        if args.dry_run:
+            print(f"{len(items)} dead letter(s) match; nothing sent (--dry-run)")
+            return 0
+        sent = replay_deadletters(settings, items, to=args.to, timeout=args.timeout)
+    except (ReplayError, ValueError) as exc:
+        print(f"replay-deadletter: {exc}", file=sys.stderr)
+        return 1
+    print(f"replayed {sent} dead letter(s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runnotary", description="ML experiment provenance and A/B evidence on Kafka and MLflow.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true")
     p.add_argument("--dir", default=None, help="default: consumers/schemas of the checkout you stand in")
     p.set_defaults(func=_schemas)
+
+    p = sub.add_parser("replay-deadletter",
+                       help="re-produce dead letters with their original key, value and headers (settings: RUNNOTARY_* env)")
+    p.add_argument("--source-topic", default=None, help="only dead letters of this input topic (full name)")
+    p.add_argument("--error-type", default=None, help="only this error type, e.g. InvalidEvent")
+    p.add_argument("--min-offset", type=int, default=None, help="only inputs at or after this source offset")
+    p.add_argument("--max-offset", type=int, default=None, help="only inputs at or before this source offset")
+    p.add_argument("--to", default=None, help="produce to this topic instead of each record's source topic")
+    p.add_argument("--dry-run", action="store_true", help="list the matching dead letters, send nothing")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker")
+    p.set_defaults(func=_replay_deadletter)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

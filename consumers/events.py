@@ -1,6 +1,9 @@
-"""Event contract v1: CloudEvents 1.0 envelopes (structured JSON mode) around versioned payloads.
+"""Event contract v1: CloudEvents 1.0 envelopes around versioned payloads, over Kafka.
 
-Each topic carries one CloudEvents ``type``; consumers route on it. The JSON Schemas in
+Each topic carries one CloudEvents ``type``; consumers route on it. The service writes the
+CloudEvents Kafka protocol binding's structured mode (a JSON envelope as the value and
+``content-type: application/cloudevents+json; charset=UTF-8``) and reads both structured and
+binary mode (``ce_*`` headers, ``data`` as the value). The JSON Schemas in
 ``consumers/schemas/`` are generated from these models (``runnotary schemas``) and a test
 fails if they drift.
 """
@@ -9,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from runnotary.consumers.errors import InvalidEvent
 from runnotary.registry.models import Alert, Identifier, RunCreated, SafeName
@@ -21,6 +26,7 @@ from runnotary.registry.models import Alert, Identifier, RunCreated, SafeName
 __all__ = [
     "CONTRACT_VERSION",
     "SOURCE",
+    "STRUCTURED_CONTENT_TYPE",
     "TOPICS",
     "BundleEmitted",
     "CloudEvent",
@@ -31,34 +37,115 @@ __all__ = [
     "GateStatus",
     "MeetingRequested",
     "TopicSpec",
+    "deadletter_headers",
     "decode",
     "encode",
     "envelope",
     "Headers",
+    "ReadHeaders",
     "kafka_headers",
+    "schema_id",
 ]
 
 CONTRACT_VERSION = 1
 SOURCE = "urn:runnotary:service"
+#: The Kafka ``content-type`` of a structured-mode message in the JSON event format.
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 D = TypeVar("D", bound=BaseModel)
 
+#: Kafka message headers as confluent-kafka gives and takes them.
+Headers = list[tuple[str, bytes]]
+#: Headers as a consumer reads them (a header may have no value).
+ReadHeaders = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
+
+# RFC 3339 date-time (section 5.6): a 'T' between date and time and a mandatory offset.
+_RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+# The JSON event format carries data as JSON only for a JSON media type (parameters allowed).
+_JSON_MEDIA_TYPE = re.compile(r"^(application|text)/([A-Za-z0-9!#$&^_.+-]+\+)?json\s*(;.*)?$")
+# CloudEvents attribute names: lower-case ASCII letters and digits, at most 20 characters.
+_ATTRIBUTE_NAME = r"^[a-z0-9]{1,20}$"
+_ATTRIBUTE_NAME_RE = re.compile(_ATTRIBUTE_NAME)
+_INT32 = range(-(2**31), 2**31)
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class CloudEvent(_Model, Generic[D]):
-    """A CloudEvents 1.0 envelope in structured JSON mode."""
+def _ce_string(value: str | bool | int) -> str:
+    """An attribute value in its canonical string form (as a binary-mode header carries it)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
-    specversion: Literal["1.0"] = "1.0"
+
+class CloudEvent(BaseModel, Generic[D]):
+    """A CloudEvents 1.0 event; ``data`` is the topic's payload model.
+
+    Every optional attribute of the spec is accepted, and any extension attribute (a valid
+    name with a string, boolean or integer value) is kept: ``extensions`` gives them as the
+    strings a binary-mode header would carry. Unknown fields inside ``data`` are refused.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: Literal["1.0"]
     id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    source: Annotated[str, StringConstraints(min_length=1)]
-    type: str
-    time: datetime
-    subject: str | None = None
-    datacontenttype: Literal["application/json"] = "application/json"
+    source: NonEmpty = Field(description="URI-reference of the producer")
+    type: NonEmpty
+    time: datetime | None = Field(default=None, json_schema_extra={"pattern": _RFC3339},
+                                  description="RFC 3339 timestamp of the occurrence")
+    subject: NonEmpty | None = None
+    datacontenttype: NonEmpty | None = Field(
+        default="application/json", json_schema_extra={"pattern": _JSON_MEDIA_TYPE.pattern},
+        description="a JSON media type, parameters allowed (application/json; charset=utf-8)")
+    dataschema: NonEmpty | None = Field(default=None, description="URI of the schema data adheres to")
     data: D
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
+            return value
+        if isinstance(value, str) and re.match(_RFC3339, value):
+            return value
+        raise ValueError(f"time {value!r} is not an RFC 3339 timestamp with an offset, e.g. 2026-11-26T14:45:00Z")
+
+    @field_validator("datacontenttype")
+    @classmethod
+    def _json_media_type(cls, value: str | None) -> str | None:
+        if value is not None and not _JSON_MEDIA_TYPE.match(value):
+            raise ValueError(f"datacontenttype {value!r} is not a JSON media type (data must be JSON)")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _extension_attributes(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        if "data_base64" in values:
+            raise ValueError("data_base64: binary data is not accepted; data must be a JSON object")
+        known = cls.model_fields
+        out = {}
+        for name, value in values.items():
+            if name in known:
+                out[name] = value
+                continue
+            if not isinstance(name, str) or not _ATTRIBUTE_NAME_RE.match(name):
+                raise ValueError(f"extension attribute {name!r}: names are 1-20 lower-case letters or digits")
+            if value is None:
+                continue  # the JSON event format treats a null attribute as absent
+            if isinstance(value, bool) or isinstance(value, str) or (isinstance(value, int) and value in _INT32):
+                out[name] = value
+                continue
+            raise ValueError(f"extension attribute {name!r}: value must be a string, boolean or 32-bit integer")
+        return out
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        """Extension attributes (e.g. ``traceparent``, ``partitionkey``) in their string form."""
+        return {name: _ce_string(value) for name, value in (self.model_extra or {}).items()}
 
 
 class MeetingRequested(_Model):
@@ -96,16 +183,25 @@ class BundleEmitted(_Model):
 
 
 class DeadLetterHeader(_Model):
+    """One Kafka header of the input, as it came (``value_b64`` is null for a header without value)."""
+
     key: str
     value_b64: str | None
 
 
-class DeadLetter(_Model):
-    """An input that could not be processed, with its key, headers and value so it can be replayed.
+def deadletter_headers(headers: ReadHeaders | None) -> list[DeadLetterHeader]:
+    """A message's Kafka headers as a dead-letter record keeps them: in order, repeats and all."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    return [DeadLetterHeader(key=name, value_b64=b64(value.encode() if isinstance(value, str) else value))
+            for name, value in pairs]
 
-    A record always fits the broker: above the size guard, ``value_b64`` holds only a prefix
-    (``value_truncated``), and ``value_sha256``/``value_size`` with ``source_topic``/
-    ``partition``/``offset`` say which original to fetch.
+
+class DeadLetter(_Model):
+    """An input that could not be processed, with what it takes to replay it as it came.
+
+    ``value_b64`` holds the original value, or only a bounded prefix when ``value_truncated``;
+    the original is then read back from ``source_topic``/``partition``/``offset`` and checked
+    against ``value_sha256`` (``runnotary replay-deadletter`` does both).
     """
 
     source_topic: str
@@ -116,10 +212,10 @@ class DeadLetter(_Model):
     error: str
     error_type: str
     group_id: str
-    headers: list[DeadLetterHeader] = Field(default_factory=list)
-    value_sha256: str | None = None
-    value_size: int | None = None
-    value_truncated: bool = False
+    headers: list[DeadLetterHeader] = Field(default_factory=list, description="the input's Kafka headers, in order")
+    value_sha256: str | None = Field(default=None, description="sha256 of the whole original value")
+    value_size: int | None = Field(default=None, description="size of the whole original value in bytes")
+    value_truncated: bool = Field(default=False, description="value_b64 holds only a prefix of the original value")
 
 
 class RegisterRun(_Model):
@@ -186,6 +282,11 @@ TOPICS: dict[str, TopicSpec] = {
 }
 
 
+def schema_id(topic: str) -> str:
+    """The ``$id`` of ``topic``'s JSON Schema, also the ``dataschema`` of the events it carries."""
+    return f"urn:runnotary:schema:v{CONTRACT_VERSION}:{topic}"
+
+
 def envelope(topic: str, data: BaseModel, *, subject: str | None, caused_by: str | None = None) -> CloudEvent[Any]:
     """Wrap ``data`` for ``topic``. An event caused by another gets a deterministic id (uuid5 of the
     cause, topic and subject), so a redelivered input republishes byte-identical ids and downstream
@@ -194,30 +295,40 @@ def envelope(topic: str, data: BaseModel, *, subject: str | None, caused_by: str
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{caused_by}|{topic}|{subject}")) if caused_by else str(uuid.uuid4())
     model: type[CloudEvent[Any]] = CloudEvent[type(data)]  # type: ignore[misc,assignment]
     return model(
-        id=event_id, source=SOURCE, type=spec.event_type, time=datetime.now(timezone.utc), subject=subject, data=data
+        specversion="1.0", id=event_id, source=SOURCE, type=spec.event_type, time=datetime.now(timezone.utc), subject=subject,
+        dataschema=schema_id(topic), data=data,
     )
 
 
 def encode(event: CloudEvent[Any]) -> bytes:
-    return event.model_dump_json(by_alias=True).encode()
+    """The structured-mode value: the JSON envelope, without the optional attributes left unset."""
+    doc = event.model_dump(mode="json", by_alias=True)
+    return json.dumps({k: v for k, v in doc.items() if v is not None or k == "data"}, separators=(",", ":")).encode()
 
 
 def kafka_headers(event: CloudEvent[Any]) -> Headers:
-    """The Kafka headers of a produced event (CloudEvents Kafka protocol binding, structured mode)."""
-    return [("content-type", b"application/cloudevents+json; charset=UTF-8")]
+    """The Kafka headers of a produced event: the binding's structured-mode ``content-type``.
+
+    No ``ce_*`` headers: the binding allows them in structured mode, but the Python SDK's
+    ``from_kafka`` then takes the message for binary mode and returns the whole envelope as data.
+    """
+    return [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 
 
-#: Kafka message headers as confluent-kafka gives and takes them.
-Headers = list[tuple[str, bytes]]
+def decode(topic: str, raw: bytes | None, headers: ReadHeaders | None = None) -> CloudEvent[Any]:
+    """Parse and validate one message of ``topic``; an ``InvalidEvent`` names what is wrong.
 
-
-def decode(topic: str, raw: bytes | None, headers: Headers | None = None) -> CloudEvent[Any]:
-    """Parse and validate one message of ``topic``; an ``InvalidEvent`` names what is wrong."""
+    The mode follows the Kafka protocol binding: a ``content-type`` of
+    ``application/cloudevents+json`` is structured mode, ``ce_*`` headers (with
+    ``ce_specversion``) are binary mode, where the value is ``data`` and ``content-type`` its
+    ``datacontenttype``. A message with neither is read as a structured JSON envelope.
+    """
     spec = TOPICS[topic]
     if raw is None:
-        raise InvalidEvent("empty message (no value)")
+        raise InvalidEvent(f"{topic}: empty message (no value)")
+    doc = _binary_envelope(topic, raw, headers) if _is_binary(topic, headers) else _structured_envelope(topic, raw, headers)
     try:
-        event = CloudEvent[spec.payload].model_validate_json(raw)  # type: ignore[name-defined]
+        event = CloudEvent[spec.payload].model_validate_json(doc)  # type: ignore[name-defined]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:10])
         raise InvalidEvent(f"{topic}: invalid event: {problems}") from exc
@@ -226,47 +337,207 @@ def decode(topic: str, raw: bytes | None, headers: Headers | None = None) -> Clo
     return event
 
 
+def _header_text(topic: str, headers: ReadHeaders | None) -> dict[str, str]:
+    """Headers by lower-cased name, values as UTF-8 text (the binding encodes both as UTF-8)."""
+    out: dict[str, str] = {}
+    for name, value in (headers.items() if isinstance(headers, Mapping) else headers or ()):
+        try:
+            out[name.lower()] = value.decode("utf-8") if isinstance(value, bytes) else (value or "")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"{topic}: header {name!r} is not UTF-8") from exc
+    return out
+
+
+def _is_binary(topic: str, headers: ReadHeaders | None) -> bool:
+    text = _header_text(topic, headers)
+    content_type = text.get("content-type", "").strip().lower()
+    if content_type.startswith("application/cloudevents"):
+        if not content_type.startswith("application/cloudevents+json"):
+            raise InvalidEvent(f"{topic}: content-type {content_type!r}: only the JSON event format "
+                               "(application/cloudevents+json) is accepted")
+        return False
+    return "ce_specversion" in text
+
+
+def _structured_envelope(topic: str, raw: bytes, headers: ReadHeaders | None) -> bytes:
+    content_type = _header_text(topic, headers).get("content-type")
+    if content_type is None or content_type.strip().lower().startswith("application/cloudevents"):
+        return raw
+    # Some producers (the CloudEvents Python SDK's v1 ``to_structured``) move ``datacontenttype``
+    # out of the envelope into ``content-type``: put it back.
+    doc = _json_object(topic, raw, "value")
+    doc.setdefault("datacontenttype", content_type)
+    return json.dumps(doc).encode()
+
+
+def _binary_envelope(topic: str, raw: bytes, headers: ReadHeaders | None) -> bytes:
+    doc: dict[str, Any] = {}
+    for name, value in _header_text(topic, headers).items():
+        if name == "content-type":
+            doc["datacontenttype"] = value
+        elif name.startswith("ce_"):
+            attribute = name[3:]
+            if attribute == "data":
+                raise InvalidEvent(f"{topic}: header 'ce_data': data travels as the message value")
+            doc[attribute] = value
+    if "datacontenttype" in doc and not _JSON_MEDIA_TYPE.match(doc["datacontenttype"]):
+        raise InvalidEvent(f"{topic}: content-type {doc['datacontenttype']!r} is not a JSON media type (data must be JSON)")
+    doc["data"] = _json_object(topic, raw, "data (the message value)")
+    return json.dumps(doc).encode()
+
+
+def _json_object(topic: str, raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidEvent(f"{topic}: invalid event: {what} is not JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise InvalidEvent(f"{topic}: invalid event: {what} is not a JSON object")
+    return doc
+
+
 def b64(raw: bytes | None) -> str | None:
     return base64.b64encode(raw).decode() if raw is not None else None
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """The JSON Schema of every topic's envelope, keyed by file name."""
+    """The JSON Schema (2020-12) of every topic's envelope, keyed by file name.
+
+    Each has a versioned ``$id`` (the ``dataschema`` of the events), ``type`` pinned to the
+    topic's event type, and extension attributes described by name and value type.
+    """
+    schemas = {}
+    for name, spec in TOPICS.items():
+        schema = CloudEvent[spec.payload].model_json_schema(by_alias=True)  # type: ignore[name-defined]
+        schema["properties"]["type"] = {"const": spec.event_type, "title": "Type", "type": "string"}
+        schema["propertyNames"] = {"pattern": _ATTRIBUTE_NAME}
+        schema["additionalProperties"] = {
+            "description": "an extension attribute (e.g. traceparent, partitionkey)",
+            "anyOf": [{"type": "string"}, {"type": "boolean"},
+                      {"type": "integer", "minimum": _INT32.start, "maximum": _INT32.stop - 1}],
+        }
+        schemas[f"{name}.json"] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id(name),
+            "title": f"{spec.event_type} (CloudEvents 1.0, JSON format)", **{k: v for k, v in schema.items() if k != "title"},
+        }
+    return schemas
+
+
+#: What each topic's Kafka message key is (the AsyncAPI document's key schemas).
+_KEYS: dict[str, str] = {
+    "runs.created": "`<dataset sha256>:<seed family>` (registry.pairing_key): a candidate and its baselines share a partition",
+    "meetings.requested": "the meeting_id",
+    "commands": "free; the candidate or run the command is about keeps its commands in order",
+    "gates.status": "the candidate_id",
+    "alerts": "the run_id, or the candidate_id when no run is known: one run's alerts keep their order",
+    "bundles.emitted": "the meeting_id",
+    "deadletter": "`<source topic>:<partition>:<offset>` of the input",
+}
+_BINDING_VERSION = "0.5.0"
+
+
+def _ce_headers(event_type: str, *, binary: bool) -> dict[str, Any]:
+    """The Kafka headers of one message mode, as a JSON Schema (values are UTF-8 strings)."""
+    if not binary:
+        return {
+            "type": "object",
+            "description": "Structured mode: the whole CloudEvent is the value.",
+            "properties": {"content-type": {"type": "string", "pattern": "^application/cloudevents\\+json",
+                                            "examples": [STRUCTURED_CONTENT_TYPE]}},
+        }
+    attribute = {"type": "string"}
     return {
-        f"{name}.json": CloudEvent[spec.payload].model_json_schema(by_alias=True)  # type: ignore[name-defined]
-        for name, spec in TOPICS.items()
+        "type": "object",
+        "description": "Binary mode: every CloudEvents attribute is a `ce_` header and `data` is the value. "
+                       "Extensions travel as `ce_<name>` too (e.g. `ce_traceparent`).",
+        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type"],
+        "properties": {
+            "content-type": {"type": "string", "description": "the datacontenttype, a JSON media type",
+                             "examples": ["application/json; charset=utf-8"]},
+            "ce_specversion": {"const": "1.0"},
+            "ce_id": attribute, "ce_source": attribute, "ce_type": {"const": event_type},
+            "ce_time": {"type": "string", "format": "date-time"},
+            "ce_subject": attribute, "ce_dataschema": attribute,
+        },
+        "additionalProperties": attribute,
     }
 
 
-def asyncapi(prefix: str = "runnotary.") -> dict[str, Any]:
-    """An AsyncAPI 3.0 document of the topics and messages."""
+def asyncapi() -> dict[str, Any]:
+    """An AsyncAPI 3.0 document of the topics, their messages (both content modes on input), keys and headers."""
+    json_schema = "application/schema+json;version=draft-07"
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for name, spec in TOPICS.items():
         key = name.replace(".", "_")
+        title = "".join(part.title() for part in key.split("_"))
+        binding = {"kafka": {"key": {"type": "string", "description": _KEYS[name]}, "bindingVersion": _BINDING_VERSION}}
         messages[key] = {
             "name": spec.event_type,
+            "title": f"{spec.event_type} (structured mode)",
+            "summary": spec.description,
             "contentType": "application/cloudevents+json",
-            "payload": {"$ref": f"./{name}.json"},
+            "headers": _ce_headers(spec.event_type, binary=False),
+            "payload": {"schemaFormat": json_schema, "schema": {"$ref": f"./{name}.json"}},
+            "bindings": binding,
         }
+        channel_messages = {key: {"$ref": f"#/components/messages/{key}"}}
+        if spec.direction == "in":
+            messages[f"{key}_binary"] = {
+                "name": f"{spec.event_type} (binary mode)",
+                "title": f"{spec.event_type} (binary mode)",
+                "summary": spec.description,
+                "contentType": "application/json",
+                "headers": _ce_headers(spec.event_type, binary=True),
+                "payload": {"schemaFormat": json_schema, "schema": {"$ref": f"./{name}.json#/properties/data"}},
+                "bindings": binding,
+            }
+            channel_messages[f"{key}_binary"] = {"$ref": f"#/components/messages/{key}_binary"}
         channels[key] = {
-            "address": f"{prefix}{name}",
-            "description": spec.description,
-            "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+            "address": f"{{prefix}}{name}",
+            "title": name,
+            "description": f"{spec.description} A topic can also be renamed alone (RUNNOTARY_TOPIC_NAMES).",
+            "parameters": {"prefix": {"$ref": "#/components/parameters/prefix"}},
+            "messages": channel_messages,
         }
-        operations[f"{'consume' if spec.direction == 'in' else 'publish'}_{key}"] = {
+        operation: dict[str, Any] = {
             "action": "receive" if spec.direction == "in" else "send",
             "channel": {"$ref": f"#/channels/{key}"},
+            "summary": ("runnotary consumes " if spec.direction == "in" else "runnotary publishes ") + name,
+            "messages": [{"$ref": f"#/channels/{key}/messages/{m}"} for m in channel_messages],
         }
+        if spec.direction == "in":
+            operation["bindings"] = {"kafka": {"groupId": {"type": "string", "default": "runnotary",
+                                                           "description": "RUNNOTARY_GROUP_ID"},
+                                               "bindingVersion": _BINDING_VERSION}}
+        operations[f"{'receive' if spec.direction == 'in' else 'send'}{title}"] = operation
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "runnotary", "version": f"{CONTRACT_VERSION}.0.0",
-                 "description": "ML experiment provenance and A/B evidence over Kafka (CloudEvents 1.0, structured mode)."},
+        "id": "urn:runnotary:asyncapi",
+        "info": {
+            "title": "runnotary",
+            "version": f"{CONTRACT_VERSION}.0.0",
+            "description": "ML experiment provenance and A/B evidence over Kafka. Every message is a CloudEvents 1.0 "
+                           "event (Kafka protocol binding): runnotary publishes structured mode and reads structured "
+                           "and binary mode. The payload schemas are the checked-in JSON Schemas next to this file.",
+        },
         "defaultContentType": "application/cloudevents+json",
+        "servers": {
+            "kafka": {
+                "host": "{bootstrap}",
+                "protocol": "kafka",
+                "description": "The Kafka cluster of RUNNOTARY_KAFKA_BOOTSTRAP (SASL/TLS per RUNNOTARY_KAFKA_*).",
+                "variables": {"bootstrap": {"default": "localhost:9092", "description": "one bootstrap host:port"}},
+                "bindings": {"kafka": {"bindingVersion": _BINDING_VERSION}},
+            },
+        },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages},
+        "components": {
+            "messages": messages,
+            "parameters": {"prefix": {"default": "runnotary.", "description": "RUNNOTARY_TOPIC_PREFIX, put in front of every topic"}},
+        },
     }
 
 

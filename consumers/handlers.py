@@ -43,6 +43,12 @@ class Outgoing:
         return cls(topic, key, encode(event), kafka_headers(event))
 
 
+def _fingerprint(alert: Alert) -> str:
+    """A short stable hash of what an alert says (its message and details)."""
+    content = json.dumps([alert.message, alert.details], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
 @dataclass
 class Handlers:
     registry: Registry
@@ -56,9 +62,13 @@ class Handlers:
 
     def _alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any]) -> list[Outgoing]:
         out = []
-        for i, alert in enumerate(alerts):
+        for alert in alerts:
             self.metrics.alerts.labels(alert.kind, alert.severity).inc()
-            out.append(self._out("alerts", alert, f"{alert.run_id or alert.candidate_id}:{alert.kind}:{i}", cause))
+            # Keyed by run so one run's alerts stay on one partition, in order; the subject (and so
+            # the event id) comes from the alert's content, not its position in the list.
+            owner = alert.run_id or alert.candidate_id or ""
+            subject = f"{owner}:{alert.kind}:{_fingerprint(alert)}"
+            out.append(Outgoing.of("alerts", owner, envelope("alerts", alert, subject=subject, caused_by=cause.id)))
         return out
 
     # -- runs.created ---------------------------------------------------------------------

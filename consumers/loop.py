@@ -16,6 +16,7 @@ owner replays from the last committed offset, and every effect is idempotent.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -57,7 +58,7 @@ class LoopConsumer(Protocol):
     def assign(self, partitions: list[TopicPartition]) -> None: ...
     def pause(self, partitions: list[TopicPartition]) -> None: ...
     def resume(self, partitions: list[TopicPartition]) -> None: ...
-    def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> Any: ...
+    def commit(self, *args: Any, **kwargs: Any) -> Any: ...  # (offsets=..., asynchronous=...)
     def get_watermark_offsets(self, partition: TopicPartition, timeout: float = ..., cached: bool = ...) -> Any: ...
     def close(self) -> None: ...
 
@@ -179,7 +180,10 @@ class ConsumeLoop:
         state.running.add(task.lane)
         self._running += 1
         future = self._pool.submit(self.work, task.message, self._stop)
-        future.add_done_callback(lambda f, t=task: self._finished.put((t, f)))
+        future.add_done_callback(functools.partial(self._done, task))
+
+    def _done(self, task: _Task, future: Future[None]) -> None:  # on the worker thread
+        self._finished.put((task, future))
 
     def _reap(self) -> None:
         """Take finished tasks: start the next of their key, advance the partition's stored offset."""
