@@ -105,7 +105,8 @@ def recompute(spec: MetricSpec, path: Path) -> float:
             raise ArtifactError(f"{path.name}: no rows")
         return float(values.mean())
     if spec.extractor == "log_quantile":
-        return float(np.quantile(read_latency_log(path), float(spec.argument or 0.0)))
+        # One quantile definition everywhere: the inverted CDF (Hyndman-Fan type 1), as stats.quantile_delta.
+        return float(np.quantile(read_latency_log(path), float(spec.argument or 0.0), method="inverted_cdf"))
     data = _read_json(path)
     if spec.extractor == "ablation_drop_pct":
         full, ablated = _number(data, "full", path), _number(data, "ablated", path)
