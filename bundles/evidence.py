@@ -132,7 +132,7 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "runnotary"
-    save = {"dpi": 100, "metadata": {"Software": None}}
+    save: dict[str, Any] = {"dpi": 100, "metadata": {"Software": None}}
     runs = distinct_runs(evidence)
     labels = [f"{r.event.candidate_id}\n{r.run_id[:8]}" for r in runs]
 

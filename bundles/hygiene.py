@@ -56,8 +56,10 @@ def meeting_flags(
     unless ``stale_after`` is None)."""
     conflicts = cross_run_conflicts(runs)
     alerts = _quarantine_alerts(conflicts, candidate_id)
+    if stale_after is None:
+        return frozenset(conflicts), alerts
     now = now or datetime.now(timezone.utc)
-    for run in runs if stale_after is not None else ():
+    for run in runs:
         age = now - run.event.created_at
         if age > stale_after:
             alerts.append(Alert(

@@ -8,7 +8,7 @@ between two implementations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -22,7 +22,7 @@ __all__ = [
 
 #: One quantile definition everywhere: numpy's ``inverted_cdf`` (Hyndman-Fan type 1), the one
 #: ``stats.quantile_delta`` bootstraps; table 2's p95 values subtract exactly to table 3's Δp95.
-QUANTILE_METHOD = "inverted_cdf"
+QUANTILE_METHOD: Final = "inverted_cdf"
 QUANTILE_DEFINITION = "inverted CDF (Hyndman-Fan type 1): the smallest sample x with F_n(x) >= q"
 PSI_BINS = 10
 POWER_ALPHA = 0.05

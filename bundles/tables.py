@@ -66,7 +66,7 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
     runs = distinct_runs(evidence)
     quarantined = frozenset().union(*(e.quarantined for e in evidence)) if evidence else frozenset()
     baseline_of = {e.candidate.run_id: e.baseline.run_id for e in evidence if e.baseline is not None}
-    registry_rows = [
+    registry_rows: list[tuple[object, ...]] = [
         (r.run_id, r.event.candidate_id, baseline_of.get(r.run_id), r.event.dataset.sha256[:12], r.event.seeds.value,
          r.event.code.git_commit[:10], r.event.environment.env_hash[:12], ",".join(r.event.owners),
          r.event.created_at.isoformat(timespec="seconds"))
