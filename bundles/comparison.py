@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from runnotary import stats
 from runnotary.bundles import recipes
 from runnotary.registry import (
     ArtifactError, PerQueryTable, Registration, Registry, read_latency_log, read_per_query_table, spec_for,
@@ -146,7 +147,12 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                 notes.append(f"{name}: too_few_pairs ({len(common)})")
                 failed[name] = f"too_few_pairs ({len(common)})"
                 continue
-            metrics[name] = paired(cand_values[ci], base_values[bi], settings, settings.random_state + offset)
+            try:
+                metrics[name] = paired(cand_values[ci], base_values[bi], settings, settings.random_state + offset)
+            except stats.StatsError as exc:  # one metric's trouble is part of the answer, not a crash
+                notes.append(f"{name}: {exc}")
+                failed[name] = f"statistics refused the data: {exc}"
+                continue
             metrics[name]["inputs"] = {
                 "candidate": cite(candidate, cand_path, column=name),
                 "baseline": cite(baseline, base_path, column=name),

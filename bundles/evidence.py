@@ -22,7 +22,9 @@ import numpy as np
 from runnotary.bundles import recipes
 from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
-from runnotary.registry import ArtifactError, Registration, Registry, read_latency_log, sha256_file, spec_for
+from runnotary.registry import (
+    ArtifactError, Registration, Registry, TrackingUnavailable, read_latency_log, redact, sha256_file, spec_for,
+)
 from runnotary.registry.models import SAFE_NAME
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
@@ -125,6 +127,20 @@ def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], un
     }
 
 
+def bar_values(runs: Sequence[Registration], metric: str) -> tuple[list[tuple[str, float]], list[str]]:
+    """``(label, value)`` of the runs with a recomputed ``metric``, and the candidate ids of those without:
+    a metric that could not be recomputed is named on the plot, never drawn as 0."""
+    shown: list[tuple[str, float]] = []
+    absent: list[str] = []
+    for r in runs:
+        record = r.metric(metric)
+        if record is None or record.value is None:
+            absent.append(r.event.candidate_id)
+        else:
+            shown.append((f"{r.event.candidate_id}\n{r.run_id[:8]}", record.value))
+    return shown, absent
+
+
 def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Path) -> None:
     import matplotlib
 
@@ -136,13 +152,10 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
     runs = distinct_runs(evidence)
     labels = [f"{r.event.candidate_id}\n{r.run_id[:8]}" for r in runs]
 
-    # A metric that could not be recomputed is left out and named, never drawn as 0.
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    drops = [r.metric("visual_ablation_drop_pct") for r in runs]
-    shown = [(label, m.value) for label, m in zip(labels, drops) if m is not None and m.value is not None]
+    shown, absent = bar_values(runs, "visual_ablation_drop_pct")
     if shown:
         ax.bar([s[0] for s in shown], [s[1] for s in shown], color="#4c72b0")
-    absent = [label.split("\n")[0] for label, m in zip(labels, drops) if m is None or m.value is None]
     if absent:
         ax.text(0.01, 0.97, "no recomputed value: " + ", ".join(absent), transform=ax.transAxes, va="top", fontsize=7)
     ax.axhline(5.0, color="#c44e52", linestyle="--", label="gate ≥ 5%")
@@ -251,6 +264,16 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
 def log_bundle(registry: Registry, bundle: Bundle) -> str:
     """Log the bundle's files to MLflow: one run per meeting in the ``runnotary-bundles`` experiment
     (re-emitting a meeting replaces its files on the same run). Returns the run id."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _log_bundle(registry, bundle)
+    except (MlflowException, ConnectionError, TimeoutError) as exc:
+        # Re-emitting is idempotent (same run, same bytes), so the meeting is retried rather than lost.
+        raise TrackingUnavailable(redact(f"could not log bundle {bundle.meeting_id} to MLflow: {exc}")) from exc
+
+
+def _log_bundle(registry: Registry, bundle: Bundle) -> str:
     client = registry.client
     experiment = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
     if experiment is None:

@@ -19,9 +19,7 @@ from runnotary.consumers.events import (
     BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, encode, envelope, kafka_headers,
 )
 from runnotary.consumers.metrics import ServiceMetrics
-from runnotary.registry import (
-    Alert, Registration, Registry, RunCreated, TrackingUnavailable, candidates_for, find_baseline, redact,
-)
+from runnotary.registry import Alert, Registration, Registry, RunCreated, candidates_for, find_baseline
 
 __all__ = ["Outgoing", "Handlers", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 
@@ -129,10 +127,7 @@ class Handlers:
         quarantined, flags = meeting_flags(used, None, stale_after=self.stale_after)
         evidence = [self._evidence(c, b, comparison, quarantined, flags) for c, b, comparison in found]
         bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown)
-        try:
-            mlflow_run = log_bundle(self.registry, bundle)
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise TrackingUnavailable(redact(f"could not log bundle {meeting.meeting_id} to MLflow: {exc}")) from exc
+        mlflow_run = log_bundle(self.registry, bundle)  # TrackingUnavailable when MLflow does not answer: retried
         self.metrics.bundles.inc()
         log.info("bundle_emitted", meeting_id=meeting.meeting_id, location=str(bundle.path), overall=bundle.overall,
                  mlflow_run=mlflow_run, line=closing_line(meeting.meeting_id, bundle.overall))

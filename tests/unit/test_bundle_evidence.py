@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from runnotary.bundles import recipes
 from runnotary.bundles.decision import DecisionMetrics, schema_text, shipped_schema
-from runnotary.bundles.evidence import statuses, where_in_file
+from runnotary.bundles.evidence import bar_values, statuses, where_in_file
 from runnotary.bundles.hygiene import cross_run_conflicts, meeting_flags, quarantined_names
 from runnotary.bundles.tables import CandidateEvidence
 from runnotary.registry import MetricRecord, Registration, RunCreated
@@ -85,3 +85,11 @@ def test_stale_runs_are_flagged_again_after_a_configurable_age(run_event: dict[s
     [alert] = meeting_flags([old], None, stale_after=timedelta(days=2))[1]
     assert (alert.kind, alert.run_id) == ("stale_run", "a" * 32)
     assert not meeting_flags([old], None, stale_after=None)[1]
+
+
+def test_a_metric_that_was_not_recomputed_is_named_not_drawn_as_zero(run_event: dict[str, Any]) -> None:
+    measured = _run(run_event, "a" * 32, {"u1": 0.4})
+    failed = Registration("b" * 32, "1", "ev", measured.event,
+                          (), (MetricRecord("u2", "ndcg@10", "ratio", 0.5, None, "invalid", "r/per_query.csv", None, "bad"),))
+    shown, absent = bar_values([measured, failed], "ndcg@10")
+    assert [v for _, v in shown] == [0.4] and absent == ["cand-unit"]
