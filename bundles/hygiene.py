@@ -60,12 +60,13 @@ def meeting_flags(
         return frozenset(conflicts), alerts
     now = now or datetime.now(timezone.utc)
     for run in runs:
-        age = now - run.event.created_at
-        if age > stale_after:
+        if now - run.event.created_at > stale_after:
+            # No age in the text: a bundle that cites this alert stays byte-identical from one day to the next.
+            created = run.event.created_at.isoformat()
             alerts.append(Alert(
                 kind="stale_run", severity="warning", run_id=run.run_id, candidate_id=run.event.candidate_id,
-                message=f"run {run.run_id} used by this decision was created {age.days} days ago "
-                        f"(stale after {stale_after.days} days)",
-                details={"age_days": age.days, "stale_after_days": stale_after.days},
+                message=f"run {run.run_id} used by this decision was created at {created}, "
+                        f"more than {stale_after / timedelta(days=1):g} days ago",
+                details={"created_at": created, "stale_after_days": stale_after / timedelta(days=1)},
             ))
     return frozenset(conflicts), alerts

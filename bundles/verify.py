@@ -304,9 +304,12 @@ def verify_bundle(directory: Path, tracking_uri: str) -> Report:
         gate_file = _json(directory / "gate_status.json", report)
         for i, candidate in enumerate(raw["candidates"]):
             item = f"candidates[{i}]({candidate['candidate_id']})"
-            _numbers(candidate, item, sources, report)
-            if candidate["ab"] is not None:
-                _ab(candidate["ab"], f"{item}.ab", sources, report)
+            try:
+                _numbers(candidate, item, sources, report)
+                if candidate["ab"] is not None:
+                    _ab(candidate["ab"], f"{item}.ab", sources, report)
+            except (KeyError, TypeError, AttributeError, IndexError) as exc:  # a record without the fields it needs
+                report.findings.append(Finding(item, None, "a complete record", f"malformed: {type(exc).__name__}: {exc}"))
             _diff(f"{item}.status", candidate["status"], "pass" if candidate["gate_status"].get("overall") == "pass" else "fail",
                   None, report)
             if i >= len(gate_file) or gate_file[i] != candidate["gate_status"]:
