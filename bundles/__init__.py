@@ -1,8 +1,10 @@
 """Gates and evidence: compare candidates with baselines, evaluate gates, write meeting bundles."""
 
 from runnotary.bundles.comparison import Comparison, ComparisonSettings, compare
-from runnotary.bundles.evidence import Bundle, closing_line, write_bundle
-from runnotary.bundles.gates import GATES, Gate, evaluate
+from runnotary.bundles.evidence import Bundle, closing_line, log_bundle, write_bundle
+from runnotary.bundles.gates import evaluate, gate_alerts
+from runnotary.bundles.hygiene import cross_run_conflicts, meeting_flags
+from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule, GateSpec, PolicyError, load_policy
 from runnotary.bundles.tables import CandidateEvidence, render_tables
 
 __all__ = [
@@ -10,11 +12,19 @@ __all__ = [
     "CandidateEvidence",
     "Comparison",
     "ComparisonSettings",
-    "GATES",
-    "Gate",
+    "DEFAULT_POLICY",
+    "GatePolicy",
+    "GateRule",
+    "GateSpec",
+    "PolicyError",
     "closing_line",
     "compare",
+    "cross_run_conflicts",
     "evaluate",
+    "gate_alerts",
+    "load_policy",
+    "log_bundle",
+    "meeting_flags",
     "render_tables",
     "write_bundle",
 ]

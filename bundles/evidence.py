@@ -1,4 +1,9 @@
-"""The meeting evidence bundle: every number resolves to a file, its sha256 and a run_id."""
+"""The meeting evidence bundle: every number resolves to a file, its sha256, a run_id and a place in the file.
+
+Re-emitting a meeting with unchanged inputs writes identical bytes: nothing in the bundle
+depends on the wall clock, dictionaries keep their insertion order and plots carry no
+timestamp. ``runnotary verify-bundle`` re-checks a bundle against MLflow.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +13,36 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from runnotary.bundles import recipes
+from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
-from runnotary.registry import ArtifactError, Registration, Registry, read_latency_log, sha256_file
+from runnotary.registry import (
+    ArtifactError, Registration, Registry, TrackingUnavailable, redact, sha256_file, spec_for,
+)
 from runnotary.registry.models import SAFE_NAME
 
-__all__ = ["Bundle", "closing_line", "write_bundle", "MEETING_ID"]
+__all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
+           "write_bundle", "MEETING_ID", "PLOTS"]
 
 MEETING_ID = re.compile(SAFE_NAME)  # the contract's rule for meeting ids
+SCHEMA_VERSION = "decision_metrics.v1"
+BUNDLES_EXPERIMENT = "runnotary-bundles"
+PLOTS = ("ablation_bars.png", "latency_trend.png", "forest_plot.png")
 
 
 @dataclass(frozen=True)
 class Bundle:
     meeting_id: str
     path: Path
-    overall: str
+    overall: Literal["pass", "fail"]
     files: dict[str, str]  # relative path -> sha256
+    candidates: dict[str, Literal["pass", "fail"]] = field(default_factory=dict)  # candidate_id -> status
 
 
 def closing_line(meeting_id: str, overall: str) -> str:
@@ -37,32 +50,95 @@ def closing_line(meeting_id: str, overall: str) -> str:
             f"overall_gate_status={overall}")
 
 
-def _cite(registration: Registration, path: str) -> dict[str, str]:
-    record = registration.artifact(path)
-    return {"run_id": registration.run_id, "file": path, "sha256": record.sha256 if record else ""}
+def statuses(evidence: Sequence[CandidateEvidence], unknown: Sequence[str]) -> tuple[Literal["pass", "fail"], dict[str, Literal["pass", "fail"]]]:
+    """The meeting's overall status and each candidate's, in one place: an unknown candidate fails."""
+    per: dict[str, Literal["pass", "fail"]] = {
+        e.candidate.event.candidate_id: "pass" if e.gate_status["overall"] == "pass" else "fail" for e in evidence
+    }
+    per.update({candidate_id: "fail" for candidate_id in unknown})
+    overall: Literal["pass", "fail"] = "pass" if per and all(s == "pass" for s in per.values()) else "fail"
+    return overall, per
 
 
-def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], overall: str) -> dict[str, Any]:
+def where_in_file(name: str, path: str) -> dict[str, Any]:
+    """Where a catalog metric is read in its file, for a reader and for ``verify-bundle``."""
+    spec = spec_for(name)
+    file = Path(path).name
+    base = {"extractor": spec.extractor, "argument": spec.argument}
+    if spec.extractor == "column_mean":
+        return {**base, "column": spec.argument, "recipe": f"mean of column {spec.argument!r} of {file}"}
+    if spec.extractor == "log_quantile":
+        q = float(spec.argument or 0.0)
+        return {**base, "column": 3,
+                "recipe": f"p{q * 100:g} of column 3 of {file}, {recipes.QUANTILE_METHOD.replace('_', '-')}"}
+    if spec.extractor == "ablation_drop_pct":
+        return {**base, "json_pointers": ["/full", "/ablated"], "recipe": f"(/full - /ablated) / /full * 100 of {file}"}
+    return {**base, "json_pointers": ["/v1", "/v2"], "recipe": f"Pearson correlation of /v1 and /v2 of {file}"}
+
+
+def _numbers(run: Registration, quarantined: frozenset[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    numbers: dict[str, Any] = {}
+    failed: list[dict[str, Any]] = []
+    for m in run.metrics:
+        if m.value is None:
+            failed.append({"run_id": run.run_id, "metric": m.name, "uuid": m.uuid, "claimed": m.claimed, "unit": m.unit,
+                           "file": m.source, "status": m.status, "reason": m.reason or "not recomputed"})
+            continue
+        record = run.artifact(m.source)
+        numbers[m.name] = {
+            "value": m.value, "unit": m.unit, "status": m.status, "uuid": m.uuid, "claimed": m.claimed,
+            "quarantined": m.uuid in quarantined,
+            "run_id": run.run_id, "file": m.source, "sha256": record.sha256 if record else m.source_sha256,
+            "where": where_in_file(m.name, m.source),
+        }
+    return numbers, failed
+
+
+def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], unknown: Sequence[str],
+                      overall: str, per: dict[str, Literal["pass", "fail"]]) -> dict[str, Any]:
     candidates = []
     for item in evidence:
         runs = [item.candidate] + ([item.baseline] if item.baseline else [])
-        measured = {
-            r.run_id: {
-                m.name: {"value": m.value, "unit": m.unit, "status": m.status, **_cite(r, m.source)}
-                for m in r.metrics if m.value is not None
-            }
-            for r in runs
-        }
+        measured: dict[str, Any] = {}
+        failed: list[dict[str, Any]] = []
+        for r in runs:
+            measured[r.run_id], lost = _numbers(r, item.quarantined)
+            failed += lost
         candidates.append({
             "candidate_id": item.candidate.event.candidate_id,
+            "status": per[item.candidate.event.candidate_id],
             "candidate_run": item.candidate.run_id,
             "baseline_run": item.baseline.run_id if item.baseline else None,
             "metrics": measured,
+            "failed_metrics": failed,
             "ab": item.comparison.to_dict() if item.comparison else None,
             "gate_status": item.gate_status,
+            "hygiene": [a.model_dump(mode="json") for a in item.flags],
         })
-    return {"meeting_id": meeting_id, "overall_gate_status": overall,
-            "generated_at": datetime.now(timezone.utc).isoformat(), "candidates": candidates}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "meeting_id": meeting_id,
+        "overall_gate_status": overall,
+        "quantile_definition": recipes.QUANTILE_DEFINITION,
+        "candidates": candidates,
+        "unknown_candidates": [
+            {"candidate_id": c, "status": "fail", "reason": "unknown_candidate: no registered run"} for c in unknown
+        ],
+    }
+
+
+def bar_values(runs: Sequence[Registration], metric: str) -> tuple[list[tuple[str, float]], list[str]]:
+    """``(label, value)`` of the runs with a recomputed ``metric``, and the candidate ids of those without:
+    a metric that could not be recomputed is named on the plot, never drawn as 0."""
+    shown: list[tuple[str, float]] = []
+    absent: list[str] = []
+    for r in runs:
+        record = r.metric(metric)
+        if record is None or record.value is None:
+            absent.append(r.event.candidate_id)
+        else:
+            shown.append((f"{r.event.candidate_id}\n{r.run_id[:8]}", record.value))
+    return shown, absent
 
 
 def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Path) -> None:
@@ -71,18 +147,22 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams["svg.hashsalt"] = "runnotary"
+    save: dict[str, Any] = {"dpi": 100, "metadata": {"Software": None}}
     runs = distinct_runs(evidence)
     labels = [f"{r.event.candidate_id}\n{r.run_id[:8]}" for r in runs]
 
-    drops = [(r.metric("visual_ablation_drop_pct").value if r.metric("visual_ablation_drop_pct") else 0.0) or 0.0  # type: ignore[union-attr]
-             for r in runs]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.bar(labels, drops, color="#4c72b0")
+    shown, absent = bar_values(runs, "visual_ablation_drop_pct")
+    if shown:
+        ax.bar([s[0] for s in shown], [s[1] for s in shown], color="#4c72b0")
+    if absent:
+        ax.text(0.01, 0.97, "no recomputed value: " + ", ".join(absent), transform=ax.transAxes, va="top", fontsize=7)
     ax.axhline(5.0, color="#c44e52", linestyle="--", label="gate ≥ 5%")
     ax.set_ylabel("visual ablation drop (%)")
-    ax.legend()
+    ax.legend(loc="upper right")
     fig.tight_layout()
-    fig.savefig(plots / "ablation_bars.png", dpi=100)
+    fig.savefig(plots / PLOTS[0], **save)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -90,17 +170,22 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
         log = next((a.path for a in r.artifacts if a.kind == "latency_log"), None)
         if log is None:
             continue
-        values = read_latency_log(registry.fetch(r, log))
+        try:
+            values = registry.latency_log(r, log)
+        except ArtifactError:
+            continue  # the tables and decision_metrics.json say why; a plot just leaves the run out
         window = max(1, len(values) // 50)
         trimmed = values[: len(values) // window * window].reshape(-1, window)
-        ax.plot(np.quantile(trimmed, 0.95, axis=1), label=label.replace("\n", " "))
+        ax.plot(np.quantile(trimmed, 0.95, axis=1, method=recipes.QUANTILE_METHOD), label=label.replace("\n", " "))
     ax.axhline(50.0, color="#c44e52", linestyle="--", label="gate < 50 ms")
     ax.set_xlabel("request window")
-    ax.set_ylabel("p95 latency (ms)")
+    ax.set_ylabel("p95 latency (ms, inverted CDF)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(plots / "latency_trend.png", dpi=100)
+    fig.savefig(plots / PLOTS[1], **save)
     plt.close(fig)
+
+    _forest(plt, evidence, plots / PLOTS[2], save)
 
     for item in evidence:
         for record in item.candidate.artifacts:
@@ -112,11 +197,42 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
                 shutil.copyfile(source, plots / f"{item.candidate.event.candidate_id}_{Path(record.path).name}")
 
 
-def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequence[CandidateEvidence]) -> Bundle:
-    """Write ``root/<meeting_id>/`` atomically (a temporary sibling renamed into place)."""
+def _forest(plt: Any, evidence: Sequence[CandidateEvidence], target: Path, save: dict[str, Any]) -> None:
+    """Every metric's candidate-minus-baseline delta with its CI, one panel per metric (units differ)."""
+    panels = [*PAIRED_METRICS, "latency_p95_ms"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 1.2 + 0.6 * max(1, len(evidence))), squeeze=False)
+    for ax, metric in zip(axes[0], panels):
+        for row, item in enumerate(evidence):
+            c = item.comparison
+            entry = (c.latency if metric == "latency_p95_ms" else c.delta(metric)) if c is not None else None
+            if entry is None:
+                ax.text(0.0, row, "n/a", ha="center", va="center", fontsize=8, color="#777777")
+                continue
+            low, high = entry["ci95"]
+            ax.errorbar([entry["delta"]], [row], xerr=[[entry["delta"] - low], [high - entry["delta"]]], fmt="o",
+                        color="#4c72b0", capsize=4)
+        ax.axvline(0.0, color="#444444", linewidth=0.8)
+        if metric == "latency_p95_ms":
+            ax.axvline(5.0, color="#c44e52", linestyle="--", linewidth=0.8, label="+5 ms")
+            ax.legend(fontsize=7)
+        ax.set_yticks(range(len(evidence)), [e.candidate.event.candidate_id for e in evidence])
+        ax.set_ylim(-0.7, len(evidence) - 0.3)
+        ax.set_title(f"Δ {metric} (CI95)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(target, **save)
+    plt.close(fig)
+
+
+def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequence[CandidateEvidence],
+                 unknown: Sequence[str] = ()) -> Bundle:
+    """Write ``root/<meeting_id>/`` atomically (a temporary sibling renamed into place).
+
+    ``unknown`` lists requested candidates with no registered run: they appear in the bundle and
+    fail it. The returned statuses are the ones written, so ``bundles.emitted`` cannot disagree.
+    """
     if not MEETING_ID.match(meeting_id):
         raise ValueError(f"meeting_id {meeting_id!r} is not a safe directory name")
-    overall = "pass" if evidence and all(e.gate_status["overall"] == "pass" for e in evidence) else "fail"
+    overall, per = statuses(evidence, unknown)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{meeting_id}.", dir=root))
     staging.chmod(0o755)
@@ -127,10 +243,10 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
             for r in distinct_runs(evidence) for a in r.artifacts
         ]
         _dump(staging / "artifact_index.json", artifact_index)
-        _dump(staging / "decision_metrics.json", _decision_metrics(meeting_id, evidence, overall))
+        _dump(staging / "decision_metrics.json", _decision_metrics(meeting_id, evidence, unknown, overall, per))
         _dump(staging / "gate_status.json", [e.gate_status for e in evidence])
         _plots(registry, evidence, staging / "plots")
-        summary = (f"# A/B evidence for meeting `{meeting_id}`\n\n" + render_tables(evidence)
+        summary = (f"# A/B evidence for meeting `{meeting_id}`\n\n" + render_tables(evidence, meeting_id, unknown)
                    + "\n\n" + closing_line(meeting_id, overall) + "\n")
         (staging / "ab_test_summary.md").write_text(summary)
         files = {str(p.relative_to(staging)): sha256_file(p)[0] for p in sorted(staging.rglob("*")) if p.is_file()}
@@ -145,7 +261,42 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Bundle(meeting_id, target.resolve(), overall, files)
+    return Bundle(meeting_id, target.resolve(), overall, files, per)
+
+
+def log_bundle(registry: Registry, bundle: Bundle) -> str:
+    """Log the bundle's files to MLflow: one run per meeting in the ``runnotary-bundles`` experiment
+    (re-emitting a meeting replaces its files on the same run). Returns the run id."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _log_bundle(registry, bundle)
+    except (MlflowException, ConnectionError, TimeoutError) as exc:
+        # Re-emitting is idempotent (same run, same bytes), so the meeting is retried rather than lost.
+        raise TrackingUnavailable(redact(f"could not log bundle {bundle.meeting_id} to MLflow: {exc}")) from exc
+
+
+def _log_bundle(registry: Registry, bundle: Bundle) -> str:
+    client = registry.client
+    experiment = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
+    if experiment is None:
+        location = f"{registry.artifact_location.rstrip('/')}/{BUNDLES_EXPERIMENT}" if registry.artifact_location else None
+        try:
+            experiment_id = client.create_experiment(BUNDLES_EXPERIMENT, artifact_location=location)
+        except Exception:  # another worker created it first
+            found = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
+            if found is None:
+                raise
+            experiment_id = found.experiment_id
+    else:
+        experiment_id = experiment.experiment_id
+    runs = client.search_runs([experiment_id], f"tags.`runnotary.meeting_id` = '{bundle.meeting_id}'", max_results=1)
+    run_id = runs[0].info.run_id if runs else client.create_run(
+        experiment_id, run_name=bundle.meeting_id, tags={"runnotary.meeting_id": bundle.meeting_id}).info.run_id
+    client.log_artifacts(run_id, str(bundle.path), "bundle")
+    client.set_tag(run_id, "runnotary.overall_gate_status", bundle.overall)
+    client.set_tag(run_id, "runnotary.decision_metrics_sha256", bundle.files.get("decision_metrics.json", ""))
+    return run_id
 
 
 def _dump(path: Path, data: object) -> None:

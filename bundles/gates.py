@@ -1,70 +1,119 @@
-"""Compute-only gates: evaluate, never decide. The reviewers decide from the status."""
+"""Compute-only gates: evaluate a policy, never decide. The reviewers decide from the status."""
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any, Literal
 
 from runnotary.bundles.comparison import Comparison
-from runnotary.registry import Registration
+from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule, GateSpec
+from runnotary.registry import Alert, Registration, spec_for
 
-__all__ = ["Gate", "GATES", "LATENCY_DRIFT_MS", "evaluate"]
+__all__ = ["Reason", "evaluate", "gate_alerts"]
 
-LATENCY_DRIFT_MS = 5.0
+#: Why a gate had no usable observation (it then fails).
+Reason = Literal["missing", "not_claimed", "invalid", "no_baseline", "quarantined"]
 
-_COMPARE: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, ">": operator.gt, "<": operator.lt, "<=": operator.le}
-
-
-@dataclass(frozen=True)
-class Gate:
-    """``name``: key in gate_status; ``source``: a candidate metric, or an A/B CI bound."""
-
-    name: str
-    source: Literal["metric", "ci95_lower"]
-    metric: str
-    op: Literal[">=", ">", "<", "<="]
-    threshold: float
+_ALERT_SEVERITY: dict[str, Literal["warning", "critical"]] = {
+    "missing": "warning", "not_claimed": "warning", "invalid": "warning", "no_baseline": "warning", "quarantined": "critical",
+}
 
 
-GATES: tuple[Gate, ...] = (
-    Gate("visual_ablation_drop_pct", "metric", "visual_ablation_drop_pct", ">=", 5.0),
-    Gate("v1_v2_corr", "metric", "v1_v2_corr", "<", 0.95),
-    Gate("latency_p95_ms", "metric", "latency_p95_ms", "<", 50.0),
-    Gate("ndcg10_ci95_lower", "ci95_lower", "ndcg@10", ">", 0.0),
-)
+def _observe(rule: GateRule, candidate: Registration, comparison: Comparison | None) -> tuple[float | None, Reason | None]:
+    if rule.source == "metric":
+        record = candidate.metric(rule.metric)
+        if record is None:
+            kind = spec_for(rule.metric).artifact_kind
+            shipped = any(a.kind == kind for a in candidate.artifacts)
+            return None, "not_claimed" if shipped else "missing"
+        return (record.value, None) if record.value is not None else (None, "invalid")
+    if comparison is None:
+        return None, "no_baseline"
+    if spec_for(rule.metric).extractor == "log_quantile":
+        latency = comparison.latency
+        entry = latency if latency is not None and latency.get("metric") == rule.metric else None
+    else:
+        entry = comparison.delta(rule.metric)
+    if entry is None:
+        return None, "missing"
+    value = {
+        "delta": lambda: entry["delta"],
+        "delta_ci95_lower": lambda: entry["ci95"][0],
+        "delta_ci95_upper": lambda: entry["ci95"][1],
+        "pvalue": lambda: entry.get("pvalue"),
+        "pvalue_holm": lambda: entry.get("pvalue_holm"),
+    }[rule.source]()
+    return (float(value), None) if value is not None else (None, "missing")
 
 
-def _observed(gate: Gate, candidate: Registration, comparison: Comparison | None) -> float | None:
-    if gate.source == "metric":
-        record = candidate.metric(gate.metric)
-        return record.value if record is not None else None
-    delta = comparison.delta(gate.metric) if comparison is not None else None
-    return float(delta["ci95"][0]) if delta is not None else None
+def _gate(gate: GateSpec, candidate: Registration, comparison: Comparison | None, quarantined: Collection[str]) -> dict[str, Any]:
+    """The first rule that passes decides; otherwise the first rule that could be observed does."""
+    seen: list[tuple[GateRule, float | None, Reason | None]] = []
+    for rule in gate.rules:
+        obs, reason = _observe(rule, candidate, comparison)
+        if rule.metric in quarantined:
+            return {"obs": obs, "threshold": rule.threshold, "pass": False, "rule": rule.label, "reason": "quarantined"}
+        seen.append((rule, obs, reason))
+    for rule, obs, _ in seen:
+        if obs is not None and rule.holds(obs):
+            return {"obs": obs, "threshold": rule.threshold, "pass": True, "rule": rule.label}
+    rule, obs, reason = next(((r, o, why) for r, o, why in seen if o is not None), seen[0])
+    entry: dict[str, Any] = {"obs": obs, "threshold": rule.threshold, "pass": False, "rule": rule.label}
+    if reason is not None:
+        entry["reason"] = reason
+    return entry
 
 
-def evaluate(candidate: Registration, comparison: Comparison | None) -> dict[str, Any]:
-    """The seed's gate_status.json, plus the baseline run and how the statistics were computed.
+def _methods(comparison: Comparison) -> str:
+    """The CI method actually used (BCa falls back to percentile when its jackknife degenerates)."""
+    used = sorted({m["bootstrap"]["method"] for m in comparison.metrics.values() if "bootstrap" in m})
+    return "+".join(used) if used else comparison.settings.method
 
-    A gate whose input is missing (no baseline, metric not recomputable) has ``obs: null``
-    and does not pass. ``latency_p95_ms`` also passes when the p95 drifted by at most
-    +5 ms against the baseline.
+
+def evaluate(
+    candidate: Registration,
+    comparison: Comparison | None,
+    policy: GatePolicy = DEFAULT_POLICY,
+    *,
+    quarantined: Collection[str] = (),
+) -> dict[str, Any]:
+    """The seed's gate_status.json, plus the rule that decided each gate, the baseline run and
+    how the statistics were computed.
+
+    A gate whose input is missing, not claimed, not recomputable or quarantined (``quarantined``
+    holds metric names) has a ``reason`` and does not pass.
     """
-    gates: dict[str, dict[str, Any]] = {}
-    for gate in GATES:
-        obs = _observed(gate, candidate, comparison)
-        passed = obs is not None and _COMPARE[gate.op](obs, gate.threshold)
-        if gate.name == "latency_p95_ms" and not passed and comparison is not None and comparison.latency:
-            passed = comparison.latency["delta_ms"] <= LATENCY_DRIFT_MS
-        gates[gate.name] = {"obs": obs, "threshold": gate.threshold, "pass": bool(passed)}
+    gates = {
+        gate.name: _gate(gate, candidate, comparison, quarantined)
+        for gate in policy.gates_for(candidate.event.experiment, candidate.event.tags.domain)
+    }
     settings = comparison.settings if comparison is not None else None
     return {
         "candidate_run": candidate.run_id,
         "gates": gates,
-        "overall": "pass" if all(g["pass"] for g in gates.values()) else "fail",
+        "overall": "pass" if gates and all(g["pass"] for g in gates.values()) else "fail",
         "baseline_run": comparison.baseline_run if comparison is not None else None,
-        "method": settings.method if settings else None,
+        "method": _methods(comparison) if comparison is not None else None,
         "n_resamples": settings.n_resamples if settings else None,
         "random_state": settings.random_state if settings else None,
     }
+
+
+def gate_alerts(candidate: Registration, status: dict[str, Any]) -> list[Alert]:
+    """One alert per gate that failed for want of a usable input, saying why."""
+    alerts = []
+    for name, gate in status["gates"].items():
+        reason = gate.get("reason")
+        if reason is None:
+            continue
+        message = {
+            "not_claimed": f"gate {name} fails: the run ships the file for {gate['rule']} but does not claim the metric",
+            "missing": f"gate {name} fails: no input for {gate['rule']}",
+            "invalid": f"gate {name} fails: the claimed metric of {gate['rule']} could not be recomputed from its file",
+            "no_baseline": f"gate {name} fails: {gate['rule']} needs a paired baseline",
+            "quarantined": f"gate {name} fails: the input of {gate['rule']} is quarantined (one metric uuid, two values)",
+        }[reason]
+        alerts.append(Alert(kind=f"gate_input_{reason}", severity=_ALERT_SEVERITY[reason], run_id=candidate.run_id,
+                            candidate_id=candidate.event.candidate_id, message=message,
+                            details={"gate": name, "rule": gate["rule"], "reason": reason}))
+    return alerts

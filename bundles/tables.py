@@ -1,4 +1,4 @@
-"""The seed's six output tables, rendered as Markdown from the evidence of one meeting."""
+"""The seed's six output tables, plus seed 002's A/B checks, rendered as Markdown for one meeting."""
 
 from __future__ import annotations
 
@@ -8,22 +8,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from runnotary.bundles.comparison import Comparison
-from runnotary.registry import Registration
+from runnotary.registry import Alert, Registration
 
 __all__ = ["CandidateEvidence", "distinct_runs", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
 
 SUMMARY_METRICS = ("ndcg@10", "latency_p95_ms", "visual_ablation_drop_pct", "v1_v2_corr", "compliance@1")
-BUNDLE_FILES = ("ab_test_summary.md", "decision_metrics.json", "artifact_index.json", "gate_status.json", "plots/")
+BUNDLE_FILES = ("ab_test_summary.md", "decision_metrics.json", "artifact_index.json", "gate_status.json",
+                "plots/forest_plot.png", "plots/ablation_bars.png", "plots/latency_trend.png")
 
 
 @dataclass(frozen=True)
 class CandidateEvidence:
-    """Everything a meeting needs about one candidate."""
+    """Everything a meeting needs about one candidate.
+
+    ``quarantined`` holds metric uuids seen with two values across the meeting's runs; ``flags``
+    the hygiene alerts raised again for this meeting (quarantine, stale runs).
+    """
 
     candidate: Registration
     baseline: Registration | None
     comparison: Comparison | None
     gate_status: dict[str, Any]
+    quarantined: frozenset[str] = frozenset()
+    flags: tuple[Alert, ...] = ()
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -40,6 +47,11 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _ci(entry: dict[str, Any] | None) -> str | None:
+    ci = (entry or {}).get("ci95")
+    return f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else None
+
+
 def distinct_runs(evidence: Sequence[CandidateEvidence]) -> list[Registration]:
     """Every run a meeting cites, once, each baseline before the first candidate paired with it."""
     runs: dict[str, Registration] = {}
@@ -50,43 +62,73 @@ def distinct_runs(evidence: Sequence[CandidateEvidence]) -> list[Registration]:
     return list(runs.values())
 
 
-def render_tables(evidence: Sequence[CandidateEvidence]) -> str:
+def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknown: Sequence[str] = ()) -> str:
     runs = distinct_runs(evidence)
+    quarantined = frozenset().union(*(e.quarantined for e in evidence)) if evidence else frozenset()
     baseline_of = {e.candidate.run_id: e.baseline.run_id for e in evidence if e.baseline is not None}
-    registry_rows = [
+    registry_rows: list[tuple[object, ...]] = [
         (r.run_id, r.event.candidate_id, baseline_of.get(r.run_id), r.event.dataset.sha256[:12], r.event.seeds.value,
          r.event.code.git_commit[:10], r.event.environment.env_hash[:12], ",".join(r.event.owners),
          r.event.created_at.isoformat(timespec="seconds"))
         for r in runs
     ]
+    registry_rows += [(None, c, None, None, None, None, None, None, "unknown candidate: no registered run") for c in unknown]
     metric_rows = []
     for r in runs:
         notes = [m.reason for m in r.metrics if m.reason] + [a.kind for a in r.alerts]
+        notes += [f"quarantined {m.name}" for m in r.metrics if m.uuid in quarantined]
         values = [r.metric(name).value if r.metric(name) else None for name in SUMMARY_METRICS]  # type: ignore[union-attr]
         metric_rows.append((r.run_id, *values, "; ".join(str(n) for n in notes) or "verified"))
+    latency_rows = []
+    for item in evidence:
+        latency = item.comparison.latency if item.comparison is not None else None
+        if latency is None:
+            continue
+        for role, run_id in (("candidate", item.comparison.candidate_run), ("baseline", item.comparison.baseline_run)):  # type: ignore[union-attr]
+            q = latency["quantiles"][role]
+            latency_rows.append((run_id, role, q["p50"], q["p95"], q["p99"], latency["inputs"][role]["recipe"]))
     ab_rows: list[tuple[object, ...]] = []
+    srm_rows: list[tuple[object, ...]] = []
+    drift_rows: list[tuple[object, ...]] = []
+    power_rows: list[tuple[object, ...]] = []
     for item in evidence:
         c = item.comparison
         if c is None:
-            ab_rows.append((item.candidate.run_id, None, None, None, None, None, False, "no paired baseline"))
+            ab_rows.append((item.candidate.run_id, None, None, None, None, None, None, None, False, "no paired baseline"))
             continue
         ndcg = c.delta("ndcg@10") or {}
-        ci = ndcg.get("ci95")
         paths = sorted({f"{e['run_id'][:8]}:{e['file']}" for e in ndcg.get("evidence", []) + (c.latency or {}).get("evidence", [])})
-        ab_rows.append((c.candidate_run, c.baseline_run, ndcg.get("delta"), f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else None,
-                        ndcg.get("pvalue"), (c.latency or {}).get("delta_ms"), bool(ndcg.get("significance_pass")),
-                        ", ".join(paths)))
+        ab_rows.append((c.candidate_run, c.baseline_run, ndcg.get("delta"), _ci(ndcg), ndcg.get("pvalue"),
+                        ndcg.get("pvalue_holm"), (c.latency or {}).get("delta"), _ci(c.latency),
+                        bool(ndcg.get("significance_pass")), ", ".join(paths)))
+        qs = c.query_sets
+        if qs is not None:
+            srm_rows.append((c.candidate_run, qs["n_candidate"], qs["n_baseline"], qs["n_common"], qs["n_missing"],
+                             qs["n_extra"], qs["srm"]["pvalue"], "pass" if qs["pass"] else "FAIL"))
+        for name, entry in c.metrics.items():
+            d, p = entry["drift"], entry["power"]
+            drift_rows.append((c.candidate_run, name, d["psi"], d["psi_level"], d["ks_statistic"], d["ks_pvalue"]))
+            power_rows.append((c.candidate_run, name, p["n"], p["sd_diff"], p["mde"], entry["delta"], p["power_at_observed_delta"]))
     artifact_rows = [(a.run_id, a.kind, a.path, a.sha256[:16], a.viewer) for r in runs for a in r.artifacts]
     gates = json.dumps([item.gate_status for item in evidence], indent=2)
     return "\n\n".join([
         "### 1) Run registry\n\n" + _table(
             ["run_id", "candidate", "baseline_run", "dataset_hash", "seed", "commit", "env_hash", "owner", "created_at"],
             registry_rows),
-        "### 2) Metrics summary (normalized, recomputed from artifacts)\n\n" + _table(["run_id", *SUMMARY_METRICS, "notes"], metric_rows),
+        "### 2) Metrics summary (normalized, recomputed from artifacts)\n\n" + _table(["run_id", *SUMMARY_METRICS, "notes"], metric_rows)
+        + "\n\nLatency quantiles (ms), one definition everywhere: inverted CDF (Hyndman-Fan type 1).\n\n"
+        + _table(["run_id", "role", "p50", "p95", "p99", "recipe"], latency_rows),
         "### 3) A/B results\n\n" + _table(
-            ["candidate_run", "baseline_run", "Δ ndcg@10", "CI95", "p-value", "Δ p95 (ms)", "pass_significance", "evidence_paths"],
-            ab_rows),
+            ["candidate_run", "baseline_run", "Δ ndcg@10", "CI95", "p-value", "p-value (Holm)", "Δ p95 (ms)", "Δ p95 CI95",
+             "pass_significance", "evidence_paths"],
+            ab_rows)
+        + "\n\n#### Query sets (SRM-style check: both runs scored the same queries)\n\n"
+        + _table(["candidate_run", "candidate queries", "baseline queries", "common", "missing", "extra", "SRM p", "status"], srm_rows)
+        + "\n\n#### Drift of per-query scores (PSI: < 0.1 stable, 0.1–0.25 moderate, ≥ 0.25 significant; KS)\n\n"
+        + _table(["candidate_run", "metric", "PSI", "level", "KS D", "KS p"], drift_rows)
+        + "\n\n#### Power (paired t, α = 0.05, target power 0.8, at the observed n)\n\n"
+        + _table(["candidate_run", "metric", "n", "sd of differences", "MDE", "observed Δ", "power at observed Δ"], power_rows),
         "### 4) Gate status (computed)\n\n```json\n" + gates + "\n```",
         "### 5) Artifact index\n\n" + _table(["run_id", "kind", "path", "sha256", "viewer"], artifact_rows),
-        "### 6) Meeting bundle pointers\n\n" + "\n".join(f"* `bundle/{name}`" for name in BUNDLE_FILES),
+        "### 6) Meeting bundle pointers\n\n" + "\n".join(f"* `bundle/{meeting_id}/{name}`" for name in BUNDLE_FILES),
     ])

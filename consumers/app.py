@@ -6,12 +6,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
 
 from runnotary import stats
-from runnotary.bundles import ComparisonSettings
+from runnotary.bundles import ComparisonSettings, load_policy
 from runnotary.consumers.broker import EmbeddedBroker
 from runnotary.consumers.handlers import Handlers
 from runnotary.consumers.kafka import ensure_topics, make_consumer, make_producer
@@ -60,6 +61,8 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
         settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
         bundle_root=Path(settings.bundle_dir),
         metrics=metrics,
+        policy=load_policy(settings.gate_policy),
+        stale_after=timedelta(days=settings.stale_after_days),
     )
     return Service(settings, handlers, make_consumer(settings, bootstrap), make_producer(settings, bootstrap), metrics)
 

@@ -93,6 +93,34 @@ def _replay_deadletter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_bundle(args: argparse.Namespace) -> int:
+    import os
+
+    # Fail fast when the store does not answer: a bundle is never passed by skipping its sources.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    from runnotary.bundles.verify import BundleUnreadable, MlflowUnreachable, verify_bundle
+
+    uri = args.tracking_uri or os.environ.get("RUNNOTARY_MLFLOW_TRACKING_URI")
+    if not uri:
+        print("verify-bundle: no MLflow to re-fetch the sources from; set RUNNOTARY_MLFLOW_TRACKING_URI or pass "
+              "--tracking-uri. Nothing was verified.", file=sys.stderr)
+        return 2
+    try:
+        report = verify_bundle(Path(args.dir), uri)
+    except (BundleUnreadable, MlflowUnreachable) as exc:
+        print(f"verify-bundle: {exc}. Nothing was verified.", file=sys.stderr)
+        return 2
+    if not report.ok:
+        print(f"verify-bundle: {len(report.findings)} item(s) in {args.dir} do not reproduce:", file=sys.stderr)
+        for finding in report.findings:
+            print(f"  - {finding}", file=sys.stderr)
+        return 1
+    print(f"verify-bundle: {args.dir} reproduces: {report.files} source files re-hashed, {report.numbers} numbers "
+          f"re-extracted, {report.statistics} statistics recomputed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runnotary", description="ML experiment provenance and A/B evidence on Kafka and MLflow.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="list the matching dead letters, send nothing")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker")
     p.set_defaults(func=_replay_deadletter)
+    p = sub.add_parser("verify-bundle", help="re-fetch every source of a meeting bundle from MLflow and recompute every number")
+    p.add_argument("dir", help="the bundle directory, bundle/<meeting_id>/")
+    p.add_argument("--tracking-uri", default=None, help="default: RUNNOTARY_MLFLOW_TRACKING_URI")
+    p.set_defaults(func=_verify_bundle)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

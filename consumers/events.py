@@ -158,6 +158,9 @@ class GateResult(_Model):
     obs: float | None
     threshold: float
     pass_: bool = Field(alias="pass")
+    rule: str | None = Field(None, description="the policy rule that decided, e.g. 'delta_ci95_upper(latency_p95_ms) <= 5'")
+    reason: Literal["missing", "not_claimed", "invalid", "no_baseline", "quarantined"] | None = Field(
+        None, description="why the gate had no usable input (it then fails)")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -169,7 +172,7 @@ class GateStatus(_Model):
     gates: dict[str, GateResult]
     overall: Literal["pass", "fail"]
     baseline_run: str | None
-    method: str | None
+    method: str | None = Field(description="the CI method actually used (BCa may fall back to percentile)")
     n_resamples: int | None
     random_state: int | None
 

@@ -6,18 +6,23 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from pydantic import BaseModel
 
-from runnotary.bundles import CandidateEvidence, Comparison, ComparisonSettings, closing_line, compare, evaluate, write_bundle
+from runnotary.bundles import (
+    DEFAULT_POLICY, CandidateEvidence, Comparison, ComparisonSettings, GatePolicy, closing_line, compare, evaluate,
+    gate_alerts, log_bundle, meeting_flags, write_bundle,
+)
+from runnotary.bundles.hygiene import STALE_AFTER, quarantined_names
 from runnotary.consumers.events import (
     BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, encode, envelope, kafka_headers,
 )
 from runnotary.consumers.metrics import ServiceMetrics
-from runnotary.registry import Alert, Registration, Registry, RunCreated, find_baseline, candidates_for
+from runnotary.registry import Alert, Registration, Registry, RunCreated, candidates_for, find_baseline
 
 __all__ = ["Outgoing", "Handlers", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 
@@ -55,6 +60,8 @@ class Handlers:
     settings: ComparisonSettings
     bundle_root: Path
     metrics: ServiceMetrics
+    policy: GatePolicy = DEFAULT_POLICY
+    stale_after: timedelta = STALE_AFTER
 
     def _out(self, topic: str, data: BaseModel, subject: str, cause: CloudEvent[Any] | str) -> Outgoing:
         caused_by = cause if isinstance(cause, str) else cause.id
@@ -99,7 +106,8 @@ class Handlers:
 
     def _pair(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any]) -> list[Outgoing]:
         comparison = compare(self.registry, candidate, baseline, self.settings)
-        status = evaluate(candidate, comparison)
+        quarantined, flags = meeting_flags([candidate, baseline], candidate.event.candidate_id, stale_after=None)
+        status = evaluate(candidate, comparison, self.policy, quarantined=quarantined_names(candidate, quarantined))
         self.registry.log_json(candidate.run_id, AB_RESULT_PATH, comparison.to_dict())
         self.registry.log_json(candidate.run_id, GATE_STATUS_PATH, status,
                                tags={"baseline_run": baseline.run_id, "gate_overall": status["overall"]})
@@ -112,7 +120,7 @@ class Handlers:
         out = [self._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=candidate.run_id,
                        candidate_id=candidate.event.candidate_id, message=note) for note in comparison.notes]
-        return out + self._alerts(notes, cause)
+        return out + self._alerts(flags + gate_alerts(candidate, status) + notes, cause)
 
     # -- meetings.requested -----------------------------------------------------------------
 
@@ -122,33 +130,43 @@ class Handlers:
 
     def _meeting(self, event: CloudEvent[MeetingRequested]) -> list[Outgoing]:
         meeting = event.data
-        evidence: list[CandidateEvidence] = []
+        found: list[tuple[Registration, Registration | None, Comparison | None]] = []
+        unknown: list[str] = []
         missing: list[Alert] = []
         experiments = self.registry.experiment_ids()
         for candidate_id in meeting.candidates:
             runs = self.registry.search({"candidate_id": candidate_id, "role": "candidate"}, experiments, max_results=1)
             if not runs:
+                unknown.append(candidate_id)
                 missing.append(Alert(kind="unknown_candidate", severity="critical", candidate_id=candidate_id,
                                      message=f"meeting {meeting.meeting_id} asks for {candidate_id!r}, which has no registered run",
                                      details={"meeting_id": meeting.meeting_id}))
                 continue
-            evidence.append(self._evidence(self.registry.load(runs[0][0])))
-        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence)
-        overall: Literal["pass", "fail"] = "fail" if missing or bundle.overall == "fail" else "pass"
+            found.append(self._paired_with(self.registry.load(runs[0][0])))
+        # Hygiene across every run the decision uses: quarantine conflicting metric uuids, flag stale runs again.
+        used = list({r.run_id: r for c, b, _ in found for r in (b, c) if r is not None}.values())
+        quarantined, flags = meeting_flags(used, None, stale_after=self.stale_after)
+        evidence = [self._evidence(c, b, comparison, quarantined, flags) for c, b, comparison in found]
+        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown)
+        mlflow_run = log_bundle(self.registry, bundle)  # TrackingUnavailable when MLflow does not answer: retried
         self.metrics.bundles.inc()
-        log.info("bundle_emitted", meeting_id=meeting.meeting_id, location=str(bundle.path), overall=overall,
-                 line=closing_line(meeting.meeting_id, overall))
-        statuses = {e.candidate.event.candidate_id: e.gate_status["overall"] for e in evidence}
-        statuses.update({a.candidate_id: "fail" for a in missing if a.candidate_id})
-        emitted = BundleEmitted(meeting_id=meeting.meeting_id, location=str(bundle.path), overall_gate_status=overall,
-                                candidates=statuses, files=bundle.files)
-        return self._alerts(missing, event) + [self._out("bundles.emitted", emitted, meeting.meeting_id, event)]
+        log.info("bundle_emitted", meeting_id=meeting.meeting_id, location=str(bundle.path), overall=bundle.overall,
+                 mlflow_run=mlflow_run, line=closing_line(meeting.meeting_id, bundle.overall))
+        emitted = BundleEmitted(meeting_id=meeting.meeting_id, location=str(bundle.path), overall_gate_status=bundle.overall,
+                                candidates=bundle.candidates, files=bundle.files)
+        return self._alerts(missing + flags, event) + [self._out("bundles.emitted", emitted, meeting.meeting_id, event)]
 
-    def _evidence(self, candidate: Registration) -> CandidateEvidence:
+    def _paired_with(self, candidate: Registration) -> tuple[Registration, Registration | None, Comparison | None]:
         recorded = self.registry.read_json(candidate.run_id, AB_RESULT_PATH)
         if recorded is None:
-            return CandidateEvidence(candidate, None, None, evaluate(candidate, None))
+            return candidate, None, None
         comparison = Comparison.from_dict(recorded)
-        status = self.registry.read_json(candidate.run_id, GATE_STATUS_PATH) or evaluate(candidate, comparison)
-        return CandidateEvidence(candidate, self.registry.load(comparison.baseline_run), comparison, status)
+        return candidate, self.registry.load(comparison.baseline_run), comparison
 
+    def _evidence(self, candidate: Registration, baseline: Registration | None, comparison: Comparison | None,
+                  quarantined: frozenset[str], flags: list[Alert]) -> CandidateEvidence:
+        """Gates are evaluated again under the current policy and the meeting's quarantine."""
+        status = evaluate(candidate, comparison, self.policy, quarantined=quarantined_names(candidate, quarantined))
+        runs = {candidate.run_id} | ({baseline.run_id} if baseline is not None else set())
+        mine = tuple(a for a in flags if a.run_id in runs)
+        return CandidateEvidence(candidate, baseline, comparison, status, quarantined, mine)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     metrics_addr: str = "127.0.0.1"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    gate_policy: Path | None = Field(None, description="YAML gate policy; unset uses the seed's four gates")
+    stale_after_days: float = Field(7.0, gt=0, description="a run older than this is flagged stale when a meeting uses it")
+
     n_resamples: int = Field(10_000, ge=1)
     ci_method: Literal["percentile", "bca"] = "bca"
     random_state: int = Field(20261123, ge=0)

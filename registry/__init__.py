@@ -45,9 +45,11 @@ def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'runnotary.registry' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"runnotary.registry.{module}"), name)
-    globals()[name] = value
-    return value
+    loaded = importlib.import_module(f"runnotary.registry.{module}")
+    # Bind every name of the module: importing ``registry.recompute`` made ``recompute`` the module,
+    # and the function of that name must win.
+    globals().update({n: getattr(loaded, n) for n in _WHERE[module]})
+    return globals()[name]
 
 
 def __dir__() -> list[str]:

@@ -170,7 +170,8 @@ def recompute_from(spec: MetricSpec, parsed: PerQueryTable | np.ndarray | dict[s
         return float(values.mean())
     if spec.extractor == "log_quantile":
         assert isinstance(parsed, np.ndarray)
-        return float(np.quantile(parsed, float(spec.argument or 0.0)))
+        # One quantile definition everywhere: the inverted CDF (Hyndman-Fan type 1), as stats.quantile_delta.
+        return float(np.quantile(parsed, float(spec.argument or 0.0), method="inverted_cdf"))
     assert isinstance(parsed, dict)
     if spec.extractor == "ablation_drop_pct":
         full, ablated = _number(parsed, "full", name), _number(parsed, "ablated", name)

@@ -96,7 +96,7 @@ def generate(root: Path, *, n_queries: int = 3000, n_requests: int = 20000, seed
             _write_png(run_dir / "attention" / f"attn_{k:03d}.png", rng)
 
         # What the job claims: recomputed by runnotary from the files above.
-        p95_ms = float(np.quantile(np.loadtxt(run_dir / "latency.log", usecols=2), 0.95))
+        p95_ms = float(np.quantile(np.loadtxt(run_dir / "latency.log", usecols=2), 0.95, method="inverted_cdf"))
         claims = {
             "ndcg@10": (float(np.loadtxt(run_dir / "per_query.csv", delimiter=",", skiprows=1, usecols=1).mean()), None, "per_query.csv"),
             "compliance@1": (float(compliance.mean()), "ratio", "per_query.csv"),

@@ -1,0 +1,106 @@
+"""Each statistic of a comparison as one function of its inputs and recorded parameters.
+
+The comparison computes with these functions and ``verify-bundle`` recomputes with them,
+reading the parameters back from each statistic's own record: one code path, so a number
+that does not reproduce points at a changed input, parameter or value, never at drift
+between two implementations.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+
+from runnotary import stats
+
+__all__ = [
+    "QUANTILE_METHOD", "QUANTILE_DEFINITION", "PSI_BINS", "POWER_ALPHA", "POWER_TARGET",
+    "bootstrap", "permutation", "effects", "drift", "power", "summary", "holm", "latency_quantiles", "latency_delta",
+    "query_sets",
+]
+
+#: One quantile definition everywhere: numpy's ``inverted_cdf`` (Hyndman-Fan type 1), the one
+#: ``stats.quantile_delta`` bootstraps; table 2's p95 values subtract exactly to table 3's Δp95.
+QUANTILE_METHOD: Final = "inverted_cdf"
+QUANTILE_DEFINITION = "inverted CDF (Hyndman-Fan type 1): the smallest sample x with F_n(x) >= q"
+PSI_BINS = 10
+POWER_ALPHA = 0.05
+POWER_TARGET = 0.8
+_LATENCY_LEVELS = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+_PSI_LEVEL = {"none": "stable", "moderate": "moderate", "significant": "significant"}
+
+
+def bootstrap(cand: np.ndarray, base: np.ndarray, *, statistic: str, n_resamples: int, confidence_level: float,
+              method: str, random_state: int) -> dict[str, Any]:
+    """Paired bootstrap CI of the mean difference; ``method`` is the one asked for (BCa may fall back)."""
+    return stats.paired_bootstrap(
+        cand, base, statistic=statistic, n_resamples=n_resamples, confidence_level=confidence_level,  # type: ignore[arg-type]
+        method=method, random_state=random_state,  # type: ignore[arg-type]
+    ).to_dict()
+
+
+def permutation(cand: np.ndarray, base: np.ndarray, *, n_resamples: int, alternative: str, random_state: int) -> dict[str, Any]:
+    return stats.paired_permutation_test(
+        cand, base, n_resamples=n_resamples, alternative=alternative, random_state=random_state,  # type: ignore[arg-type]
+    ).to_dict()
+
+
+def effects(cand: np.ndarray, base: np.ndarray, *, confidence_level: float) -> dict[str, Any]:
+    return stats.effect_sizes(cand, base, confidence_level=confidence_level).to_dict()
+
+
+def drift(cand: np.ndarray, base: np.ndarray, *, bins: int) -> dict[str, Any]:
+    """PSI (baseline as reference, ``bins`` quantile bins) with the seed's levels, and the two-sample KS test."""
+    psi = stats.psi(base, cand, bins=bins)
+    ks = stats.ks_test(base, cand)
+    return {"psi": psi.value, "psi_level": _PSI_LEVEL[psi.level], "ks_statistic": ks.statistic, "ks_pvalue": ks.pvalue}
+
+
+def power(cand: np.ndarray, base: np.ndarray, *, alpha: float, target: float) -> dict[str, Any]:
+    """Minimum detectable mean difference at the observed n, and the power at the observed difference."""
+    n = int(cand.shape[0])
+    sd = stats.difference_sd(cand, base)
+    mde = stats.paired_mde(n, sd_diff=sd, alpha=alpha, power=target)
+    delta = float(np.mean(cand - base))
+    observed = stats.paired_power(n, delta, sd_diff=sd, alpha=alpha) if sd > 0 else None
+    return {"n": n, "sd_diff": sd, "alpha": alpha, "target_power": target, "mde": mde.delta,
+            "power_at_observed_delta": observed, "method": mde.method, "reason": mde.reason}
+
+
+def summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a paired metric, copied from its statistics."""
+    boot = entry["bootstrap"]
+    return {"n": boot["n"], "delta": boot["estimate"], "ci95": [boot["low"], boot["high"]],
+            "significance_pass": boot["low"] > 0, "pvalue": entry["permutation"]["pvalue"], "method": boot["method"]}
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    return list(stats.holm(pvalues).adjusted)
+
+
+def latency_quantiles(values: np.ndarray) -> dict[str, float]:
+    """p50 / p95 / p99 of one latency log under the one quantile definition."""
+    return {k: float(np.quantile(values, q, method=QUANTILE_METHOD)) for k, q in _LATENCY_LEVELS.items()}
+
+
+def latency_delta(cand: np.ndarray, base: np.ndarray, *, q: float, n_resamples: int, confidence_level: float,
+                  random_state: int) -> dict[str, Any]:
+    return stats.quantile_delta(
+        cand, base, q=q, n_resamples=n_resamples, confidence_level=confidence_level, random_state=random_state,
+    ).to_dict()
+
+
+def query_sets(cand_ids: np.ndarray, base_ids: np.ndarray, *, alpha: float = stats.SRM_ALPHA, shown: int = 20) -> dict[str, Any]:
+    """SRM-style check that both runs scored the same queries: missing and extra query ids, and a
+    chi-square test of the two counts against a 1:1 split (both runs should score every query once)."""
+    cand_set, base_set = set(cand_ids.tolist()), set(base_ids.tolist())
+    missing = sorted(base_set - cand_set)  # the baseline scored them, the candidate did not
+    extra = sorted(cand_set - base_set)
+    srm = stats.srm_test([len(cand_set), len(base_set)], [1.0, 1.0], alpha=alpha).to_dict()
+    return {
+        "n_candidate": len(cand_set), "n_baseline": len(base_set), "n_common": len(cand_set & base_set),
+        "n_missing": len(missing), "n_extra": len(extra),
+        "missing_query_ids": missing[:shown], "extra_query_ids": extra[:shown],
+        "srm": srm, "pass": not missing and not extra and not srm["alert"],
+    }

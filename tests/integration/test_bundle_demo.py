@@ -1,0 +1,69 @@
+"""`runnotary demo` writes a bundle whose tables agree under one quantile definition, with the seed's
+A/B sections (SRM, drift, power), a forest plot, and no blank plot."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from matplotlib.image import imread
+
+RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
+
+
+def _section(summary: str, title: str) -> str:
+    start = summary.index(title)
+    end = summary.find("\n### ", start + len(title))
+    return summary[start:end if end > 0 else None]
+
+
+def _rows(section: str) -> list[list[str]]:
+    """Data rows (those starting with a run id) of every Markdown table in a section."""
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    return [r for r in rows if re.fullmatch(r"[0-9a-f]{32}", r[0])]
+
+
+def test_demo_bundle_sections_plots_and_one_quantile_definition(tmp_path: Path) -> None:
+    done = subprocess.run([RUNNOTARY, "demo", "--workdir", str(tmp_path), "--timeout", "600"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    bundle = tmp_path / "bundle" / "demo-review"
+    summary = (bundle / "ab_test_summary.md").read_text()
+    decision = json.loads((bundle / "decision_metrics.json").read_text())
+
+    # Table 2's p95 values subtract to table 3's Δp95 (both inverted CDF), in the JSON exactly and in the tables
+    # to their printed precision.
+    for candidate in decision["candidates"]:
+        latency = candidate["ab"]["latency"]
+        p95 = {run: m["latency_p95_ms"]["value"] for run, m in candidate["metrics"].items()}
+        assert latency["delta_ms"] == p95[candidate["candidate_run"]] - p95[candidate["baseline_run"]]
+        assert latency["quantiles"]["candidate"]["p95"] == p95[candidate["candidate_run"]]
+    table2 = {r[0]: float(r[2]) for r in _rows(_section(summary, "### 2)")) if len(r) == 7 and r[2] != "—"}
+    table3 = [r for r in _rows(_section(summary, "### 3)")) if len(r) == 10]
+    assert len(table3) == 2
+    for row in table3:
+        assert abs((table2[row[0]] - table2[row[1]]) - float(row[6])) < 0.01 + 1e-3 * abs(float(row[6]))
+
+    # Seed 002's A/B practice: SRM-style query-set check, drift with levels, power/MDE; p50/p95/p99.
+    for title in ("#### Query sets (SRM-style check", "#### Drift of per-query scores", "#### Power (paired t"):
+        assert title in summary and len(_rows(_section(summary, "### 3)").split(title)[1].split("####")[0])) >= 2
+    for candidate in decision["candidates"]:
+        ab = candidate["ab"]
+        assert ab["query_sets"]["pass"] and ab["query_sets"]["n_missing"] == 0
+        drift = ab["metrics"]["ndcg@10"]["drift"]
+        assert set(drift) == {"psi", "psi_level", "ks_statistic", "ks_pvalue"} and drift["psi_level"] in {"stable", "moderate", "significant"}
+        assert ab["metrics"]["ndcg@10"]["power"]["mde"] > 0
+        assert set(ab["latency"]["quantiles"]["candidate"]) == {"p50", "p95", "p99"}
+        ndcg = ab["metrics"]["ndcg@10"]
+        assert ndcg["pvalue"] <= ndcg["pvalue_holm"] <= 1.0  # Holm-adjusted beside the raw one
+
+    # Every plot, the forest plot included, has content (pixel variance), not a blank canvas.
+    plots = sorted((bundle / "plots").glob("*.png"))
+    assert {"forest_plot.png", "ablation_bars.png", "latency_trend.png"} <= {p.name for p in plots}
+    for plot in plots:
+        pixels = imread(plot)[..., :3]
+        assert float(np.var(pixels)) > 1e-3, f"{plot.name} is blank"
