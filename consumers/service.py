@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 import structlog
 from confluent_kafka import KafkaError, KafkaException
 
+from runnotary.consumers.commands import Commands
 from runnotary.consumers.errors import DeliveryFailed, InvalidEvent
 from runnotary.consumers.events import DeadLetter, b64, decode, encode, envelope
 from runnotary.consumers.handlers import Handlers, Outgoing
@@ -26,7 +27,7 @@ from runnotary.registry.errors import RunnotaryError, TrackingUnavailable
 
 __all__ = ["Consumer", "Message", "Producer", "Service", "ErrorAction", "default_error_policy", "INPUT_TOPICS"]
 
-INPUT_TOPICS = ("runs.created", "meetings.requested")
+INPUT_TOPICS = ("runs.created", "meetings.requested", "commands")
 
 log = structlog.get_logger("runnotary")
 
@@ -144,6 +145,8 @@ class Service:
             return self.handlers.run_created(decode(topic, message.value()))
         if topic == "meetings.requested":
             return self.handlers.meeting_requested(decode(topic, message.value()))
+        if topic == "commands":
+            return Commands(self.handlers).handle_message(message.value())
         raise InvalidEvent(f"no handler for topic {message.topic()!r}")
 
     def _deadletter(self, topic: str, message: Message, exc: Exception) -> Outgoing:
