@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -107,6 +108,7 @@ def _execute(args: argparse.Namespace, event: object, publishes: bool) -> int:
     from runnotary.consumers.commands import Commands
     from runnotary.consumers.errors import DeliveryFailed
     from runnotary.consumers.handlers import Handlers
+    from runnotary.consumers.logs import configure_logging
     from runnotary.consumers.metrics import ServiceMetrics
     from runnotary.consumers.settings import Settings
     from runnotary.registry import TrackingUnavailable, redact
@@ -116,6 +118,8 @@ def _execute(args: argparse.Namespace, event: object, publishes: bool) -> int:
     except ValidationError as exc:
         print(f"runnotary {args.command}: bad settings: {redact(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    # stdout carries the answer only; the service's log lines go to stderr, warnings and up unless asked for.
+    configure_logging(settings.log_level if "RUNNOTARY_LOG_LEVEL" in os.environ else "WARNING")
     publish = publishes and not args.no_publish
     if publish and not settings.kafka_bootstrap:
         print(f"runnotary {args.command}: set RUNNOTARY_KAFKA_BOOTSTRAP to publish what this command causes "
