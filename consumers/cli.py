@@ -7,7 +7,14 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported lazily at run time, so `runnotary --help` stays fast
+    from runnotary.consumers.events import CloudEvent
+    from runnotary.consumers.handlers import Outgoing
+    from runnotary.consumers.settings import Settings
 
 __all__ = ["main"]
 
@@ -81,7 +88,7 @@ def _progress(args: argparse.Namespace, text: str) -> None:
     print(f"runnotary {args.command}: {text}", file=sys.stderr, flush=True)
 
 
-def _run_command(args: argparse.Namespace, body: dict[str, object], publishes: bool) -> int:
+def _run_command(args: argparse.Namespace, body: dict[str, Any], publishes: bool) -> int:
     """Validate ``body`` as a command, carry it out in-process against MLflow, publish what it caused to
     Kafka like the service would, and print the reply (a table, or ``--json``)."""
     from pydantic import ValidationError
@@ -100,7 +107,7 @@ def _run_command(args: argparse.Namespace, body: dict[str, object], publishes: b
     return _execute(args, event, publishes)
 
 
-def _execute(args: argparse.Namespace, event: object, publishes: bool) -> int:
+def _execute(args: argparse.Namespace, event: CloudEvent[Any], publishes: bool) -> int:
     from pydantic import ValidationError
 
     from runnotary.bundles import ComparisonSettings
@@ -118,13 +125,13 @@ def _execute(args: argparse.Namespace, event: object, publishes: bool) -> int:
     except ValidationError as exc:
         print(f"runnotary {args.command}: bad settings: {redact(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    # stdout carries the answer only; the service's log lines go to stderr, warnings and up unless asked for.
-    configure_logging(settings.log_level if "RUNNOTARY_LOG_LEVEL" in os.environ else "WARNING")
     publish = publishes and not args.no_publish
     if publish and not settings.kafka_bootstrap:
         print(f"runnotary {args.command}: set RUNNOTARY_KAFKA_BOOTSTRAP to publish what this command causes "
               "(or pass --no-publish)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    # stdout carries the answer only; the service's log lines go to stderr, warnings and up unless asked for.
+    configure_logging(settings.log_level if "RUNNOTARY_LOG_LEVEL" in os.environ else "WARNING")
     _progress(args, f"MLflow at {redact(settings.tracking_uri())}")
     handlers = Handlers(
         registry=make_registry(settings),
@@ -134,7 +141,7 @@ def _execute(args: argparse.Namespace, event: object, publishes: bool) -> int:
     )
     _progress(args, "working (registration, artifact hashing and resampling can take a while)")
     try:
-        answer = Commands(handlers).execute(event)  # type: ignore[arg-type]
+        answer = Commands(handlers).execute(event)
     except TrackingUnavailable as exc:
         print(f"runnotary {args.command}: {redact(str(exc))}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -157,13 +164,13 @@ def _execute(args: argparse.Namespace, event: object, publishes: bool) -> int:
     return EXIT_GATE_FAIL if _gate_failed(reply.command or "", reply.result or {}) else EXIT_OK
 
 
-def _publish(settings: object, effects: list[object]) -> None:
+def _publish(settings: Settings, effects: Sequence[Outgoing]) -> None:
     """Produce ``effects`` and wait for the broker's acknowledgement of each (the service's rule)."""
     from runnotary.consumers.errors import DeliveryFailed
     from runnotary.consumers.kafka import ensure_topics, make_producer
 
-    ensure_topics(settings, sorted({e.topic for e in effects}))  # type: ignore[arg-type, attr-defined]
-    producer = make_producer(settings)  # type: ignore[arg-type]
+    ensure_topics(settings, sorted({e.topic for e in effects}))
+    producer = make_producer(settings)
     failures: list[str] = []
 
     def on_delivery(err: object, msg: object) -> None:
@@ -171,16 +178,17 @@ def _publish(settings: object, effects: list[object]) -> None:
             failures.append(str(err))
 
     for item in effects:
-        producer.produce(settings.topic(item.topic), key=item.key.encode(), value=item.value,  # type: ignore[attr-defined]
-                         headers=item.headers, on_delivery=on_delivery)  # type: ignore[attr-defined]
+        headers: list[tuple[str, str | bytes | None]] = list(item.headers)
+        producer.produce(settings.topic(item.topic), key=item.key.encode(), value=item.value,
+                         headers=headers, on_delivery=on_delivery)
     remaining = producer.flush(30)
     if failures or remaining:
         raise DeliveryFailed(f"{len(failures)} publish(es) failed, {remaining} unacknowledged: {failures[:3]}")
 
 
-def _gate_failed(command: str, result: dict[str, object]) -> bool:
+def _gate_failed(command: str, result: dict[str, Any]) -> bool:
     if command in ("pair_ab", "gate_check"):
-        return result.get("gate_status", {}).get("overall") == "fail"  # type: ignore[union-attr]
+        return bool(result["gate_status"]["overall"] == "fail")
     if command == "emit_bundle":
         return result.get("overall_gate_status") == "fail"
     return False
@@ -204,7 +212,7 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _render(command: str, result: dict) -> str:  # type: ignore[type-arg]
+def _render(command: str, result: dict[str, Any]) -> str:
     """A reply's result as tables a person reads."""
     parts: list[str] = []
     if command == "register_run":
@@ -233,7 +241,7 @@ def _render(command: str, result: dict) -> str:  # type: ignore[type-arg]
     return "\n\n".join(parts)
 
 
-def _render_stats(metrics: dict) -> str:  # type: ignore[type-arg]
+def _render_stats(metrics: dict[str, Any]) -> str:
     rows = []
     for name, m in metrics.items():
         delta = m.get("delta", m.get("delta_ms"))
@@ -241,7 +249,7 @@ def _render_stats(metrics: dict) -> str:  # type: ignore[type-arg]
     return _table(["metric", "n", "Δ", "CI95", "p-value", "pass_significance"], rows)
 
 
-def _render_gates(status: dict) -> str:  # type: ignore[type-arg]
+def _render_gates(status: dict[str, Any]) -> str:
     rows = [[name, g["obs"], g["threshold"], g["pass"]] for name, g in status["gates"].items()]
     return _table(["gate", "obs", "threshold", "pass"], rows) + f"\noverall: {status['overall']}"
 

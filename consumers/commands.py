@@ -77,7 +77,9 @@ def invalid_command_reply(raw: bytes | None, problem: InvalidEvent) -> CommandRe
         doc = json.loads(raw) if raw is not None else None
     except ValueError:
         return None
-    event_id = doc.get("id") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        return None
+    event_id = doc.get("id")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 256:
         return None
     data = doc.get("data")
@@ -275,7 +277,7 @@ class Commands:
 
 def _as_input(event: CloudEvent[Command], topic: str, data: Any, subject: str) -> CloudEvent[Any]:
     """The command as the input event of ``topic`` it stands for, with the command's id (idempotency key)."""
-    model: type[CloudEvent[Any]] = CloudEvent[type(data)]  # type: ignore[misc]
+    model: type[CloudEvent[Any]] = CloudEvent[type(data)]  # type: ignore[misc,assignment]
     return model(id=event.id, source=event.source, type=TOPICS[topic].event_type, time=event.time, subject=subject, data=data)
 
 
