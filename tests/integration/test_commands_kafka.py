@@ -53,7 +53,8 @@ def test_each_command_over_kafka_gets_a_reply_and_its_effects(running_service: A
 
     registers = [_command({"command": "register_run", "run": r.model_dump(mode="json")}) for r in (baseline, cand_a, cand_b, other)]
     _send(settings, *registers)
-    seen = svc.wait_for(lambda s: len(_replies(s)) == 4, timeout=240)
+    # Topics are read independently: wait for every expected event, not only for the replies.
+    seen = svc.wait_for(lambda s: len(_replies(s)) == 4 and len(_of(s, "gates.status")) >= 2, timeout=240)
     replies = _replies(seen)
     results = [replies[command_id].data for command_id, _ in registers]
     assert all(r.status == "ok" and r.command == "register_run" for r in results), [r.error for r in results]
@@ -78,7 +79,9 @@ def test_each_command_over_kafka_gets_a_reply_and_its_effects(running_service: A
     bundle = _command({"command": "emit_bundle", "meeting_id": meeting_id, "candidates": [cand_a.candidate_id, cand_b.candidate_id]})
     commands = [pair_ok, pair_bad, stats_perm, stats_ci, check, bundle]
     _send(settings, *commands)
-    seen = svc.wait_for(lambda s: len(_replies(s)) == 10 and len(_of(s, "bundles.emitted")) == 1, timeout=240)
+    seen = svc.wait_for(lambda s: len(_replies(s)) == 10 and len(_of(s, "bundles.emitted")) == 1
+                        and len(_of(s, "gates.status")) >= 4
+                        and any(e.data.kind == "dataset_hash_mismatch" for e in _of(s, "alerts")), timeout=240)
     replies = {i: e.data for i, e in _replies(seen).items()}
 
     assert replies[pair_ok[0]].status == "ok"
@@ -140,7 +143,8 @@ def test_malformed_commands_are_answered_or_dead_lettered_and_replays_repeat_the
     meeting = _command({"command": "emit_bundle", "meeting_id": "m-replay", "candidates": ["nobody-registered-this"]})
     _send(settings, ("junk", b"\x00not a command"), (invalid_id, invalid), unknown, meeting, meeting)
 
-    seen = svc.wait_for(lambda s: len(_of(s, "commands.replies")) == 4 and len(_of(s, "deadletter")) == 1, timeout=180)
+    seen = svc.wait_for(lambda s: len(_of(s, "commands.replies")) == 4 and len(_of(s, "deadletter")) == 1
+                        and len(_of(s, "bundles.emitted")) == 2, timeout=180)
     letter = _of(seen, "deadletter")[0].data
     assert letter.source_topic == settings.topic("commands") and letter.key_b64 == "anVuaw=="  # base64 of b"junk"
 
