@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported lazily at run time, so `runnotary --help` stays fast
+    from runnotary.consumers.events import CloudEvent
+    from runnotary.consumers.handlers import Outgoing
+    from runnotary.consumers.settings import Settings
 
 __all__ = ["main"]
 
@@ -119,13 +127,288 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     print(f"verify-bundle: {args.dir} reproduces: {report.files} source files re-hashed, {report.numbers} numbers "
           f"re-extracted, {report.statistics} statistics recomputed")
     return 0
+# -- the command grammar as subcommands -------------------------------------------------------
+
+#: Exit codes of the command subcommands.
+EXIT_OK, EXIT_GATE_FAIL, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+def _progress(args: argparse.Namespace, text: str) -> None:
+    print(f"runnotary {args.command}: {text}", file=sys.stderr, flush=True)
+
+
+def _run_command(args: argparse.Namespace, body: dict[str, Any], publishes: bool) -> int:
+    """Validate ``body`` as a command, carry it out in-process against MLflow, publish what it caused to
+    Kafka like the service would, and print the reply (a table, or ``--json``)."""
+    from pydantic import ValidationError
+
+    from runnotary.consumers.events import Command, envelope
+
+    try:
+        command = Command.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or '<command>'}: {e['msg']}" for e in exc.errors()[:10])
+        print(f"runnotary {args.command}: bad input: {problems}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    event = envelope("commands", command, subject=str(body.get("candidate_run_id") or body.get("meeting_id") or "") or None)
+    if getattr(args, "command_id", None):
+        event = event.model_copy(update={"id": args.command_id})
+    return _execute(args, event, publishes)
+
+
+def _execute(args: argparse.Namespace, event: CloudEvent[Any], publishes: bool) -> int:
+    from pydantic import ValidationError
+
+    from runnotary.bundles import ComparisonSettings
+    from runnotary.consumers.app import make_registry
+    from runnotary.consumers.commands import Commands
+    from runnotary.consumers.errors import DeliveryFailed
+    from runnotary.consumers.handlers import Handlers
+    from runnotary.consumers.logs import configure_logging
+    from runnotary.consumers.metrics import ServiceMetrics
+    from runnotary.consumers.settings import Settings
+    from runnotary.registry import TrackingUnavailable, redact
+
+    try:
+        settings = Settings(**({"mlflow_tracking_uri": args.tracking_uri} if args.tracking_uri else {}))
+    except ValidationError as exc:
+        print(f"runnotary {args.command}: bad settings: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    publish = publishes and not args.no_publish
+    if publish and not settings.kafka_bootstrap:
+        print(f"runnotary {args.command}: set RUNNOTARY_KAFKA_BOOTSTRAP to publish what this command causes "
+              "(or pass --no-publish)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # stdout carries the answer only; the service's log lines go to stderr, warnings and up unless asked for.
+    configure_logging(settings.log_level if "RUNNOTARY_LOG_LEVEL" in os.environ else "WARNING")
+    _progress(args, f"MLflow at {redact(settings.tracking_uri())}")
+    handlers = Handlers(
+        registry=make_registry(settings),
+        settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
+        bundle_root=Path(settings.bundle_dir),
+        metrics=ServiceMetrics(),
+    )
+    _progress(args, "working (registration, artifact hashing and resampling can take a while)")
+    try:
+        answer = Commands(handlers).execute(event)
+    except TrackingUnavailable as exc:
+        print(f"runnotary {args.command}: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    if publish and answer.effects:
+        _progress(args, f"publishing {len(answer.effects)} event(s) to Kafka")
+        try:
+            _publish(settings, answer.effects)
+        except DeliveryFailed as exc:
+            print(f"runnotary {args.command}: {redact(str(exc))}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+    reply = answer.reply
+    if args.json:
+        print(reply.model_dump_json(indent=2))
+    elif reply.error is not None:
+        print(f"error [{reply.error.code}]: {reply.error.message}")
+    else:
+        print(_render(reply.command or "", reply.result or {}))
+    if reply.status == "error":
+        return EXIT_BAD_INPUT
+    return EXIT_GATE_FAIL if _gate_failed(reply.command or "", reply.result or {}) else EXIT_OK
+
+
+def _publish(settings: Settings, effects: Sequence[Outgoing]) -> None:
+    """Produce ``effects`` and wait for the broker's acknowledgement of each (the service's rule)."""
+    from runnotary.consumers.errors import DeliveryFailed
+    from runnotary.consumers.kafka import ensure_topics, make_producer
+
+    ensure_topics(settings, sorted({e.topic for e in effects}))
+    producer = make_producer(settings)
+    failures: list[str] = []
+
+    def on_delivery(err: object, msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    for item in effects:
+        headers: list[tuple[str, str | bytes | None]] = list(item.headers)
+        producer.produce(settings.topic(item.topic), key=item.key.encode(), value=item.value,
+                         headers=headers, on_delivery=on_delivery)
+    remaining = producer.flush(30)
+    if failures or remaining:
+        raise DeliveryFailed(f"{len(failures)} publish(es) failed, {remaining} unacknowledged: {failures[:3]}")
+
+
+def _gate_failed(command: str, result: dict[str, Any]) -> bool:
+    if command in ("pair_ab", "gate_check"):
+        return bool(result["gate_status"]["overall"] == "fail")
+    if command == "emit_bundle":
+        return result.get("overall_gate_status") == "fail"
+    return False
+
+
+def _table(header: list[str], rows: list[list[object]]) -> str:
+    cells = [header, *[[_cell(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, float) for v in value):
+        return f"[{value[0]:.4g}, {value[1]:.4g}]"
+    return str(value)
+
+
+def _render(command: str, result: dict[str, Any]) -> str:
+    """A reply's result as tables a person reads."""
+    parts: list[str] = []
+    if command == "register_run":
+        parts.append(_table(["run_id", "candidate", "role", "experiment_id"],
+                            [[result["run_id"], result["candidate_id"], result["role"], result["experiment_id"]]]))
+        parts.append(_table(["metric", "claimed", "recomputed", "unit", "status"],
+                            [[n, m["claimed"], m["value"], m["unit"], m["status"]] for n, m in result["metrics"].items()]))
+        if result["alerts"]:
+            parts.append(_table(["alert", "severity", "message"], [[a["kind"], a["severity"], a["message"]] for a in result["alerts"]]))
+        parts += [_render_gates(status) for status in result["gate_status"]]
+    elif command in ("pair_ab", "gate_check"):
+        parts.append(_table(["candidate_run", "baseline_run", "candidate"],
+                            [[result["candidate_run"], result["baseline_run"], result["candidate_id"]]]))
+        if result.get("ab"):
+            parts.append(_render_stats(result["ab"]["metrics"]))
+        parts.append(_render_gates(result["gate_status"]))
+    elif command == "compute_stats":
+        parts.append(f"{result['candidate_run']} vs {result['baseline_run']}: method={result['method']} "
+                     f"n_resamples={result['n_resamples']} random_state={result['random_state']}")
+        parts.append(_render_stats(result["metrics"]))
+        parts += [f"note: {n}" for n in result["notes"]]
+    elif command == "emit_bundle":
+        parts.append(_table(["candidate", "gate status"], [[c, s] for c, s in result["candidates"].items()]))
+        parts.append(f"bundle: {result['location']} ({len(result['files'])} files)")
+        parts.append(result["closing_line"])
+    return "\n\n".join(parts)
+
+
+def _render_stats(metrics: dict[str, Any]) -> str:
+    rows = []
+    for name, m in metrics.items():
+        delta = m.get("delta", m.get("delta_ms"))
+        rows.append([name, m.get("n"), delta, m.get("ci95"), m.get("pvalue"), m.get("significance_pass")])
+    return _table(["metric", "n", "Δ", "CI95", "p-value", "pass_significance"], rows)
+
+
+def _render_gates(status: dict[str, Any]) -> str:
+    rows = [[name, g["obs"], g["threshold"], g["pass"]] for name, g in status["gates"].items()]
+    return _table(["gate", "obs", "threshold", "pass"], rows) + f"\noverall: {status['overall']}"
+
+
+def _register_run(args: argparse.Namespace) -> int:
+    import json
+
+    from runnotary.consumers.errors import InvalidEvent
+    from runnotary.consumers.events import decode
+
+    try:
+        raw = sys.stdin.buffer.read() if args.event == "-" else Path(args.event).read_bytes()
+        doc = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        print(f"runnotary register-run: cannot read {args.event}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if isinstance(doc, dict) and "specversion" in doc:
+        # A runs.created CloudEvent: its id keys the registration, as when the service consumes it.
+        try:
+            run_event = decode("runs.created", raw)
+        except InvalidEvent as exc:
+            print(f"runnotary register-run: bad input: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        args.command_id = run_event.id
+        doc = run_event.data.model_dump(mode="json")
+    return _run_command(args, {"command": "register_run", "run": doc}, publishes=True)
+
+
+def _pair_ab(args: argparse.Namespace) -> int:
+    if args.baseline_run_id:
+        selector: dict[str, object] = {"run_id": args.baseline_run_id}
+    elif args.dataset_sha256 or args.seed_family:
+        selector = {"dataset_sha256": args.dataset_sha256, "seed_family": args.seed_family}
+    else:
+        selector = {"newest_matching": True}
+    return _run_command(args, {"command": "pair_ab", "candidate_run_id": args.candidate_run_id,
+                               "baseline_selector": {k: v for k, v in selector.items() if v is not None}}, publishes=True)
+
+
+def _compute_stats(args: argparse.Namespace) -> int:
+    body: dict[str, object] = {"command": "compute_stats", "candidate_run_id": args.candidate_run_id,
+                               "baseline_run_id": args.baseline_run_id, "metrics": args.metric or [], "method": args.method}
+    if args.n_resamples is not None:
+        body["n_resamples"] = args.n_resamples
+    if args.random_state is not None:
+        body["random_state"] = args.random_state
+    return _run_command(args, body, publishes=False)
+
+
+def _emit_bundle(args: argparse.Namespace) -> int:
+    return _run_command(args, {"command": "emit_bundle", "meeting_id": args.meeting_id, "candidates": args.candidates,
+                               "requested_by": args.requested_by}, publishes=True)
+
+
+def _gate_check(args: argparse.Namespace) -> int:
+    return _run_command(args, {"command": "gate_check", "candidate_run_id": args.candidate_run_id}, publishes=True)
+
+
+def _command_parser(sub: argparse._SubParsersAction, name: str, help: str, publishes: bool) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    epilog = ("exit codes: 0 ok, 1 a gate failed, 2 bad input or refused command, 3 MLflow or Kafka unavailable. "
+              "Settings from RUNNOTARY_* (MLflow store; Kafka cluster where it publishes).")
+    p = sub.add_parser(name, help=help, description=help, epilog=epilog)
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: RUNNOTARY_MLFLOW_TRACKING_URI)")
+    p.add_argument("--json", action="store_true", help="print the reply as JSON (what the service answers on commands.replies)")
+    if publishes:
+        p.add_argument("--no-publish", action="store_true", help="do not publish the events it causes to Kafka")
+    else:
+        p.set_defaults(no_publish=True)
+    return p
+
+
+def _add_command_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = _command_parser(sub, "register-run", "register a run from a runs.created payload or CloudEvent (JSON file or -)", True)
+    p.add_argument("event", help="JSON file with the runs.created data (or a whole runs.created CloudEvent); - reads stdin")
+    p.set_defaults(func=_register_run)
+
+    p = _command_parser(sub, "pair-ab", "pair a candidate run with a baseline, evaluate its gates, publish gates.status", True)
+    p.add_argument("candidate_run_id")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--baseline-run-id", help="this baseline run (its dataset hash must be the candidate's)")
+    group.add_argument("--dataset-sha256", help="the newest baseline of this dataset hash (with --seed-family)")
+    group.add_argument("--newest-matching", action="store_true", help="the newest baseline of the candidate's dataset and seed family (default)")
+    p.add_argument("--seed-family", help="with --dataset-sha256")
+    p.set_defaults(func=_pair_ab)
+
+    p = _command_parser(sub, "compute-stats", "paired statistics of a candidate run against a baseline run (publishes nothing)", False)
+    p.add_argument("candidate_run_id")
+    p.add_argument("baseline_run_id")
+    p.add_argument("--metric", action="append", help="ndcg@10, compliance@1 or latency_p95_ms; repeat for several (default: all)")
+    p.add_argument("--method", choices=("percentile", "bca", "permutation"), default="bca")
+    p.add_argument("--n-resamples", type=int, default=None, help="default: RUNNOTARY_N_RESAMPLES")
+    p.add_argument("--random-state", type=int, default=None, help="default: RUNNOTARY_RANDOM_STATE")
+    p.set_defaults(func=_compute_stats)
+
+    p = _command_parser(sub, "emit-bundle", "write a meeting's evidence bundle and publish bundles.emitted", True)
+    p.add_argument("meeting_id")
+    p.add_argument("candidates", nargs="+", help="candidate_ids the meeting decides on")
+    p.add_argument("--requested-by", default="cli")
+    p.set_defaults(func=_emit_bundle)
+
+    p = _command_parser(sub, "gate-check", "re-evaluate a candidate's gates with the current policy and publish gates.status", True)
+    p.add_argument("candidate_run_id")
+    p.set_defaults(func=_gate_check)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runnotary", description="ML experiment provenance and A/B evidence on Kafka and MLflow.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="consume runs.created and meetings.requested until SIGTERM (settings: RUNNOTARY_* env)")
+    p = sub.add_parser("serve", help="consume runs.created, meetings.requested and commands until SIGTERM (settings: RUNNOTARY_* env)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("demo", help="end-to-end demo on the embedded broker and a local MLflow store")
@@ -157,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", help="the bundle directory, bundle/<meeting_id>/")
     p.add_argument("--tracking-uri", default=None, help="default: RUNNOTARY_MLFLOW_TRACKING_URI")
     p.set_defaults(func=_verify_bundle)
+    _add_command_parsers(sub)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, ValidationError, field_validator, model_validator
 
 from runnotary.consumers.errors import InvalidEvent
 from runnotary.registry.models import Alert, Identifier, RunCreated, SafeName
@@ -30,7 +30,17 @@ __all__ = [
     "TOPICS",
     "BundleEmitted",
     "CloudEvent",
+    "BaselineSelector",
+    "COMMAND_NAMES",
     "Command",
+    "CommandError",
+    "CommandName",
+    "CommandReply",
+    "ComputeStats",
+    "EmitBundle",
+    "GateCheck",
+    "PairAB",
+    "RegisterRun",
     "DeadLetter",
     "DeadLetterHeader",
     "GateResult",
@@ -222,38 +232,91 @@ class DeadLetter(_Model):
 
 
 class RegisterRun(_Model):
+    """Register a run: the data of a runs.created event under ``run``."""
+
     command: Literal["register_run"]
     run: RunCreated
 
 
+class BaselineSelector(_Model):
+    """Which baseline a candidate is paired with: exactly one of ``{run_id}``,
+    ``{dataset_sha256, seed_family}`` or ``{newest_matching: true}``."""
+
+    run_id: Identifier | None = None
+    dataset_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", to_lower=True)] | None = None
+    seed_family: Identifier | None = None
+    newest_matching: Literal[True] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_form(self) -> BaselineSelector:
+        forms = [self.run_id is not None, self.dataset_sha256 is not None or self.seed_family is not None,
+                 self.newest_matching is not None]
+        if sum(forms) != 1 or (forms[1] and (self.dataset_sha256 is None or self.seed_family is None)):
+            raise ValueError('give exactly one of {"run_id": ...}, {"dataset_sha256": ..., "seed_family": ...} '
+                             'or {"newest_matching": true}')
+        return self
+
+
 class PairAB(_Model):
+    """Pair a candidate run with a baseline, evaluate its gates and publish gates.status."""
+
     command: Literal["pair_ab"]
-    candidate_run_id: str
-    baseline_selector: dict[str, str] = Field(default_factory=dict)
+    candidate_run_id: Identifier
+    baseline_selector: BaselineSelector
 
 
 class ComputeStats(_Model):
+    """Paired statistics of a candidate against a baseline run; nothing is published."""
+
     command: Literal["compute_stats"]
-    candidate_run_id: str
-    baseline_run_id: str
-    metrics: list[str] = Field(default_factory=list)
-    method: Literal["bootstrap", "permutation"] = "bootstrap"
+    candidate_run_id: Identifier
+    baseline_run_id: Identifier
+    metrics: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=16, description="metrics to compare; empty means every comparable metric")
+    method: Literal["percentile", "bca", "permutation"] = "bca"
+    n_resamples: int | None = Field(None, ge=100, le=1_000_000, description="default: the service's setting")
+    random_state: int | None = Field(None, ge=0, le=2**63 - 1, description="default: the service's setting")
 
 
 class EmitBundle(_Model):
+    """Write a meeting's evidence bundle and publish bundles.emitted (what meetings.requested does)."""
+
     command: Literal["emit_bundle"]
     meeting_id: SafeName
+    candidates: list[Identifier] = Field(min_length=1, description="candidate_ids the meeting decides on")
+    requested_by: Annotated[str, StringConstraints(min_length=1, max_length=256)] = "commands"
 
 
 class GateCheck(_Model):
+    """Re-evaluate a candidate's gates with the current policy and publish gates.status."""
+
     command: Literal["gate_check"]
-    candidate_run_id: str
+    candidate_run_id: Identifier
 
 
-class Command(_Model):
-    """The seed's command grammar for other agents (accepted by the contract; handled by a later version)."""
+CommandName = Literal["register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check"]
+COMMAND_NAMES: tuple[str, ...] = ("register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check")
 
-    body: Annotated[RegisterRun | PairAB | ComputeStats | EmitBundle | GateCheck, Field(discriminator="command")]
+
+class Command(RootModel[Annotated[RegisterRun | PairAB | ComputeStats | EmitBundle | GateCheck, Field(discriminator="command")]]):
+    """One command of the seed's grammar; the ``command`` field names the verb."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class CommandError(_Model):
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
+    message: str
+
+
+class CommandReply(_Model):
+    """The answer to one command: a result, or an error that names what was wrong."""
+
+    correlationid: str = Field(description="the id of the command event this answers")
+    command: CommandName | None = Field(description="the verb, or null when the command could not be read")
+    status: Literal["ok", "error"]
+    result: dict[str, Any] | None = None
+    error: CommandError | None = None
 
 
 class TopicSpec(_Model):
@@ -277,6 +340,8 @@ TOPICS: dict[str, TopicSpec] = {
         _spec("runs.created", "in", RunCreated, "A training job registers a run and its evidence."),
         _spec("meetings.requested", "in", MeetingRequested, "A review meeting asks for an evidence bundle."),
         _spec("commands", "in", Command, "Commands of the seed's grammar (register_run, pair_ab, ...)."),
+        _spec("commands.replies", "out", CommandReply,
+              "The answer to each command, correlated by the command event's id (also the subject)."),
         _spec("gates.status", "out", GateStatus, "Computed gate status of a candidate against its baseline."),
         _spec("alerts", "out", Alert, "Hygiene and provenance findings."),
         _spec("bundles.emitted", "out", BundleEmitted, "An evidence bundle was written."),
@@ -431,6 +496,7 @@ _KEYS: dict[str, str] = {
     "runs.created": "`<dataset sha256>:<seed family>` (registry.pairing_key): a candidate and its baselines share a partition",
     "meetings.requested": "the meeting_id",
     "commands": "free; the candidate or run the command is about keeps its commands in order",
+    "commands.replies": "the command's id (its correlationid)",
     "gates.status": "the candidate_id",
     "alerts": "the run_id, or the candidate_id when no run is known: one run's alerts keep their order",
     "bundles.emitted": "the meeting_id",

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import structlog
 from confluent_kafka import KafkaError, KafkaException
 
+from runnotary.consumers.commands import Commands
 from runnotary.consumers.deadletter import DeadLetterPolicy
 from runnotary.consumers.errors import DeliveryFailed, InvalidEvent
 from runnotary.consumers.events import decode, envelope
@@ -38,7 +39,7 @@ from runnotary.registry.errors import TrackingUnavailable, redact
 
 __all__ = ["INPUT_TOPICS", "MessageTooLarge", "Producer", "Service"]
 
-INPUT_TOPICS = ("runs.created", "meetings.requested")
+INPUT_TOPICS = ("runs.created", "meetings.requested", "commands")
 
 log = structlog.get_logger("runnotary")
 
@@ -92,11 +93,17 @@ class Service:
     tracking: TrackingSignal = field(default_factory=TrackingSignal)
     deadletters: DeadLetterPolicy | None = None
     _topics: dict[str, str] = field(default_factory=dict, init=False)
-    _dispatch: dict[str, Callable[[Any], list[Outgoing]]] = field(default_factory=dict, init=False)
+    _dispatch: dict[str, Callable[[Message], list[Outgoing]]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._topics = {self.settings.topic(name): name for name in INPUT_TOPICS}
-        self._dispatch = {"runs.created": self.handlers.run_created, "meetings.requested": self.handlers.meeting_requested}
+        commands = Commands(self.handlers)
+        self._dispatch = {
+            "runs.created": lambda m: self.handlers.run_created(self._decode("runs.created", m)),
+            "meetings.requested": lambda m: self.handlers.meeting_requested(self._decode("meetings.requested", m)),
+            # A command whose id can be read is answered with an error reply rather than dead-lettered.
+            "commands": lambda m: commands.handle_message(self._raw(m), m.headers()),
+        }
         if self.deadletters is None:
             self.deadletters = DeadLetterPolicy(self.settings.group_id, max_record_bytes=self.settings.deadletter_max_bytes)
 
@@ -127,7 +134,9 @@ class Service:
         delay = self.retry_backoff[0]
         while True:
             try:
-                outgoing = self._dispatch[topic](self._decode(topic, message))
+                if topic not in self._dispatch:
+                    raise InvalidEvent(f"no handler for topic {message.topic()!r}")
+                outgoing = self._dispatch[topic](message)
             except TrackingUnavailable as exc:
                 self.tracking.down()
                 self.metrics.tracking_down.inc()
@@ -142,14 +151,15 @@ class Service:
             self.tracking.up()
             return outgoing, "processed"
 
-    def _decode(self, topic: str, message: Message) -> Any:
-        if topic not in self._dispatch:
-            raise InvalidEvent(f"no handler for topic {message.topic()!r}")
+    def _raw(self, message: Message) -> bytes | None:
         raw = message.value()
         if raw is not None and len(raw) > self.settings.max_event_bytes:
             raise MessageTooLarge(f"message of {len(raw)} bytes is over the input limit of "
                                   f"{self.settings.max_event_bytes} bytes (RUNNOTARY_MAX_EVENT_BYTES); not parsed")
-        return decode(topic, raw, message.headers())
+        return raw
+
+    def _decode(self, topic: str, message: Message) -> Any:
+        return decode(topic, self._raw(message), message.headers())
 
     def _deadletter(self, topic: str, message: Message, exc: Exception) -> Outgoing:
         error_type = type(exc).__name__

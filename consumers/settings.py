@@ -11,7 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Settings", "TOPIC_NAMES"]
 
 #: Logical topic names; the configured prefix is put in front of each.
-TOPIC_NAMES = ("runs.created", "meetings.requested", "commands", "gates.status", "alerts", "bundles.emitted", "deadletter")
+TOPIC_NAMES = ("runs.created", "meetings.requested", "commands", "gates.status", "alerts", "bundles.emitted", "deadletter",
+               "commands.replies")
 
 
 class Settings(BaseSettings):

@@ -87,6 +87,10 @@ def settings_factory(kafka_bootstrap: str, mlflow_server: str, tmp_path: Path) -
     return make
 
 
+#: The output topics the watcher of a running service reads.
+WATCHED = ("gates.status", "alerts", "bundles.emitted", "deadletter", "commands.replies")
+
+
 class RunningService:
     """A service on a thread, plus a watcher of its output topics."""
 
@@ -100,7 +104,7 @@ class RunningService:
             **settings.kafka_config(), "group.id": f"{settings.group_id}-watch", "auto.offset.reset": "earliest",
             "session.timeout.ms": 6000, "enable.auto.commit": False,
         })
-        self.watcher.subscribe([settings.topic(t) for t in ("gates.status", "alerts", "bundles.emitted", "deadletter")])
+        self.watcher.subscribe([settings.topic(t) for t in WATCHED])
         self.seen: list[tuple[str, Any]] = []
 
     def _run(self) -> None:
@@ -118,8 +122,7 @@ class RunningService:
             message = self.watcher.poll(0.5)
             if message is None or message.error() is not None:
                 continue
-            name = next(t for t in ("gates.status", "alerts", "bundles.emitted", "deadletter")
-                        if self.settings.topic(t) == message.topic())
+            name = next(t for t in WATCHED if self.settings.topic(t) == message.topic())
             self.seen.append((name, decode(name, message.value())))
         raise AssertionError(f"timed out; saw {[(t, e.subject) for t, e in self.seen]}; errors {self.errors}")
 

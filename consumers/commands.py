@@ -1,0 +1,314 @@
+"""The seed's command grammar: every command event gets one reply on ``commands.replies``.
+
+The verbs reuse what the service does with its other inputs (``Handlers``): ``register_run`` is
+a runs.created, ``emit_bundle`` a meetings.requested, ``pair_ab`` and ``gate_check`` evaluate a
+pair through ``Handlers._pair`` and publish gates.status, ``compute_stats`` only answers. A
+command that cannot be carried out (unknown run, dataset hash mismatch, no baseline) gets an
+error reply that names what was wrong; an unreachable MLflow is raised so the caller retries.
+The reply id is derived from the command id, so a replayed command answers with the same id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+from mlflow.exceptions import MlflowException
+
+from runnotary.bundles import Comparison, closing_line, compare, evaluate
+from runnotary.bundles.comparison import PAIRED_METRICS
+from runnotary.consumers.errors import InvalidEvent
+from runnotary.consumers.events import (
+    COMMAND_NAMES, TOPICS, CloudEvent, Command, CommandError, CommandReply, ComputeStats, EmitBundle, GateCheck,
+    GateStatus, MeetingRequested, PairAB, RegisterRun, decode, envelope,
+)
+from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
+from runnotary.registry import Alert, Registration, RegistryError, TrackingUnavailable, find_baseline, redact
+from runnotary.registry.tracking import TAG
+
+__all__ = ["Answer", "CommandRefused", "Commands", "LATENCY_METRIC", "invalid_command_reply", "reply_message"]
+
+#: The latency comparison compute_stats offers besides the paired per-query metrics.
+LATENCY_METRIC = "latency_p95_ms"
+_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
+_UNREACHABLE = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED"}
+
+log = structlog.get_logger("runnotary")
+
+
+class CommandRefused(RegistryError):
+    """A command that cannot be carried out as asked; ``alerts`` are published with its error reply."""
+
+    def __init__(self, code: str, message: str, alerts: Sequence[Alert] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.alerts = tuple(alerts)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one command produced: its reply and the events it caused (published before the reply)."""
+
+    command_id: str
+    reply: CommandReply
+    effects: list[Outgoing] = field(default_factory=list)
+
+    @property
+    def message(self) -> Outgoing:
+        return reply_message(self.reply)
+
+    def outgoing(self) -> list[Outgoing]:
+        return [*self.effects, self.message]
+
+
+def reply_message(reply: CommandReply) -> Outgoing:
+    """The reply as a message: keyed and caused by the command id, so replays repeat its id."""
+    event = envelope("commands.replies", reply, subject=reply.correlationid, caused_by=reply.correlationid)
+    return Outgoing.of("commands.replies", reply.correlationid, event)
+
+
+def invalid_command_reply(raw: bytes | None, problem: InvalidEvent) -> CommandReply | None:
+    """An error reply to a command that does not validate, or ``None`` when not even its id can be read
+    (then only the dead-letter topic can keep it)."""
+    try:
+        doc = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    event_id = doc.get("id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 256:
+        return None
+    data = doc.get("data")
+    verb = data.get("command") if isinstance(data, dict) else None
+    return CommandReply(
+        correlationid=event_id, command=verb if verb in COMMAND_NAMES else None, status="error",
+        error=CommandError(code="invalid_command", message=redact(str(problem))[:10_000]),
+    )
+
+
+@dataclass
+class Commands:
+    """Carries out commands with the service's handlers (the same code paths as the other inputs)."""
+
+    handlers: Handlers
+
+    def handle_message(self, raw: bytes | None, headers: Any = None) -> list[Outgoing]:
+        """Decode one message of ``commands`` and answer it; ``InvalidEvent`` when its id is unreadable."""
+        try:
+            event = decode("commands", raw, headers)
+        except InvalidEvent as exc:
+            reply = invalid_command_reply(raw, exc)
+            if reply is None:
+                raise
+            log.warning("command_invalid", command_id=reply.correlationid, error=reply.error.message[:500] if reply.error else "")
+            return [reply_message(reply)]
+        return self.execute(event).outgoing()
+
+    def execute(self, event: CloudEvent[Command]) -> Answer:
+        """Carry out one command. MLflow being down (``TrackingUnavailable``) is raised, not answered."""
+        body = event.data.root
+        verbs: dict[str, Callable[[Any, CloudEvent[Command]], tuple[dict[str, Any], list[Outgoing]]]] = {
+            "register_run": self._register_run, "pair_ab": self._pair_ab, "compute_stats": self._compute_stats,
+            "emit_bundle": self._emit_bundle, "gate_check": self._gate_check,
+        }
+        try:
+            result, effects = verbs[body.command](body, event)
+        except CommandRefused as exc:
+            log.info("command_refused", command=body.command, command_id=event.id, code=exc.code, error=str(exc))
+            error = CommandError(code=exc.code, message=redact(str(exc)))
+            reply = CommandReply(correlationid=event.id, command=body.command, status="error", error=error)
+            return Answer(event.id, reply, self.handlers._alerts(list(exc.alerts), event))
+        except RegistryError as exc:  # the run or its evidence is not what the command needs (ArtifactError, ...)
+            log.warning("command_failed", command=body.command, command_id=event.id, error=str(exc)[:500])
+            error = CommandError(code="registry_error", message=redact(str(exc))[:10_000])
+            reply = CommandReply(correlationid=event.id, command=body.command, status="error", error=error)
+            return Answer(event.id, reply)
+        log.info("command_done", command=body.command, command_id=event.id, effects=len(effects))
+        return Answer(event.id, CommandReply(correlationid=event.id, command=body.command, status="ok", result=result), effects)
+
+    # -- verbs --------------------------------------------------------------------------------
+
+    def _register_run(self, body: RegisterRun, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
+        as_input = _as_input(event, "runs.created", body.run, body.run.candidate_id)
+        effects = self.handlers.run_created(as_input)
+        # Registration is keyed by the event id: this returns the run the handler just registered.
+        registration = self.handlers.registry.register(body.run, event.id)
+        result = {
+            "run_id": registration.run_id,
+            "experiment_id": registration.experiment_id,
+            "candidate_id": registration.event.candidate_id,
+            "role": registration.event.role,
+            "metrics": {m.name: {"value": m.value, "claimed": m.claimed, "unit": m.unit, "status": m.status}
+                        for m in registration.metrics},
+            "alerts": [{"kind": a.kind, "severity": a.severity, "message": a.message} for a in registration.alerts],
+            "gate_status": _published(effects, "gates.status"),
+        }
+        return result, effects
+
+    def _pair_ab(self, body: PairAB, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
+        candidate, _ = self._candidate(body.candidate_run_id)
+        selector = body.baseline_selector
+        if selector.run_id is not None:
+            baseline, _ = self._registered(selector.run_id, "baseline_selector.run_id")
+            if baseline.event.role != "baseline":
+                raise CommandRefused("not_a_baseline", f"baseline_selector.run_id {baseline.run_id} is a "
+                                     f"{baseline.event.role} run, not a baseline")
+            self._same_dataset(candidate, baseline.event.dataset.sha256, f"baseline run {baseline.run_id}")
+            self._same_seed_family(candidate, baseline.event.seeds.family, f"baseline run {baseline.run_id}")
+        else:
+            if selector.dataset_sha256 is not None and selector.seed_family is not None:
+                self._same_dataset(candidate, selector.dataset_sha256, "baseline_selector.dataset_sha256")
+                self._same_seed_family(candidate, selector.seed_family, "baseline_selector.seed_family")
+            baseline_id = find_baseline(self.handlers.registry, candidate)
+            if baseline_id is None:
+                raise CommandRefused("no_baseline", f"no baseline run with dataset_sha256 {candidate.event.dataset.sha256} "
+                                     f"and seed_family {candidate.event.seeds.family!r} in experiment "
+                                     f"{candidate.event.experiment!r}")
+            baseline = self.handlers.registry.load(baseline_id)
+        effects = self.handlers._pair(candidate, baseline, event)
+        return self._pair_result(candidate, baseline, effects), effects
+
+    def _compute_stats(self, body: ComputeStats, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
+        known = (*PAIRED_METRICS, LATENCY_METRIC)
+        unknown = [m for m in body.metrics if m not in known]
+        if unknown:
+            raise CommandRefused("unknown_metric", f"metrics {unknown}: compute_stats compares {list(known)}")
+        candidate, _ = self._registered(body.candidate_run_id, "candidate_run_id")
+        baseline, _ = self._registered(body.baseline_run_id, "baseline_run_id")
+        if candidate.event.dataset.sha256 != baseline.event.dataset.sha256:
+            raise CommandRefused("dataset_hash_mismatch", _mismatch_text(candidate, baseline.event.dataset.sha256,
+                                                                       f"baseline run {baseline.run_id}"))
+        defaults = self.handlers.settings
+        # compare() always runs a bootstrap too; for a permutation request it is the cheaper percentile one.
+        bootstrap = body.method if body.method != "permutation" else "percentile"
+        settings = replace(defaults, method=bootstrap, n_resamples=body.n_resamples or defaults.n_resamples,
+                           random_state=defaults.random_state if body.random_state is None else body.random_state)
+        comparison = compare(self.handlers.registry, candidate, baseline, settings)
+        wanted = body.metrics or list(known)
+        result = {
+            "candidate_run": candidate.run_id,
+            "baseline_run": baseline.run_id,
+            "candidate_id": candidate.event.candidate_id,
+            "method": body.method,
+            "n_resamples": settings.n_resamples,
+            "random_state": settings.random_state,
+            "confidence_level": settings.confidence_level,
+            "metrics": _stats_of(comparison, wanted, body.method),
+            "notes": list(comparison.notes),
+        }
+        return result, []
+
+    def _emit_bundle(self, body: EmitBundle, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
+        meeting = MeetingRequested(meeting_id=body.meeting_id, candidates=body.candidates, requested_by=body.requested_by)
+        effects = self.handlers.meeting_requested(_as_input(event, "meetings.requested", meeting, meeting.meeting_id))
+        emitted = _published(effects, "bundles.emitted")[0]
+        return {**emitted, "closing_line": closing_line(body.meeting_id, emitted["overall_gate_status"])}, effects
+
+    def _gate_check(self, body: GateCheck, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
+        candidate, tags = self._candidate(body.candidate_run_id)
+        baseline_id = tags.get(f"{TAG}baseline_run") or find_baseline(self.handlers.registry, candidate)
+        if baseline_id is not None:
+            baseline = self.handlers.registry.load(baseline_id)
+            effects = self.handlers._pair(candidate, baseline, event)
+            return self._pair_result(candidate, baseline, effects), effects
+        # No baseline yet: the gates that need one have no observation and fail; the status still goes out.
+        status = evaluate(candidate, None)
+        self.handlers.metrics.gates.labels(status["overall"]).inc()
+        effects = [self.handlers._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, event)]
+        return {"candidate_run": candidate.run_id, "baseline_run": None, "candidate_id": candidate.event.candidate_id,
+                "gate_status": status, "ab": None}, effects
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _registered(self, run_id: str, field_name: str) -> tuple[Registration, dict[str, str]]:
+        """The registration of ``run_id`` and its tags; refused when runnotary never registered it."""
+        try:
+            run = self.handlers.registry.client.get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code in _NOT_FOUND:
+                raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: no such MLflow run") from exc
+            if exc.error_code in _UNREACHABLE or "Max retries exceeded" in str(exc) or "Connection refused" in str(exc):
+                raise TrackingUnavailable(f"MLflow did not answer while looking up run {run_id}: {exc}") from exc
+            raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: MLflow refused the lookup: {exc}") from exc
+        except (ConnectionError, TimeoutError) as exc:
+            raise TrackingUnavailable(f"MLflow did not answer while looking up run {run_id}: {exc}") from exc
+        tags = dict(run.data.tags)
+        if tags.get(f"{TAG}registered") != "true":
+            raise CommandRefused("unregistered_run", f"{field_name} {run_id!r} is an MLflow run runnotary has not registered")
+        return self.handlers.registry.load(run_id), tags
+
+    def _candidate(self, run_id: str) -> tuple[Registration, dict[str, str]]:
+        candidate, tags = self._registered(run_id, "candidate_run_id")
+        if candidate.event.role != "candidate":
+            raise CommandRefused("not_a_candidate", f"candidate_run_id {run_id} is a {candidate.event.role} run, not a candidate")
+        return candidate, tags
+
+    def _same_dataset(self, candidate: Registration, sha256: str, what: str) -> None:
+        """A baseline on another dataset is never paired: refused, with a critical alert."""
+        if sha256 == candidate.event.dataset.sha256:
+            return
+        message = _mismatch_text(candidate, sha256, what)
+        alert = Alert(kind="dataset_hash_mismatch", severity="critical", run_id=candidate.run_id,
+                      candidate_id=candidate.event.candidate_id, message=f"{message}; not paired",
+                      details={"candidate_dataset_sha256": candidate.event.dataset.sha256, "baseline_dataset_sha256": sha256,
+                               "baseline": what})
+        raise CommandRefused("dataset_hash_mismatch", message, [alert])
+
+    @staticmethod
+    def _same_seed_family(candidate: Registration, family: str, what: str) -> None:
+        if family != candidate.event.seeds.family:
+            raise CommandRefused("seed_family_mismatch", f"{what} has seed family {family!r} but candidate run "
+                                 f"{candidate.run_id} has {candidate.event.seeds.family!r}")
+
+    def _pair_result(self, candidate: Registration, baseline: Registration, effects: list[Outgoing]) -> dict[str, Any]:
+        recorded = self.handlers.registry.read_json(candidate.run_id, AB_RESULT_PATH)
+        ab = None
+        if recorded is not None:
+            comparison = Comparison.from_dict(recorded)
+            ab = {"metrics": _stats_of(comparison, [*comparison.metrics, LATENCY_METRIC], comparison.settings.method),
+                  "notes": list(comparison.notes)}
+        return {"candidate_run": candidate.run_id, "baseline_run": baseline.run_id,
+                "candidate_id": candidate.event.candidate_id, "gate_status": _published(effects, "gates.status")[0], "ab": ab}
+
+
+def _as_input(event: CloudEvent[Command], topic: str, data: Any, subject: str) -> CloudEvent[Any]:
+    """The command as the input event of ``topic`` it stands for, with the command's id (idempotency key)."""
+    model: type[CloudEvent[Any]] = CloudEvent[type(data)]  # type: ignore[misc,assignment]
+    return model(specversion="1.0", id=event.id, source=event.source, type=TOPICS[topic].event_type, time=event.time,
+                 subject=subject, data=data)
+
+
+def _published(effects: Sequence[Outgoing], topic: str) -> list[dict[str, Any]]:
+    """The data of the events published on ``topic``."""
+    return [json.loads(o.value)["data"] for o in effects if o.topic == topic]
+
+
+def _mismatch_text(candidate: Registration, sha256: str, what: str) -> str:
+    return (f"{what} has dataset sha256 {sha256[:12]}… but candidate run {candidate.run_id} has "
+            f"{candidate.event.dataset.sha256[:12]}…")
+
+
+def _stats_of(comparison: Comparison, wanted: Sequence[str], method: str) -> dict[str, Any]:
+    """The statistics of ``wanted`` metrics, in the shape of ``method``: a CI for the bootstraps, a p-value for
+    the permutation test. A metric ``compare`` could not compute is absent (its reason is in the notes)."""
+    out: dict[str, Any] = {}
+    for name in wanted:
+        if name == LATENCY_METRIC:
+            if comparison.latency is not None:
+                out[name] = {"delta_ms": comparison.latency["delta_ms"], "ci95": comparison.latency["ci95"],
+                             "method": "bootstrap of the p95 difference", "evidence": comparison.latency["evidence"]}
+            continue
+        m = comparison.metrics.get(name)
+        if m is None:
+            continue
+        common = {"n": m["n"], "delta": m["delta"], "effect_sizes": m["effect_sizes"], "evidence": m["evidence"]}
+        if method == "permutation":
+            out[name] = {**common, "pvalue": m["pvalue"], "pvalue_holm": m.get("pvalue_holm"), "permutation": m["permutation"]}
+        else:
+            out[name] = {**common, "ci95": m["ci95"], "significance_pass": m["significance_pass"], "pvalue": m["pvalue"],
+                         "bootstrap": m["bootstrap"]}
+    return out
