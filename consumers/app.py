@@ -14,6 +14,7 @@ from runnotary import stats
 from runnotary.bundles import ComparisonSettings
 from runnotary.consumers.broker import EmbeddedBroker
 from runnotary.consumers.handlers import Handlers
+from runnotary.consumers.health import ServiceReadiness
 from runnotary.consumers.kafka import ensure_topics, make_consumer, make_producer
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.service import Service
@@ -49,7 +50,7 @@ def make_registry(settings: Settings) -> Registry:
 
 
 def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | None = None) -> Service:
-    metrics = metrics or ServiceMetrics()
+    metrics = metrics or service_metrics(settings)
     for topic, reason in ensure_topics(settings, TOPIC_NAMES, bootstrap).items():
         log.warning("topic_not_created", topic=topic, reason=reason)
     started = time.monotonic()
@@ -67,6 +68,16 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Run the service until ``stop`` is set (the CLI sets it on SIGTERM / SIGINT)."""
     with bootstrap_servers(settings) as bootstrap:
-        metrics = ServiceMetrics()
-        metrics.serve(settings.metrics_port, settings.metrics_addr)
-        build_service(settings, bootstrap, metrics).run(stop)
+        metrics = service_metrics(settings)
+        server = metrics.serve(settings.metrics_port, settings.metrics_addr, ServiceReadiness(metrics, settings.tracking_uri()))
+        try:
+            build_service(settings, bootstrap, metrics).run(stop)
+        finally:
+            if server is not None:
+                server.close()
+
+
+def service_metrics(settings: Settings) -> ServiceMetrics:
+    return ServiceMetrics(active_candidates=settings.metrics_active_candidates,
+                          candidate_idle_seconds=settings.metrics_candidate_idle_seconds,
+                          stale_after_seconds=settings.stale_after_seconds)

@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException
 from runnotary.consumers.errors import DeliveryFailed, InvalidEvent
 from runnotary.consumers.events import DeadLetter, b64, decode, encode, envelope
 from runnotary.consumers.handlers import Handlers, Outgoing
+from runnotary.consumers.health import report_lag
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.settings import Settings
 from runnotary.registry.errors import RunnotaryError, TrackingUnavailable
@@ -89,8 +90,13 @@ class Service:
         consumer.subscribe(list(self._topics))
         log.info("service_started", topics=list(self._topics), group_id=self.settings.group_id)
         try:
+            lag_due = 0.0
             while not stop.is_set():
                 message = consumer.poll(1.0)
+                self.metrics.polled()
+                if time.monotonic() >= lag_due:
+                    report_lag(consumer, self.metrics)
+                    lag_due = time.monotonic() + 5.0
                 if message is None:
                     continue
                 if message.error() is not None:
@@ -134,9 +140,7 @@ class Service:
                 break
         self.publish(outgoing)
         self.consumer.commit(message=message, asynchronous=False)
-        self.metrics.events.labels(topic, outcome).inc()
-        self.metrics.seconds.labels(topic).observe(time.monotonic() - started)
-        self.metrics.last_event.labels(topic).set(time.time())
+        self.metrics.observe_event(topic, outcome, time.monotonic() - started)
         return True
 
     def _dispatch(self, topic: str, message: Message) -> list[Outgoing]:

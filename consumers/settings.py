@@ -41,6 +41,13 @@ class Settings(BaseSettings):
 
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; 0 turns it off")
     metrics_addr: str = "127.0.0.1"
+    metrics_active_candidates: int = Field(100, ge=1, description="candidates with per-candidate series at most")
+    metrics_candidate_idle_seconds: float = Field(
+        86_400.0, gt=0, description="a candidate's series expire after this long without a run or comparison"
+    )
+    stale_after_seconds: float = Field(
+        604_800.0, gt=0, description="a run older than this counts as stale when used as a baseline or in a meeting"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     n_resamples: int = Field(10_000, ge=1)
