@@ -63,3 +63,27 @@ def test_rules_cover_down_lag_staleness_drift_deadletters_and_mlflow() -> None:
 def test_every_expression_is_a_series_compared_with_a_threshold() -> None:
     for rule in rules():
         assert THRESHOLD.match(rule["expr"].strip()), rule["alert"]
+
+
+def _k8s_prometheus_config() -> str:
+    manifests = yaml.safe_load_all((PROMETHEUS.parent / "k8s" / "monitoring.yaml").read_text())
+    return next(d for d in manifests if d and d["kind"] == "ConfigMap" and d["metadata"]["name"] == "prometheus-config")[
+        "data"]["prometheus.yml"]
+
+
+@pytest.mark.parametrize("config", [lambda: (PROMETHEUS / "prometheus.yml").read_text(), _k8s_prometheus_config],
+                         ids=["compose", "kubernetes"])
+def test_promtool_check_config_accepts_the_layouts_prometheus_configs(config: Any, tmp_path: Path) -> None:
+    """The scrape configs of the compose file and the manifests, with the rules file where they mount it."""
+    parsed = yaml.safe_load(config())
+    assert parsed["rule_files"] == ["/etc/prometheus/rules.yml"]
+    parsed["rule_files"] = [str(RULES)]
+    for job in parsed["scrape_configs"]:
+        # Debian's promtool is built without Kubernetes discovery; the rest of the job (relabelling) is still checked.
+        if job.pop("kubernetes_sd_configs", None) is not None:
+            job["static_configs"] = [{"targets": ["127.0.0.1:9464"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(parsed))
+    result = subprocess.run([promtool(), "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert parsed["scrape_configs"][0]["job_name"] == "runnotary"  # the rules' up{job="runnotary"}
