@@ -12,8 +12,12 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-.PHONY: demo test bench install package
-install: $(STAMP) package
+.PHONY: demo test bench install package prometheus
+install: $(STAMP) package prometheus
+
+# promtool and the Prometheus server for the deploy tests (Debian's package, only when promtool is absent).
+prometheus:
+	@sh deploy/prometheus/install-prometheus.sh
 
 # Reinstall the project alone (dependencies untouched) from the working tree: a few seconds.
 package: $(STAMP)

@@ -15,11 +15,13 @@ from runnotary import stats
 from runnotary.bundles import ComparisonSettings, load_policy
 from runnotary.consumers.broker import EmbeddedBroker
 from runnotary.consumers.handlers import Handlers
+from runnotary.consumers.health import ServiceReadiness
 from runnotary.consumers.kafka import ensure_topics, make_consumer, make_producer
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.service import Service
 from runnotary.consumers.settings import TOPIC_NAMES, Settings
 from runnotary.registry import Registry
+from runnotary.registry.tracking import configure_mlflow_http
 
 __all__ = ["bootstrap_servers", "build_service", "serve"]
 
@@ -37,32 +39,38 @@ def bootstrap_servers(settings: Settings) -> Iterator[str]:
         yield broker.bootstrap
 
 
-def make_registry(settings: Settings) -> Registry:
+def make_registry(settings: Settings, metrics: ServiceMetrics | None = None) -> Registry:
     from mlflow.tracking import MlflowClient  # imported here: mlflow is slow to import
 
+    # MLflow's own HTTP retries would run for minutes under the service's backoff and past the
+    # poll interval; bounded here, the service's backoff (with partitions paused) is the one that runs.
+    configure_mlflow_http(max_retries=settings.mlflow_http_retries, timeout_s=settings.mlflow_http_timeout_s)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     return Registry(
         client=MlflowClient(tracking_uri=settings.tracking_uri()),
         artifact_root=Path(settings.artifact_root),
         cache_dir=settings.state_dir / "cache",
         artifact_location=settings.artifact_location(),
+        max_artifact_bytes=settings.max_artifact_bytes,
+        max_parse_bytes=settings.max_parse_bytes,
+        observer=metrics.observe_mlflow if metrics is not None else None,
     )
 
 
 def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | None = None) -> Service:
-    metrics = metrics or ServiceMetrics()
+    metrics = metrics or service_metrics(settings)
     for topic, reason in ensure_topics(settings, TOPIC_NAMES, bootstrap).items():
         log.warning("topic_not_created", topic=topic, reason=reason)
     started = time.monotonic()
     stats.warmup()
     log.info("kernels_ready", seconds=round(time.monotonic() - started, 2))
     handlers = Handlers(
-        registry=make_registry(settings),
+        registry=make_registry(settings, metrics),
         settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
         bundle_root=Path(settings.bundle_dir),
         metrics=metrics,
         policy=load_policy(settings.gate_policy),
-        stale_after=timedelta(days=settings.stale_after_days),
+        stale_after=timedelta(seconds=settings.stale_after_seconds),
     )
     return Service(settings, handlers, make_consumer(settings, bootstrap), make_producer(settings, bootstrap), metrics)
 
@@ -70,6 +78,16 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Run the service until ``stop`` is set (the CLI sets it on SIGTERM / SIGINT)."""
     with bootstrap_servers(settings) as bootstrap:
-        metrics = ServiceMetrics()
-        metrics.serve(settings.metrics_port, settings.metrics_addr)
-        build_service(settings, bootstrap, metrics).run(stop)
+        metrics = service_metrics(settings)
+        server = metrics.serve(settings.metrics_port, settings.metrics_addr, ServiceReadiness(metrics, settings.tracking_uri()))
+        try:
+            build_service(settings, bootstrap, metrics).run(stop)
+        finally:
+            if server is not None:
+                server.close()
+
+
+def service_metrics(settings: Settings) -> ServiceMetrics:
+    return ServiceMetrics(active_candidates=settings.metrics_active_candidates,
+                          candidate_idle_seconds=settings.metrics_candidate_idle_seconds,
+                          stale_after_seconds=settings.stale_after_seconds)

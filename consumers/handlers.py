@@ -84,6 +84,7 @@ class Handlers:
         registration = self.registry.register(event.data, event.id)
         if not registration.already_registered:
             self.metrics.runs.labels(registration.event.role).inc()
+        self.metrics.observe_run(registration.event.candidate_id, registration.event.role, registration.event.created_at)
         log.info("run_registered", run_id=registration.run_id, candidate_id=registration.event.candidate_id,
                  role=registration.event.role, event_id=event.id, alerts=len(registration.alerts),
                  again=registration.already_registered)
@@ -112,6 +113,9 @@ class Handlers:
         self.registry.log_json(candidate.run_id, GATE_STATUS_PATH, status,
                                tags={"baseline_run": baseline.run_id, "gate_overall": status["overall"]})
         self.metrics.gates.labels(status["overall"]).inc()
+        self.metrics.observe_comparison(candidate.event.candidate_id, comparison.to_dict(),
+                                        candidate_created_at=candidate.event.created_at,
+                                        baseline_created_at=baseline.event.created_at)
         log.info("gates_evaluated", candidate_run=candidate.run_id, baseline_run=baseline.run_id, overall=status["overall"])
         # Keyed by the pair and what decided it, not by the input: whichever event (re)evaluates this
         # pair publishes the same id for the same result, and a changed result gets a new id.
@@ -150,6 +154,8 @@ class Handlers:
         bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown)
         mlflow_run = log_bundle(self.registry, bundle)  # TrackingUnavailable when MLflow does not answer: retried
         self.metrics.bundles.inc()
+        self.metrics.observe_meeting([e.candidate.event.created_at for e in evidence]
+                                     + [e.baseline.event.created_at for e in evidence if e.baseline is not None])
         log.info("bundle_emitted", meeting_id=meeting.meeting_id, location=str(bundle.path), overall=bundle.overall,
                  mlflow_run=mlflow_run, line=closing_line(meeting.meeting_id, bundle.overall))
         emitted = BundleEmitted(meeting_id=meeting.meeting_id, location=str(bundle.path), overall_gate_status=bundle.overall,

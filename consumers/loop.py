@@ -125,6 +125,8 @@ class ConsumeLoop:
     commit_interval: float = 1.0
     shutdown_timeout: float = 20.0
     on_lag: Callable[[str, int, int], None] | None = None
+    on_poll: Callable[[], None] | None = None  # liveness: the loop just returned from poll
+    on_forget: Callable[[str, int], None] | None = None  # a partition this instance no longer owns
 
     _partitions: dict[tuple[str, int], _Partition] = field(default_factory=dict, init=False)
     _finished: queue.SimpleQueue[tuple[_Task, Future[None]]] = field(default_factory=queue.SimpleQueue, init=False)
@@ -146,6 +148,8 @@ class ConsumeLoop:
         try:
             while not stop.is_set() and self._fatal is None:
                 message = self.consumer.poll(0.05 if self._running else 0.5)
+                if self.on_poll is not None:
+                    self.on_poll()
                 if message is not None:
                     if message.error() is not None:
                         self._consumer_error(message.error())
@@ -300,6 +304,8 @@ class ConsumeLoop:
         for key in keys:
             # Tasks still running finish on their own and _reap ignores them: the new owner replays them.
             self._partitions.pop(key, None)
+            if self.on_forget is not None:
+                self.on_forget(*key)
 
     def _drain(self, keys: list[tuple[str, int]] | None, deadline: float) -> None:
         def busy() -> bool:

@@ -113,6 +113,7 @@ class Service:
             self.consumer, list(self._topics), self.process, tracking=self.tracking, workers=self.settings.workers,
             max_in_flight=self.settings.max_in_flight, commit_interval=self.settings.commit_interval_s,
             shutdown_timeout=self.settings.shutdown_timeout_s, on_lag=self.metrics.set_lag,
+            on_poll=self.metrics.polled, on_forget=self.metrics.forget_partition,
         )
         log.info("service_started", topics=list(self._topics), group_id=self.settings.group_id)
         try:
@@ -126,9 +127,7 @@ class Service:
         started = time.monotonic()
         outgoing, outcome = self._handle(topic, message, stop)
         self.publish(outgoing)
-        self.metrics.events.labels(topic, outcome).inc()
-        self.metrics.seconds.labels(topic).observe(time.monotonic() - started)
-        self.metrics.last_event.labels(topic).set(time.time())
+        self.metrics.observe_event(topic, outcome, time.monotonic() - started)
 
     def _handle(self, topic: str, message: Message, stop: threading.Event) -> tuple[list[Outgoing], str]:
         delay = self.retry_backoff[0]

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0, description="how often stored offsets are committed")
     shutdown_timeout_s: float = Field(20.0, ge=0, description="on SIGTERM, how long running work may finish")
     max_event_bytes: int = Field(512 * 1024, ge=1024, description="larger input messages are dead-lettered unparsed")
+    max_artifact_bytes: int = Field(256 << 20, ge=1, description="a larger artifact is not copied, hashed or uploaded (alert)")
+    max_parse_bytes: int = Field(64 << 20, ge=1, description="a larger file is not parsed to recompute a metric (alert)")
+    mlflow_http_retries: int = Field(0, ge=0, le=10, description="MLflow's own HTTP retries per call (the service backs off itself)")
+    mlflow_http_timeout_s: float = Field(10.0, gt=0, description="timeout of one MLflow HTTP call")
     deadletter_max_bytes: int = Field(256 * 1024, ge=16 * 1024, description="above this a dead letter keeps a prefix of the value")
 
     mlflow_tracking_uri: str | None = Field(None, description="tracking server URL; unset uses SQLite under state_dir")
@@ -48,12 +52,18 @@ class Settings(BaseSettings):
 
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; 0 turns it off")
     metrics_addr: str = "127.0.0.1"
+    metrics_active_candidates: int = Field(100, ge=1, description="candidates with per-candidate series at most")
+    metrics_candidate_idle_seconds: float = Field(
+        86_400.0, gt=0, description="a candidate's series expire after this long without a run or comparison"
+    )
+    stale_after_seconds: float = Field(
+        604_800.0, gt=0, description="a run older than this counts as stale when used as a baseline or in a meeting"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     gate_policy: Path | None = Field(None, description="YAML gate policy; unset uses the seed's four gates")
-    stale_after_days: float = Field(7.0, gt=0, description="a run older than this is flagged stale when a meeting uses it")
 
-    n_resamples: int = Field(10_000, ge=1)
+    n_resamples: int = Field(10_000, ge=1, le=1_000_000, description="bootstrap and permutation resamples (bounded: CPU per event)")
     ci_method: Literal["percentile", "bca"] = "bca"
     random_state: int = Field(20261123, ge=0)
 

@@ -1,0 +1,83 @@
+"""Readiness of a running service and its consumer lag, as the metrics endpoint reports them."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import structlog
+
+from runnotary.consumers.metrics import ServiceMetrics
+
+__all__ = ["ServiceReadiness", "report_lag"]
+
+log = structlog.get_logger("runnotary")
+
+
+class ServiceReadiness:
+    """``/readyz``: the consume loop polled recently and MLflow answers.
+
+    MLflow is probed at ``GET <tracking_uri>/health`` (what `mlflow server` serves) at most once
+    per ``cache_seconds``; each probe is recorded as the MLflow operation ``health``. A local
+    SQLite store needs no server and is always reachable.
+    """
+
+    def __init__(self, metrics: ServiceMetrics, tracking_uri: str, *, poll_grace_seconds: float = 30.0,
+                 cache_seconds: float = 5.0, timeout: float = 2.0) -> None:
+        self.metrics = metrics
+        self.health_url = f"{tracking_uri.rstrip('/')}/health" if tracking_uri.startswith(("http://", "https://")) else None
+        self.poll_grace_seconds, self.cache_seconds, self.timeout = poll_grace_seconds, cache_seconds, timeout
+        self._lock = threading.Lock()
+        self._probed: tuple[float, bool, str] | None = None
+
+    def __call__(self) -> tuple[bool, str]:
+        since = self.metrics.seconds_since_poll()
+        if since is None:
+            return False, "not consuming yet"
+        if since > self.poll_grace_seconds:
+            return False, f"consume loop has not polled for {since:.0f} s"
+        ok, reason = self.mlflow_reachable()
+        return (True, "ready") if ok else (False, reason)
+
+    def mlflow_reachable(self) -> tuple[bool, str]:
+        if self.health_url is None:
+            return True, "local tracking store"
+        with self._lock:
+            now = time.monotonic()
+            if self._probed is not None and now - self._probed[0] < self.cache_seconds:
+                return self._probed[1], self._probed[2]
+            started = time.monotonic()
+            error: str | None = None
+            try:
+                with urllib.request.urlopen(self.health_url, timeout=self.timeout) as response:
+                    response.read()
+            except Exception as exc:  # any failure to answer is "not reachable", named by its type
+                error = type(exc).__name__
+            self.metrics.observe_mlflow("health", time.monotonic() - started, error)
+            reason = "MLflow reachable" if error is None else f"MLflow not reachable ({error})"
+            self._probed = (now, error is None, reason)
+            return error is None, reason
+
+
+def report_lag(consumer: Any, metrics: ServiceMetrics, timeout: float = 2.0) -> None:
+    """Set the lag gauge of every partition assigned to ``consumer`` (a confluent_kafka.Consumer).
+
+    Lag is the high watermark minus the consumer's position; before the first message of a
+    partition is consumed the position is unknown and the committed offset stands in for it, and
+    without one the low watermark (the group starts from the earliest message).
+    """
+    try:
+        assignment = consumer.assignment()
+        if not assignment:
+            return
+        positions = consumer.position(assignment)
+        unknown = [tp for tp in positions if tp.offset < 0]
+        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(unknown, timeout=timeout)} if unknown else {}
+        for tp in positions:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+            offset = tp.offset if tp.offset >= 0 else committed.get((tp.topic, tp.partition), -1)
+            metrics.set_lag(tp.topic, tp.partition, high - (offset if offset >= 0 else low))
+    except Exception as exc:  # lag is an observation: failing to read it must never stop consumption
+        log.debug("lag_unavailable", error=str(exc))
