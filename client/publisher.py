@@ -156,8 +156,9 @@ def _send(settings: ClientSettings, records: list[SpooledEvent]) -> dict[str, st
         return callback
 
     for record in records:
+        headers: list[tuple[str, str | bytes | None]] = list(record.headers)
         try:
-            producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers,
+            producer.produce(record.topic, key=record.key, value=record.value, headers=headers,
                              on_delivery=on_delivery(record.event_id))
         except (KafkaException, BufferError) as exc:
             errors[record.event_id] = redact(str(exc))
