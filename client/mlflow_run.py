@@ -105,9 +105,10 @@ def _stage_artifacts(client: Any, run_id: str, target: Path) -> list[str]:
                 pending.append(info.path)
             else:
                 files.append(info.path)
-    target.mkdir(parents=True, exist_ok=True)
     for path in files:
-        client.download_artifacts(run_id, path, str(target))  # lands at target/<path>
+        folder = (target / path).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        client.download_artifacts(run_id, path, str(folder))  # a single file lands at folder/<its name>
     return sorted(files)
 
 

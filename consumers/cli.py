@@ -110,14 +110,20 @@ def _scalar(text: str) -> str | int | float | bool:
 
 
 def _client_settings(args: argparse.Namespace) -> Any:
-    from runnotary.client import ClientSettings
+    from pydantic import ValidationError
+
+    from runnotary.client import ClientError, ClientSettings
 
     overrides: dict[str, Any] = {}
     if args.spool_dir:
         overrides["spool_dir"] = Path(args.spool_dir)
     if args.delivery_timeout is not None:
         overrides["delivery_timeout_s"] = args.delivery_timeout
-    return ClientSettings(**overrides)
+    try:
+        return ClientSettings(**overrides)
+    except ValidationError as exc:  # names the setting, never echoes its value (it may be a secret)
+        problems = "; ".join(f"RUNNOTARY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise ClientError(f"invalid settings: {problems}") from exc
 
 
 def _publish_run(args: argparse.Namespace) -> int:

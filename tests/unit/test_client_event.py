@@ -153,3 +153,26 @@ def test_cli_publish_without_a_bootstrap_is_a_clear_error(
     monkeypatch.delenv("RUNNOTARY_KAFKA_BOOTSTRAP", raising=False)
     assert main(["flush", "--spool-dir", str(job["artifact_root"] / "spool")]) == 2
     assert "RUNNOTARY_KAFKA_BOOTSTRAP" in capsys.readouterr().err
+
+
+def test_cli_names_a_bad_setting_without_echoing_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNNOTARY_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    monkeypatch.setenv("RUNNOTARY_DELIVERY_TIMEOUT_S", "-5")
+    monkeypatch.setenv("RUNNOTARY_KAFKA_SASL_PASSWORD", "hunter2-secret")
+    assert main(["flush", "--spool-dir", str(tmp_path / "spool")]) == 2
+    err = capsys.readouterr().err
+    assert "RUNNOTARY_DELIVERY_TIMEOUT_S" in err and "hunter2" not in err
+
+
+def test_service_commands_in_a_light_install_ask_for_the_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "install runnotary[service]" in err and "mlflow" in err
