@@ -106,9 +106,9 @@ def _stage_artifacts(client: Any, run_id: str, target: Path) -> list[str]:
             else:
                 files.append(info.path)
     for path in files:
-        folder = (target / path).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        client.download_artifacts(run_id, path, str(folder))  # a single file lands at folder/<its name>
+        destination = (target / path).parent
+        destination.mkdir(parents=True, exist_ok=True)
+        client.download_artifacts(run_id, path, str(destination))  # a single file lands at destination/<its name>
     return sorted(files)
 
 
