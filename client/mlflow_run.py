@@ -52,8 +52,11 @@ def publish_active_run(
     ``other``). ``artifact_root`` defaults to ``RUNNOTARY_ARTIFACT_ROOT``. ``provenance`` takes the
     remaining arguments of ``build_run_event`` (dataset_name, splits, repo, git_commit, ...).
     """
-    import mlflow
-    from mlflow.tracking import MlflowClient
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+    except ModuleNotFoundError as exc:
+        raise ClientError("publish_active_run needs mlflow in the job's environment (pip install mlflow)") from exc
 
     active = mlflow.active_run()
     if active is None:

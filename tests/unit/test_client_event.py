@@ -176,3 +176,11 @@ def test_service_commands_in_a_light_install_ask_for_the_extra(
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "install runnotary[service]" in err and "mlflow" in err
+
+
+def test_publish_active_run_outside_an_mlflow_run_is_a_clear_error(job: dict[str, Any]) -> None:
+    from runnotary.client import ClientError, publish_active_run
+
+    with pytest.raises(ClientError, match="no active MLflow run"):
+        publish_active_run(candidate_id="c", role="baseline", owners=["o"], dataset=job["dataset"], seed=1,
+                           seed_family="f", tags=TAGS, metric_sources={})
