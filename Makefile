@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt '.[test]' 'setuptools>=77' wheel
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt '.[service,test]' 'setuptools>=77' wheel
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -23,7 +23,7 @@ prometheus:
 package: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
-demo: install
+demo: $(STAMP) package
 	$(VENV)/bin/runnotary demo
 
 test: install

