@@ -46,6 +46,9 @@ from runnotary.registry.recompute import (
     MAX_PARSE_BYTES, PerQueryTable, parse_artifact, read_latency_log, read_per_query_table, recompute_from,
 )
 
+#: MLflow's answer when two runs create one data set row at the same moment (PostgreSQL, MySQL, SQLite wording).
+_DATASET_RACE = re.compile(r"dataset_pk|duplicate key value|UNIQUE constraint failed: datasets|Duplicate entry", re.IGNORECASE)
+
 __all__ = [
     "MetricRecord", "Observer", "Registration", "Registry", "TAG", "PROVENANCE_PATH", "classify",
     "configure_mlflow_http",
@@ -418,9 +421,21 @@ class Registry:
         provenance.write_text(json.dumps(registration.to_dict(), indent=2))
         with self._tracking("record the provenance"):
             repo.log_artifact(str(provenance), "runnotary")
-        with self._tracking("link the dataset"):
-            self.client.log_inputs(run_id, datasets=[_dataset_input(event)])
+        self._link_dataset(run_id, event)
         return registration
+
+    def _link_dataset(self, run_id: str, event: RunCreated) -> None:
+        """Log the data set as the run's input. MLflow creates a data set row per experiment on first
+        use without a lock, so two runs of one data set linked at once can collide on its key; the
+        loser's retry finds the row and links it."""
+        for attempt in (1, 2):
+            try:
+                with self._tracking("link the dataset"):
+                    self.client.log_inputs(run_id, datasets=[_dataset_input(event)])
+                return
+            except RegistryError as exc:
+                if attempt == 2 or not _DATASET_RACE.search(str(exc)):
+                    raise
 
     def _finish(self, registration: Registration, staged: _Staged, resumed_tags: dict[str, Any]) -> None:
         """One log_batch with params, metrics and the ``registered`` tag, then the run ends FINISHED."""

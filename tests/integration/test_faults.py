@@ -28,7 +28,7 @@ def _setup(settings_factory: Callable[..., Settings], tmp_path: Path, n_keys: in
     settings = settings_factory(topic_partitions=3, n_resamples=200, **overrides)
     for topic, reason in ensure_topics(settings, TOPIC_NAMES).items():
         raise AssertionError(f"{topic}: {reason}")
-    experiment = f"/faults/{settings.topic_prefix.rstrip('.')}"
+    experiment = f"/faults/{settings.topic_prefix.rstrip('.')}_evaluation"
     stream = make_stream(Path(settings.artifact_root), experiment, n_keys=n_keys, per_key=per_key)
     return settings, experiment, stream
 

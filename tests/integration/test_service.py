@@ -28,7 +28,7 @@ def _event(run: RunCreated) -> tuple[str, bytes]:
 
 def _experiment(settings: Any) -> str:
     """Each test registers into its own experiment (pairing never crosses experiments)."""
-    return f"/tests/{settings.topic_prefix.rstrip('.')}"
+    return f"/tests/{settings.topic_prefix.rstrip('.')}_evaluation"  # seed 001: the activity ends the name
 
 
 def _count(seen: list[tuple[str, Any]], topic: str) -> int:
