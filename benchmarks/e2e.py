@@ -443,6 +443,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lookups", type=int, default=100, help="timed calls per lookup and store size")
     parser.add_argument("--skip-two", action="store_true", help="leave out the two-instance phase")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after this many seconds")
+    parser.add_argument("--workdir", default=None,
+                        help="keep files, service logs and the access log under this directory (default: a temporary one)")
     parser.add_argument("--py-spy", metavar="PATH", default=None,
                         help="py-spy executable: profile the one-instance phase and print where the service's CPU goes")
     args = parser.parse_args(argv)
@@ -454,7 +456,11 @@ def main(argv: list[str] | None = None) -> None:
 
     load = os.getloadavg()
     with ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runnotary-e2e-")))
+        if args.workdir:
+            work = Path(args.workdir) / f"e2e-{time.strftime('%Y%m%d-%H%M%S')}"
+            work.mkdir(parents=True)
+        else:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runnotary-e2e-")))
         say(f"writing {args.runs} runs' files ({args.queries} queries, {args.requests} requests each)")
         total = -(-max(args.runs, args.latency_runs) // GROUP) * GROUP + 2 * GROUP  # + two warm-up groups
         workload = make_workload(work / "jobs", total, n_queries=args.queries, n_requests=args.requests)
