@@ -84,6 +84,7 @@ class Phase:
     cpu: dict[str, float]
     calls: collections.Counter[str]
     handled: int | None = None  # input events the service instances handled, redeliveries included
+    by_instance: list[int] | None = None  # input events each instance handled since it started (warm-up included)
 
     @property
     def rate(self) -> float:
@@ -166,6 +167,7 @@ def service_throughput(n: int, kafka: Kafka, workload: Workload, phase: str, run
         with profiled(instances[0].process.pid, py_spy, profile or Path(os.devnull)):
             phase_result = measure(label, len(events), meter, access, run)
         phase_result.handled = int(sum(i.events_handled() for i in instances) - handled_before)
+        phase_result.by_instance = [int(i.events_handled()) for i in instances]
         return phase_result
 
 
@@ -204,6 +206,9 @@ def print_phases(phases: list[Phase], loop: Phase) -> None:
     for p in [loop, *phases]:
         print(f"{p.label:<30}" + "  ".join(f"{p.cpu.get(k, float('nan')) / p.seconds:>13.2f}" for k in _CPU_ORDER))
     for p in phases:
+        if p.by_instance and len(p.by_instance) > 1:
+            print(f"{p.label}: input events handled per instance, warm-up included: {p.by_instance} "
+                  f"(partitions split by pairing key)")
         if p.handled is not None and p.handled != p.count:
             print(f"{p.label}: handled {p.handled} input events for {p.count} published: a rebalance redelivered "
                   f"{p.handled - p.count} (a redelivered baseline re-pairs its candidates)")

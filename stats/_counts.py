@@ -33,12 +33,15 @@ def _window(n: int, p: float) -> tuple[int, int]:
 
     Each tail is summed from its own end, so probabilities far below the double epsilon count.
     """
-    log_pmf = _scipy_stats.binom.logpmf(np.arange(n + 1), n, p)
+    # Beyond 40 standard deviations (and 50 counts) the binomial's mass is far below 1e-100 (Chernoff).
+    spread = 40.0 * np.sqrt(n * p * (1.0 - p)) + 50.0
+    first, last = max(0, int(n * p - spread)), min(n, int(n * p + spread) + 1)
+    log_pmf = _scipy_stats.binom.logpmf(np.arange(first, last + 1), n, p)
     pmf = np.exp(log_pmf - log_pmf.max())
     pmf /= pmf.sum()
     lower = np.cumsum(pmf)
-    upper = np.cumsum(pmf[::-1])[::-1]
-    return int(np.argmax(lower > _TAIL)), int(n - np.argmax(upper[::-1] > _TAIL))
+    upper = np.cumsum(pmf[::-1])  # upper[k]: mass of the k + 1 largest counts of the range
+    return first + int(np.argmax(lower > _TAIL)), last - int(np.argmax(upper > _TAIL))
 
 
 def _canonical_sign(values: np.ndarray, counts: np.ndarray) -> int:
