@@ -17,8 +17,9 @@ serve every phase:
 
 CPU seconds come from /proc per process tree (service, mlflow server and its workers, the database's
 PostgreSQL backends, broker, this driver); HTTP calls from the server's access log. Every phase has its
-own experiment, seed families and fresh service processes. This is a script that prints figures; no
-test asserts on them.
+own topics, consumer group, experiment, seed families and fresh service processes. ``--py-spy PATH``
+also samples the one-instance phase and prints where the service's time goes. This is a script that
+prints figures; no test asserts on them.
 """
 
 from __future__ import annotations
