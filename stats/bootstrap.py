@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
 from . import kernels
+from ._counts import bootstrap_means_by_counts
 from ._validation import (
     _validate_choice,
     _validate_differences,
@@ -79,6 +80,15 @@ def paired_bootstrap(
 
     Notes
     -----
+    When the differences take two or three distinct values (a 0/1 metric
+    such as ``compliance@1``) the mean's resamples are drawn as multinomial
+    counts of those values, one draw per resample instead of ``n`` index
+    draws: the same resampling law, drawn from other random words, so the
+    interval agrees with the index bootstrap within Monte Carlo error and
+    ``result.resampling`` says ``"counts"``. Data whose value pattern is
+    symmetric (``-d`` a permutation of ``d``) keep the index draws, so that
+    swapping the arms always mirrors the interval.
+
     Interval endpoints are linear-interpolation quantiles of the bootstrap
     distribution, and BCa follows [1]_ Eq. 14.10 and 14.15 with
     ``z0 = Phi^-1((#{t* < t} + #{t* <= t}) / 2B)``, exactly as
@@ -114,15 +124,21 @@ def paired_bootstrap(
             method=method,
             standard_error=0.0,
             reason="zero_variance",
+            resampling="pairs",
             distribution=np.full(n_resamples, value) if return_distribution else None,
             **common,  # type: ignore[arg-type]
         )
 
     distribution = np.empty(n_resamples)
     jackknife = np.empty(n)
+    resampling: Literal["pairs", "counts"] = "pairs"
     if statistic == "mean":
         estimate = float(np.mean(d))
-        kernels.bootstrap_means(np.append(d, 0.0), n_resamples, np.uint64(seed), distribution)
+        by_counts = bootstrap_means_by_counts(d, n_resamples, seed)
+        if by_counts is None:
+            kernels.bootstrap_means(np.append(d, 0.0), n_resamples, np.uint64(seed), distribution)
+        else:
+            distribution, resampling = by_counts, "counts"
         if method == "bca":
             kernels.jackknife_means(d, jackknife)
     else:
@@ -151,6 +167,7 @@ def paired_bootstrap(
         method=method,
         standard_error=_standard_error(distribution),
         reason=reason,
+        resampling=resampling,
         distribution=distribution if return_distribution else None,
         **common,  # type: ignore[arg-type]
     )

@@ -22,6 +22,7 @@ from numba import njit, prange, uint64
 
 from .rng import (
     STREAM_BOOTSTRAP,
+    STREAM_BOOTSTRAP_COUNTS,
     STREAM_BOOTSTRAP_REDRAW,
     STREAM_PERMUTATION,
     lemire_threshold,
@@ -35,6 +36,8 @@ from .rng import (
 __all__ = [
     "CHUNK",
     "bootstrap_means",
+    "bootstrap_means_from_counts",
+    "multinomial_cdf",
     "bootstrap_medians",
     "jackknife_means",
     "jackknife_medians",
@@ -169,6 +172,91 @@ def bootstrap_means(d_ext: np.ndarray, n_resamples: int, random_state: np.uint64
                     i, t = _redraw(key, t, n, threshold)
                     a0 += d_ext[i]
             out[b] = ((a0 + a1) + (a2 + a3)) / n
+
+
+@njit(cache=True)
+def multinomial_cdf(log_a: np.ndarray, log_b: np.ndarray, log_rest: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` with the unnormalised cumulative probabilities of a three-cell multinomial's cells.
+
+    Parameters
+    ----------
+    log_a : ndarray of float64, shape (w_a,)
+        ``log(p_a**m / m!)`` for the table's first count ``m = lo_a + r``.
+    log_b : ndarray of float64, shape (w_b,)
+        The same for the second count ``j = lo_b + c``.
+    log_rest : ndarray of float64, shape (w_a + w_b - 1,)
+        The same for the third count ``n - m - j``, indexed by ``r + c``;
+        ``-inf`` where it would be negative.
+    out : ndarray of float64, shape (w_a * w_b,)
+        Row-major cumulative sums of ``exp(log pmf - max)``, in cell order.
+    """
+    w_a = log_a.shape[0]
+    w_b = log_b.shape[0]
+    top = -np.inf
+    for r in range(w_a):
+        for c in range(w_b):
+            top = max(top, log_a[r] + log_b[c] + log_rest[r + c])
+    acc = 0.0
+    for r in range(w_a):
+        for c in range(w_b):
+            acc += np.exp(log_a[r] + log_b[c] + log_rest[r + c] - top)
+            out[r * w_b + c] = acc
+
+
+@njit(cache=True)
+def bootstrap_means_from_counts(
+    cdf: np.ndarray, width: int, first_a: int, first_b: int, n: int, values: np.ndarray, n_resamples: int,
+    random_state: np.uint64, out: np.ndarray,
+) -> None:
+    """Fill ``out`` with bootstrap means of data that take at most three values, drawn as counts.
+
+    Parameters
+    ----------
+    cdf : ndarray of float64, shape (w_a * width,)
+        Unnormalised cumulative probabilities of the cells ``(N_a, N_b)`` of
+        the multinomial resampling law (:func:`multinomial_cdf`): cell ``i``
+        is ``N_a = first_a + i // width``, ``N_b = first_b + i % width``.
+        Non-decreasing, with a positive last entry.
+    width : int
+        Number of ``N_b`` values per row.
+    first_a, first_b : int
+        Smallest ``N_a`` and ``N_b`` of the table.
+    n : int
+        Sample size; the third count is ``n - N_a - N_b``.
+    values : ndarray of float64, shape (3,)
+        Values counted by ``N_a``, ``N_b`` and the rest.
+    n_resamples : int
+        Number of resamples ``B``.
+    random_state : uint64
+        Seed.
+    out : ndarray of float64, shape (B,)
+        Output, overwritten.
+
+    Notes
+    -----
+    Resample ``b`` takes one double uniform ``u_b`` (the top 53 bits of word
+    0 of the SplitMix64 sequence keyed by ``(random_state, b)``) and gets
+    the first cell whose cumulative probability exceeds ``u_b`` times the
+    total: inversion. The targets are visited in sorted order in one sweep of
+    the table, O(cells + B log B) and sequential in memory, instead of ``n``
+    index draws per resample. Resample ``b`` depends only on
+    ``(random_state, b)``.
+    """
+    total = cdf[cdf.shape[0] - 1]
+    targets = np.empty(n_resamples)
+    for b in range(n_resamples):
+        key = resample_key(random_state, STREAM_BOOTSTRAP_COUNTS, b)
+        targets[b] = float(splitmix_word(key, 0) >> uint64(11)) * (1.0 / 9007199254740992.0) * total
+    order = np.argsort(targets)
+    cell = 0
+    for k in range(n_resamples):
+        b = order[k]
+        while cdf[cell] <= targets[b]:
+            cell += 1
+        count_a = first_a + cell // width
+        count_b = first_b + cell % width
+        rest = n - count_a - count_b
+        out[b] = ((values[0] * count_a + values[1] * count_b) + values[2] * rest) / n
 
 
 @njit(cache=True, parallel=True)

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import kernels
+from ._counts import sign_flip_pvalues_by_counts
 from ._validation import (
     _validate_choice,
     _validate_differences,
@@ -55,6 +56,13 @@ def paired_permutation_test(
     return_null_distribution : bool, default False
         Attach the null distribution of the mean as ``result.null_distribution``.
 
+    When every nonzero difference has the same magnitude (a 0/1 metric such
+    as ``compliance@1``) and enumeration is out of reach, the null law is
+    known exactly: the count of positive differences is Binomial(M, 1/2) over
+    the ``M`` nonzero ones, so the exact p-value is that binomial tail (the
+    sign test), with ``exact=True`` and ``n_resamples=0``. Asking for the null
+    distribution keeps the Monte Carlo path.
+
     Returns
     -------
     PermutationResult
@@ -84,6 +92,21 @@ def paired_permutation_test(
     n = d.shape[0]
 
     exact = n < 63 and 2**n <= n_resamples
+    by_counts = None if exact or return_null_distribution else sign_flip_pvalues_by_counts(d)
+    if by_counts is not None:
+        less, greater = by_counts
+        two_sided = min(1.0, 2.0 * min(less, greater))
+        padded = np.zeros(-(-n // 64) * 64)
+        padded[:n] = d
+        return PermutationResult(
+            statistic=_ordered_sum(padded) / n,  # as the Monte Carlo path reports it
+            pvalue={"less": less, "greater": greater, "two-sided": two_sided}[alternative],
+            exact=True,
+            n_resamples=0,
+            alternative=alternative,
+            random_state=seed,
+            n=n,
+        )
     if exact:
         sums = np.empty(2**n)
         kernels.sign_flip_exact_sums(d, sums)

@@ -96,6 +96,12 @@ class BootstrapResult(_Record):
         Quantile level for ``statistic="quantile"``.
     n_baseline : int or None
         Baseline sample size for ``quantile_delta``.
+    resampling : {"pairs", "counts"} or None
+        How :func:`paired_bootstrap` drew its resamples: ``"pairs"``, ``n``
+        pair indices per resample; ``"counts"``, one draw of the multinomial
+        counts of the differences' values per resample (mean of differences
+        with at most three distinct values: the same law, fewer draws).
+        None for ``quantile_delta``.
     distribution : ndarray or None
         The bootstrap distribution when requested; not part of ``to_dict``.
     """
@@ -113,6 +119,7 @@ class BootstrapResult(_Record):
     reason: str | None = None
     q: float | None = None
     n_baseline: int | None = None
+    resampling: Literal["pairs", "counts"] | None = None
     distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     _omit = ("distribution",)
@@ -129,9 +136,12 @@ class PermutationResult(_Record):
     pvalue : float
         p-value for ``alternative``.
     exact : bool
-        True when every sign assignment was enumerated.
+        True when the p-value counts every sign assignment: by enumeration,
+        or by the binomial law when every nonzero difference has one
+        magnitude.
     n_resamples : int
-        Resamples used (``2**n`` when exact).
+        Resamples used: ``2**n`` when enumerated, 0 when the binomial law
+        gives the p-value (no resample is drawn).
     alternative : {"two-sided", "less", "greater"}
         Alternative hypothesis about the mean difference.
     random_state : int

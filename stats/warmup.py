@@ -31,6 +31,8 @@ def warmup() -> float:
     seed = np.uint64(0)
     kernels.bootstrap_means(np.append(d, 0.0), 3, seed, out)
     kernels.bootstrap_medians(d, np.argsort(np.argsort(d)), 3, seed, out)
+    kernels.multinomial_cdf(np.zeros(2), np.zeros(1), np.zeros(2), np.empty(2))
+    kernels.bootstrap_means_from_counts(np.array([0.5, 1.0]), 1, 0, 0, 2, np.array([0.0, 0.0, 1.0]), 3, seed, out)
     jack = np.empty(d.shape[0])
     kernels.jackknife_means(d, jack)
     kernels.jackknife_medians(np.sort(d), jack)

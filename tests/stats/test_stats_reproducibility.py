@@ -28,6 +28,10 @@ p = stats.paired_permutation_test(c, b, n_resamples=3001, random_state=12345, re
 out += [p.pvalue, float(p.null_distribution.sum())]
 q = stats.quantile_delta(x, y, random_state=12345)
 out += [q.low, q.high]
+cb, cc = (rng.random(5000) < 0.9).astype(float), (rng.random(5000) < 0.92).astype(float)
+r = stats.paired_bootstrap(cc, cb, method="bca", n_resamples=3001, random_state=12345, return_distribution=True)
+assert r.resampling == "counts"
+out += [r.low, r.high, float(r.distribution.sum()), float(r.distribution[-1])]
 import numba
 print(numba.get_num_threads(), repr(out))
 """
