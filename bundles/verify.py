@@ -209,8 +209,10 @@ def _paired(entry: dict[str, Any], item: str, sources: _Sources, report: Report)
     _statistic(report, f"{item}.bootstrap", label, b, lambda: recipes.bootstrap(
         cand, base, statistic=b["statistic"], n_resamples=b["n_resamples"], confidence_level=b["confidence_level"],
         method=entry["method_requested"], random_state=b["random_state"]))
+    # An exact sign test records n_resamples 0; it was asked for with the comparison's resample count.
     _statistic(report, f"{item}.permutation", label, p, lambda: recipes.permutation(
-        cand, base, n_resamples=p["n_resamples"], alternative=p["alternative"], random_state=p["random_state"]))
+        cand, base, n_resamples=p["n_resamples"] or b["n_resamples"], alternative=p["alternative"],
+        random_state=p["random_state"]))
     _statistic(report, f"{item}.effect_sizes", label, e, lambda: recipes.effects(
         cand, base, confidence_level=e["confidence_level"]))
     _statistic(report, f"{item}.drift", label, entry.get("drift"), lambda: recipes.drift(

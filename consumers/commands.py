@@ -27,9 +27,10 @@ from runnotary.consumers.events import (
 )
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
 from runnotary.registry import Alert, Registration, RegistryError, TrackingUnavailable, find_baseline, redact
+from runnotary.registry.models import pairing_key
 from runnotary.registry.tracking import TAG
 
-__all__ = ["Answer", "CommandRefused", "Commands", "LATENCY_METRIC", "invalid_command_reply", "reply_message"]
+__all__ = ["Answer", "CommandRefused", "Commands", "LATENCY_METRIC", "command_key", "invalid_command_reply", "reply_message"]
 
 #: The latency comparison compute_stats offers besides the paired per-query metrics.
 LATENCY_METRIC = "latency_p95_ms"
@@ -62,6 +63,16 @@ class Answer:
 
     def outgoing(self) -> list[Outgoing]:
         return [*self.effects, self.message]
+
+
+def command_key(command: Command) -> str:
+    """The Kafka key a command should be published with: ``register_run`` takes its run's pairing key
+    (like runs.created, so it is ordered with the candidates and baselines it may pair with); the other
+    verbs the candidate run or meeting they are about."""
+    body = command.root
+    if isinstance(body, RegisterRun):
+        return pairing_key(body.run)
+    return str(getattr(body, "candidate_run_id", None) or getattr(body, "meeting_id", ""))
 
 
 def reply_message(reply: CommandReply) -> Outgoing:

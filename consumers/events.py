@@ -21,7 +21,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, ValidationError, field_validator, model_validator
 
 from runnotary.consumers.errors import InvalidEvent
-from runnotary.registry.models import Alert, Identifier, RunCreated, SafeName
+from runnotary.registry.models import RFC3339, Alert, Identifier, RunCreated, SafeName, rfc3339
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -68,8 +68,7 @@ Headers = list[tuple[str, bytes]]
 #: Headers as a consumer reads them (a header may have no value).
 ReadHeaders = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
 
-# RFC 3339 date-time (section 5.6): a 'T' between date and time and a mandatory offset.
-_RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+_RFC3339 = RFC3339
 # The JSON event format carries data as JSON only for a JSON media type (parameters allowed).
 _JSON_MEDIA_TYPE = re.compile(r"^(application|text)/([A-Za-z0-9!#$&^_.+-]+\+)?json\s*(;.*)?$")
 # CloudEvents attribute names: lower-case ASCII letters and digits, at most 20 characters.
@@ -116,11 +115,7 @@ class CloudEvent(BaseModel, Generic[D]):
     @field_validator("time", mode="before")
     @classmethod
     def _rfc3339(cls, value: object) -> object:
-        if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
-            return value
-        if isinstance(value, str) and re.match(_RFC3339, value):
-            return value
-        raise ValueError(f"time {value!r} is not an RFC 3339 timestamp with an offset, e.g. 2026-11-26T14:45:00Z")
+        return None if value is None else rfc3339(value, "time")
 
     @field_validator("datacontenttype")
     @classmethod
@@ -498,7 +493,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 _KEYS: dict[str, str] = {
     "runs.created": "`<dataset sha256>:<seed family>` (registry.pairing_key): a candidate and its baselines share a partition",
     "meetings.requested": "the meeting_id",
-    "commands": "free; the candidate or run the command is about keeps its commands in order",
+    "commands": "register_run: the run's pairing key (as runs.created); other verbs: the candidate run id or meeting id (runnotary.consumers.commands.command_key); one key's commands are answered in order",
     "commands.replies": "the command's id (its correlationid)",
     "gates.status": "the candidate_id",
     "alerts": "the run_id, or the candidate_id when no run is known: one run's alerts keep their order",

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 __all__ = [
     "ArtifactKind",
@@ -42,6 +42,18 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=250, strip_whit
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 #: Names that become a directory or file name (meeting ids -> bundle/<meeting_id>/): no ':' either.
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+#: RFC 3339 date-time (section 5.6): a 'T' between date and time and a mandatory offset.
+RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+
+
+def rfc3339(value: object, what: str) -> object:
+    """Pass an aware datetime or an RFC 3339 string through; refuse anything else (numbers, naive or
+    space-separated times), naming ``what``."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str) and re.match(RFC3339, value):
+        return value
+    raise ValueError(f"{what} {value!r} is not an RFC 3339 timestamp with a time zone offset, e.g. 2026-11-26T14:45:00Z")
 SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME)]
 
 ArtifactKind = Literal[
@@ -200,6 +212,11 @@ class RunCreated(_Model):
     artifacts: list[ArtifactRef] = Field(default_factory=list)
     tags: StandardTags
     created_at: datetime
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _created_at(cls, value: object) -> object:
+        return rfc3339(value, "created_at")
 
     @model_validator(mode="after")
     def _consistent(self) -> RunCreated:

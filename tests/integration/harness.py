@@ -189,8 +189,9 @@ def wait_until(condition: Any, timeout: float, what: str, every: float = 1.0) ->
     raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
 
 
-def read_topic(settings: Settings, topic: str, timeout: float = 20.0) -> list[tuple[Any, Any]]:
-    """Every message of an output topic so far: ``(message, decoded event)``."""
+def read_topic(settings: Settings, topic: str, timeout: float = 20.0, expect: int = 0) -> list[tuple[Any, Any]]:
+    """Every message of an output topic so far: ``(message, decoded event)``; with ``expect``, reads
+    until that many arrived (or ``timeout`` passes with none), however long a pause there is."""
     consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
                          "enable.auto.commit": False, "session.timeout.ms": 6000})
     consumer.subscribe([settings.topic(topic)])
@@ -200,7 +201,7 @@ def read_topic(settings: Settings, topic: str, timeout: float = 20.0) -> list[tu
         while time.monotonic() - idle_since < timeout:
             message = consumer.poll(0.5)
             if message is None or message.error() is not None:
-                if out and time.monotonic() - idle_since > 3:
+                if out and len(out) >= expect and time.monotonic() - idle_since > 3:
                     break
                 continue
             idle_since = time.monotonic()

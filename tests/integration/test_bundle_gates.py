@@ -11,7 +11,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from runnotary.consumers.events import MeetingRequested, encode, envelope
-from runnotary.registry import RunCreated
+from runnotary.registry import RunCreated, pairing_key
 from runnotary.registry.synthetic import generate
 
 POLICY = """
@@ -36,7 +36,7 @@ def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> No
 
 
 def _run(run: RunCreated) -> tuple[str, bytes]:
-    return run.candidate_id, encode(envelope("runs.created", run, subject=run.candidate_id))
+    return pairing_key(run), encode(envelope("runs.created", run, subject=run.candidate_id))
 
 
 def _count(seen: list[tuple[str, Any]], topic: str) -> int:
@@ -48,7 +48,7 @@ def test_policy_not_claimed_and_quarantine_through_the_service(running_service: 
     policy.write_text(POLICY)
     svc = running_service(gate_policy=policy, max_poll_interval_ms=180_000)
     settings = svc.settings
-    experiment = f"/tests/{settings.topic_prefix.rstrip('.')}"
+    experiment = f"/tests/{settings.topic_prefix.rstrip('.')}_evaluation"
     baseline, cand_a, _ = generate(Path(settings.artifact_root), experiment=experiment, n_queries=200, n_requests=2000, seed=31)
 
     # The candidate ships its ablation file but does not claim the metric, and reuses the baseline's
@@ -60,7 +60,12 @@ def test_policy_not_claimed_and_quarantine_through_the_service(running_service: 
     candidate = RunCreated.model_validate(data)
     _publish(settings, "runs.created", [_run(baseline), _run(candidate)])
 
-    seen = svc.wait_for(lambda s: _count(s, "gates.status") == 1 and _count(s, "alerts") >= 4, timeout=240)
+    def kinds(s: list[tuple[str, Any]]) -> list[str]:
+        return [e.data.kind for t, e in s if t == "alerts"]
+
+    # Topics are read independently: wait for the status and for every alert the assertions name.
+    seen = svc.wait_for(lambda s: _count(s, "gates.status") == 1 and "gate_input_not_claimed" in kinds(s)
+                        and kinds(s).count("quarantined_metric") >= 2, timeout=240)
     status = next(e.data for t, e in seen if t == "gates.status")
     assert list(status.gates) == ["visual_ablation_drop_pct", "latency_p95_ms", "ndcg10_holm"]
     ablation, latency, holm = status.gates["visual_ablation_drop_pct"], status.gates["latency_p95_ms"], status.gates["ndcg10_holm"]

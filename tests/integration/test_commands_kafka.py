@@ -10,6 +10,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from runnotary.consumers.commands import command_key
 from runnotary.consumers.events import Command, encode, envelope
 from runnotary.registry import RunCreated
 from runnotary.registry.synthetic import generate
@@ -22,8 +23,13 @@ def _command(body: dict[str, Any]) -> tuple[str, bytes]:
 
 
 def _send(settings: Any, *messages: tuple[str, bytes]) -> None:
+    """Publish commands keyed as the contract says (a run's pairing key for register_run)."""
     producer = Producer(settings.kafka_config())
-    for key, value in messages:
+    for given, value in messages:
+        try:
+            key = command_key(Command.model_validate(json.loads(value)["data"]))
+        except Exception:  # a malformed command keeps the key it was given
+            key = given
         producer.produce(settings.topic("commands"), key=key.encode(), value=value)
     assert producer.flush(15) == 0
 

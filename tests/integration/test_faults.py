@@ -171,18 +171,20 @@ def test_ten_thousand_hostile_payloads_are_dead_lettered_and_every_valid_event_i
 
     rng = random.Random(11)
     hostile = _hostile_payloads(json.loads(stream.events[0][2]), rng, 10_000)
-    valid = run_values(stream) + [("runs.created", value, b"escape") for _, _, value in escapes]
-    messages: list[tuple[str, Any, bytes | None]] = [("runs.created", v, rng.randbytes(8)) for v in hostile]
-    for item in valid:
-        messages.insert(rng.randrange(len(messages) + 1), item)
     stream.events += escapes
+    valid = run_values(stream)  # in publish order, keyed by pairing key: the pairing rule's order
+    hostile_messages: list[tuple[str, Any, bytes | None]] = [("runs.created", v, rng.randbytes(8)) for v in hostile]
+    total = len(hostile_messages) + len(valid)
+    slots = set(rng.sample(range(total), len(valid)))  # valid events interleaved, their own order kept
+    valid_left, hostile_left = iter(valid), iter(hostile_messages)
+    messages = [next(valid_left) if i in slots else next(hostile_left) for i in range(total)]
 
     serve = ServeProcess(serve_env(settings), tmp_path / "serve.log").start()
     publish(settings, stream, messages)
     wait_until(lambda: committed_lag(settings, stream) == 0, 900, "every message committed", every=2)
     assert serve.alive(), (tmp_path / "serve.log").read_text()[-3000:]
 
-    letters = read_topic(settings, "deadletter", timeout=30)
+    letters = read_topic(settings, "deadletter", timeout=60, expect=len(hostile))
     assert len(letters) == len(hostile)
     assert all(event.data.error and event.data.error_type for _, event in letters)
     assert {event.data.error_type for _, event in letters} >= {"InvalidEvent", "MessageTooLarge"}

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from runnotary.consumers.broker import free_port
 from runnotary.consumers.events import MeetingRequested, encode, envelope
-from runnotary.registry import RunCreated
+from runnotary.registry import RunCreated, pairing_key
 from runnotary.registry.synthetic import generate
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
@@ -175,7 +175,7 @@ def test_every_dashboard_panel_and_rule_has_data_on_a_live_prometheus(
         producer = Producer({"bootstrap.servers": kafka_bootstrap})
 
         def run(event: RunCreated) -> None:
-            producer.produce(f"{prefix}runs.created", key=event.candidate_id.encode(),
+            producer.produce(f"{prefix}runs.created", key=pairing_key(event).encode(),
                              value=encode(envelope("runs.created", event, subject=event.candidate_id)))
 
         run(baseline)
