@@ -30,47 +30,10 @@ def throwaway_mlflow_server(
     startup_timeout: float = 180.0,
 ) -> Iterator[tuple[str, int]]:
     """Yield ``(url, pid)`` of an ``mlflow server`` whose backend is a database made for it alone."""
-    import psycopg
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = pg_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    process: subprocess.Popen[bytes] | None = None
-    port = free_port()
-    log_path = workdir / f"{name}.log"
-    try:
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", f"{base}/{name}",
-                 "--artifacts-destination", str(workdir / name), "--host", "127.0.0.1", "--port", str(port), *extra_args],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start: {log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url, process.pid
-    finally:
-        if process is not None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:
-                pass
-        with psycopg.connect(pg_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with restartable_mlflow_server(workdir, extra_args=extra_args, pg_dsn=pg_dsn, prefix=prefix,
+                                   startup_timeout=startup_timeout) as server:
+        assert server.process is not None
+        yield server.url, server.process.pid
 
 
 class MlflowServer:
@@ -122,6 +85,7 @@ class MlflowServer:
 @contextmanager
 def restartable_mlflow_server(
     workdir: Path, *, extra_args: Sequence[str] = (), pg_dsn: str = DEFAULT_PG, prefix: str = "runnotary",
+    startup_timeout: float = 180.0,
 ) -> Iterator[MlflowServer]:
     """A started ``MlflowServer`` on a database made for it alone; stopped and dropped on exit."""
     import psycopg
@@ -132,7 +96,7 @@ def restartable_mlflow_server(
     base = pg_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     server = MlflowServer(f"{base}/{name}", workdir / name, workdir / f"{name}.log", extra_args)
     try:
-        server.start()
+        server.start(startup_timeout)
         yield server
     finally:
         server.stop()
