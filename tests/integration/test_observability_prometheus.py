@@ -189,6 +189,11 @@ def test_every_dashboard_panel_and_rule_has_data_on_a_live_prometheus(
             return _get(f"{metrics_url}/metrics")[1]
 
         _wait("two gate evaluations", lambda: _scraped_total(exposition(), "runnotary_gate_evaluations_total") == 2, 240, alive)
+        # The stale-run alert is an increase(): Prometheus must hold a sample from before the meeting,
+        # or the counter is first seen at its final value and increase() is 0 (a scrape can time out
+        # while the service is busy).
+        _wait("Prometheus to scrape the stale-run counter before the meeting",
+              lambda: bool(prometheus.query('runnotary_stale_runs_used_total{usage="meeting"} == 0')), 120, alive)
         producer.produce(f"{prefix}meetings.requested", key=meeting.meeting_id.encode(),
                          value=encode(envelope("meetings.requested", meeting, subject=meeting.meeting_id)))
         assert producer.flush(15) == 0
@@ -233,7 +238,7 @@ def test_every_dashboard_panel_and_rule_has_data_on_a_live_prometheus(
         # The rules are loaded and evaluated: a meeting cited stale runs, so that alert fires.
         _wait("RunnotaryStaleRunsInMeeting to fire",
               lambda: any(a["labels"]["alertname"] == "RunnotaryStaleRunsInMeeting" and a["state"] == "firing"
-                          for a in prometheus.api("alerts")["alerts"]), 60, alive)
+                          for a in prometheus.api("alerts")["alerts"]), 120, alive)
         groups = prometheus.api("rules")["groups"]
         assert {r["name"] for g in groups for r in g["rules"]} == {a for a, _ in rule_queries()}
         assert all(r["health"] == "ok" for g in groups for r in g["rules"]), groups
