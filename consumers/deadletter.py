@@ -12,7 +12,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-from runnotary.consumers.events import DeadLetter, DeadLetterHeader
+from runnotary.consumers.events import DeadLetter, DeadLetterHeader, deadletter_headers
 from runnotary.consumers.loop import Message
 from runnotary.registry.errors import redact
 
@@ -41,12 +41,11 @@ class DeadLetterPolicy:
         key, value = message.key(), message.value()
         budget = self.max_record_bytes - self.max_error_chars - 1024  # room for the envelope and fields
         headers = []
-        for name, raw in message.headers() or []:
-            encoded = _b64(raw)
-            cost = len(name) + len(encoded or "")
-            keep = cost <= budget // 4
-            headers.append(DeadLetterHeader(key=name[:256], value_b64=encoded if keep else None))
-            budget -= min(cost, len(name) + 16)
+        for header in deadletter_headers(message.headers()):
+            cost = len(header.key) + len(header.value_b64 or "")
+            keep = cost <= budget // 4  # an oversize header keeps its name, not its value
+            headers.append(header if keep else DeadLetterHeader(key=header.key[:256], value_b64=None))
+            budget -= min(cost, len(header.key) + 16)
         key_b64 = _b64(key if key is None or len(key) * 4 // 3 <= budget // 4 else key[: self.prefix_bytes])
         budget -= len(key_b64 or "")
         truncated = value is not None and (len(value) + 2) // 3 * 4 > budget

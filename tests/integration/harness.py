@@ -7,7 +7,6 @@ watermark lags, so lag is measured against produced offsets).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -86,7 +85,6 @@ class Stream:
     """The events a test publishes, in order, with what the service should make of them."""
 
     events: list[tuple[str, RunCreated, bytes]] = field(default_factory=list)  # (event id, run, message value)
-    meetings: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     produced: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next offset
 
     def expected_pairs(self) -> dict[str, str]:
@@ -248,11 +246,3 @@ def check_exactly_once(settings: Settings, stream: Stream, experiment: str) -> d
     assert paired == expected, {c: (paired.get(c), expected.get(c)) for c in set(paired) | set(expected)
                                 if paired.get(c) != expected.get(c)}
     return {"runs": len(run_of), "pairs": len(paired), "statuses": len(statuses)}
-
-
-def event_ids_on(topic_events: list[tuple[Any, Any]]) -> list[str]:
-    return [event.id for _, event in topic_events]
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, default=str)[:2000]
