@@ -142,7 +142,7 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                 notes.append(f"{name}: {exc}")
                 failed[name] = str(exc)
                 continue
-            common, ci, bi = np.intersect1d(cand_ids, base_ids, assume_unique=True, return_indices=True)
+            common, ci, bi = _common(cand_ids, base_ids)
             if len(common) < 2:
                 notes.append(f"{name}: too_few_pairs ({len(common)})")
                 failed[name] = f"too_few_pairs ({len(common)})"
@@ -171,6 +171,16 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
         failed[spec_for("latency_p95_ms").name] = "no latency delta (see notes)"
     return Comparison(candidate.run_id, baseline.run_id, candidate.event.candidate_id, settings, metrics, latency,
                       tuple(notes), query_sets, holm, failed)
+
+
+def _common(cand_ids: np.ndarray, base_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Query ids both runs scored and where they sit in each (both sorted, unique); the usual case,
+    the very same ids, needs no set intersection."""
+    if np.array_equal(cand_ids, base_ids):
+        index = np.arange(len(cand_ids))
+        return cand_ids, index, index
+    common, ci, bi = np.intersect1d(cand_ids, base_ids, assume_unique=True, return_indices=True)
+    return common, ci, bi
 
 
 def paired(cand: np.ndarray, base: np.ndarray, settings: ComparisonSettings, seed: int) -> dict[str, Any]:

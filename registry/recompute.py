@@ -14,7 +14,7 @@ import csv
 import io
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,29 +40,56 @@ MAX_PARSE_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class PerQueryTable:
-    """A per-query CSV read once; columns are checked and converted when asked for."""
+    """A per-query CSV read once; columns are checked and converted when first asked for, then kept.
+
+    The table is shared by every reader of its content (the registry caches it by sha256), so the
+    arrays it returns are read-only.
+    """
 
     name: str
     cells: dict[str, list[str]]
+    _columns: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _order: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def column(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(query_ids, values)`` of one column, sorted by query id."""
+        """Return ``(query_ids, values)`` of one column, sorted by query id (read-only arrays)."""
+        known = self._columns.get(column)
+        if known is not None:
+            return known
         if "query_id" not in self.cells or column not in self.cells:
             raise ArtifactError(f"{self.name}: a per-query CSV needs columns 'query_id' and {column!r}")
-        values: list[float] = []
-        for line, cell in enumerate(self.cells[column], start=2):
-            try:
-                values.append(float(cell))
-            except (TypeError, ValueError) as exc:
-                raise ArtifactError(f"{self.name}:{line}: {column!r} is not a number: {cell[:40]!r}") from exc
-        query_ids = np.asarray(self.cells["query_id"])
-        order = np.argsort(query_ids, kind="stable")
-        out = np.asarray(values, dtype=np.float64)[order]
+        query_ids, order = self._sorted_ids()
+        out = _floats(self.name, column, self.cells[column])[order]
         if not np.all(np.isfinite(out)):
             raise ArtifactError(f"{self.name}: {column!r} holds NaN or inf")
-        if len(np.unique(query_ids)) != len(query_ids):
-            raise ArtifactError(f"{self.name}: query_id values repeat")
-        return query_ids[order], out
+        out.setflags(write=False)
+        self._columns[column] = (query_ids, out)  # two threads may both compute it: same arrays either way
+        return query_ids, out
+
+    def _sorted_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._order:
+            query_ids = np.asarray(self.cells["query_id"])
+            order = np.argsort(query_ids, kind="stable")
+            query_ids = query_ids[order]
+            if np.any(query_ids[1:] == query_ids[:-1]):
+                raise ArtifactError(f"{self.name}: query_id values repeat")
+            query_ids.setflags(write=False)
+            self._order[:] = [(query_ids, order)]
+        return self._order[0]
+
+
+def _floats(name: str, column: str, cells: list[str]) -> np.ndarray:
+    """The cells as float64; the first that is not a number is named with its line."""
+    try:
+        return np.array(cells, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    for line, cell in enumerate(cells, start=2):
+        try:
+            float(cell)
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(f"{name}:{line}: {column!r} is not a number: {cell[:40]!r}") from exc
+    raise ArtifactError(f"{name}: {column!r} is not a column of numbers")
 
 
 def _read_text(path: Path, max_bytes: int) -> str:

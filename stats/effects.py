@@ -8,8 +8,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize
 from scipy.special import gammaln, ndtri
-from scipy.stats import nct
 
+from ._tdist import nct_sf
 from ._validation import _validate_differences, _validate_open_unit, _validate_sample
 from .results import EffectSizeResult
 
@@ -97,7 +97,7 @@ def _dz_interval(dz: float, n: int, confidence_level: float) -> tuple[float, flo
 
     def tail(nc: float, target: float) -> float:
         # P(T <= t_obs; nc) - target, through nct.sf (scipy's nct.cdf has NaN holes)
-        return (1.0 - target) - float(nct.sf(t_obs, df, nc))
+        return (1.0 - target) - nct_sf(t_obs, df, nc)
 
     bounds = []
     for target in (1.0 - alpha, alpha):

@@ -9,9 +9,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize
 from scipy.special import ndtri
-from scipy.stats import nct
-from scipy.stats import t as student_t
 
+from ._tdist import nct_sf, t_ppf
 from ._validation import (
     _validate_choice,
     _validate_differences,
@@ -198,12 +197,12 @@ def _power(n: int, effect: float, alpha: float, alternative: str) -> float:
     # Only nct.sf is used: P(T < -c; nc) = P(T > c; -nc), and scipy's nct.cdf
     # returns NaN in parts of the lower tail where sf stays accurate.
     if alternative == "two-sided":
-        crit = student_t.ppf(1.0 - alpha / 2.0, df)
-        return float(nct.sf(crit, df, nc) + nct.sf(crit, df, -nc))
-    crit = student_t.ppf(1.0 - alpha, df)
+        crit = t_ppf(1.0 - alpha / 2.0, df)
+        return nct_sf(crit, df, nc) + nct_sf(crit, df, -nc)
+    crit = t_ppf(1.0 - alpha, df)
     if alternative == "greater":
-        return float(nct.sf(crit, df, nc))
-    return float(nct.sf(crit, df, -nc))
+        return nct_sf(crit, df, nc)
+    return nct_sf(crit, df, -nc)
 
 
 def _validate_real(value: object, name: str) -> float:

@@ -102,3 +102,19 @@ def test_zero_variance_power_helpers_are_degenerate_not_errors():
 def test_difference_sd_is_the_sd_of_paired_differences():
     c, b = np.array([1.0, 2.0, 4.0]), np.array([0.0, 0.5, 1.0])
     assert stats.difference_sd(c, b) == pytest.approx(np.std(c - b, ddof=1))
+
+
+@pytest.mark.parametrize("df", [1, 4, 99, 4999, 200_000])
+@pytest.mark.parametrize("nc", [-40.0, -2.5, 0.0, 0.7, 3.0, 38.0])
+def test_fast_t_tails_equal_scipy_stats(df: int, nc: float) -> None:
+    """Power and effect-size intervals call the ufuncs behind scipy.stats directly: same numbers."""
+    from scipy.stats import nct
+    from scipy.stats import t as student_t
+
+    from runnotary.stats._tdist import nct_sf, t_ppf
+
+    for x in (-50.0, -3.0, -0.1, 0.0, 1.96, 4.0, 60.0):
+        expected = float(nct.sf(x, df, nc))
+        assert nct_sf(x, df, nc) == expected or (math.isnan(expected) and math.isnan(nct_sf(x, df, nc)))
+    for q in (0.001, 0.025, 0.5, 0.95, 0.975):
+        assert t_ppf(q, df) == float(student_t.ppf(q, df))
