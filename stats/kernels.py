@@ -12,13 +12,19 @@ Conventions shared by every kernel:
   count;
 * every floating-point reduction has a fixed association order written out in
   the code (several accumulators for instruction-level parallelism), never
-  left to ``fastmath``.
+  left to ``fastmath``;
+* every kernel releases the GIL (``nogil``): the service's other threads go on
+  with their I/O while one computes, so kernels may run from several threads at
+  once, and the parallel ones need a thread-safe threading layer (TBB or
+  OpenMP, not numba's workqueue), which is required here.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-from numba import njit, prange, uint64
+from numba import config, njit, prange, uint64
 
 from .rng import (
     STREAM_BOOTSTRAP,
@@ -45,6 +51,11 @@ __all__ = [
     "sign_flip_exact_sums",
     "sign_flip_sums",
 ]
+
+# "threadsafe" picks TBB or OpenMP; numba's own workqueue aborts when two threads launch parallel
+# kernels. An explicit NUMBA_THREADING_LAYER is the operator's choice and stays.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    config.THREADING_LAYER = "threadsafe"  # type: ignore[attr-defined]  # numba.config sets it from the environment
 
 #: Resamples per unit of parallel work, and per independently seeded
 #: xoshiro256++ generator in the kernels that use one (sign flips, order
@@ -111,7 +122,7 @@ def _redraw(key: np.uint64, t: int, n: int, threshold: np.uint64) -> tuple[int, 
             return int(m >> _S32), t
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def bootstrap_means(d_ext: np.ndarray, n_resamples: int, random_state: np.uint64, out: np.ndarray) -> None:
     """Fill ``out`` with the means of ``n_resamples`` bootstrap resamples.
 
@@ -174,7 +185,7 @@ def bootstrap_means(d_ext: np.ndarray, n_resamples: int, random_state: np.uint64
             out[b] = ((a0 + a1) + (a2 + a3)) / n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def multinomial_cdf(log_a: np.ndarray, log_b: np.ndarray, log_rest: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out`` with the unnormalised cumulative probabilities of a three-cell multinomial's cells.
 
@@ -203,7 +214,7 @@ def multinomial_cdf(log_a: np.ndarray, log_b: np.ndarray, log_rest: np.ndarray, 
             out[r * w_b + c] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bootstrap_means_from_counts(
     cdf: np.ndarray, width: int, first_a: int, first_b: int, n: int, values: np.ndarray, n_resamples: int,
     random_state: np.uint64, out: np.ndarray,
@@ -259,7 +270,7 @@ def bootstrap_means_from_counts(
         out[b] = ((values[0] * count_a + values[1] * count_b) + values[2] * rest) / n
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def bootstrap_medians(
     d: np.ndarray, rank: np.ndarray, n_resamples: int, random_state: np.uint64, out: np.ndarray
 ) -> None:
@@ -333,7 +344,7 @@ def bootstrap_medians(
             out[b] = 0.5 * (lo_value + sorted_d[j - 1])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def jackknife_means(d: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out[i]`` with the mean of ``d`` without element ``i``, in O(n)."""
     n = d.shape[0]
@@ -344,7 +355,7 @@ def jackknife_means(d: np.ndarray, out: np.ndarray) -> None:
         out[i] = (total - d[i]) / (n - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def jackknife_medians(sorted_d: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out[i]`` with the median of ``sorted_d`` without position ``i``.
 
@@ -361,7 +372,7 @@ def jackknife_medians(sorted_d: np.ndarray, out: np.ndarray) -> None:
         out[i] = 0.5 * (sorted_d[lo] + sorted_d[hi])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nibble_tables(d: np.ndarray) -> np.ndarray:
     """Partial sums of every subset of each aligned group of four values.
 
@@ -380,7 +391,7 @@ def _nibble_tables(d: np.ndarray) -> np.ndarray:
     return table
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def sign_flip_sums(
     padded_d: np.ndarray, total: float, n_resamples: int, random_state: np.uint64, out: np.ndarray
 ) -> None:
@@ -431,7 +442,7 @@ def sign_flip_sums(
             out[b] = total - 2.0 * ((a0 + a1) + (a2 + a3))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def sign_flip_exact_sums(d: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out[m]`` with ``sum_i s_i d[i]`` for every sign pattern ``m``.
 
@@ -454,7 +465,7 @@ def sign_flip_exact_sums(d: np.ndarray, out: np.ndarray) -> None:
         out[m] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sample_order_statistic(
     cdf: np.ndarray,
     values: np.ndarray,

@@ -192,3 +192,46 @@ def test_order_statistic_sampler_inverts_the_cdf():
     freq = np.array([(out == v).mean() for v in values])
     # each frequency has sd <= sqrt(.25 * .75 / 40000) = 0.0022
     np.testing.assert_allclose(freq, [0.25, 0.25, 0.5], atol=0.011)
+
+
+def test_kernels_release_the_gil_and_agree_when_run_from_several_threads() -> None:
+    """The service computes comparisons on worker threads: parallel kernels launched from two threads at
+    once must neither abort nor mix their results, and a kernel must let other Python threads run."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runnotary import stats
+
+    data = np.random.default_rng(7).normal(size=(4, 3000))
+    serial = [stats.paired_bootstrap(a, b, random_state=11, n_resamples=4000).to_dict()
+              for a, b in (data[:2], data[2:])]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(
+            lambda i: stats.paired_bootstrap(*((data[:2], data[2:])[i % 2]), random_state=11, n_resamples=4000).to_dict(),
+            range(8)))
+    assert together == [serial[i % 2] for i in range(8)]
+
+    ticks = 0
+    done = threading.Event()
+
+    def count() -> None:  # Python code that only runs while the kernel does not hold the GIL
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            time.sleep(0)
+
+    cdf = np.linspace(1e-3, 1.0, 4096)
+    values = np.arange(4096.0)
+    out = np.empty(8_000_000)
+    kernels.sample_order_statistic(cdf, values, 10, np.uint64(1), 0, out)  # compiled before timing
+    thread = threading.Thread(target=count)
+    thread.start()
+    try:
+        before = ticks
+        kernels.sample_order_statistic(cdf, values, out.shape[0], np.uint64(1), 0, out)  # serial, ~0.5 s
+        during = ticks - before
+    finally:
+        done.set()
+        thread.join()
+    assert during > 100, f"other threads advanced {during} times while a kernel ran: it holds the GIL"
