@@ -145,9 +145,7 @@ class Commands:
 
     def _register_run(self, body: RegisterRun, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
         as_input = _as_input(event, "runs.created", body.run, body.run.candidate_id)
-        effects = self.handlers.run_created(as_input)
-        # Registration is keyed by the event id: this returns the run the handler just registered.
-        registration = self.handlers.registry.register(body.run, event.id)
+        registration, effects = self.handlers.register_run(as_input)
         result = {
             "run_id": registration.run_id,
             "experiment_id": registration.experiment_id,

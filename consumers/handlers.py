@@ -22,7 +22,9 @@ from runnotary.consumers.events import (
     BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, encode, envelope, kafka_headers,
 )
 from runnotary.consumers.metrics import ServiceMetrics
-from runnotary.registry import Alert, Registration, Registry, RunCreated, candidates_for, find_baseline
+from runnotary.registry import (
+    Alert, Registration, Registry, RunCreated, TrackingUnavailable, candidates_for, find_baseline,
+)
 
 __all__ = ["Outgoing", "Handlers", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 
@@ -81,7 +83,33 @@ class Handlers:
     # -- runs.created ---------------------------------------------------------------------
 
     def run_created(self, event: CloudEvent[RunCreated]) -> list[Outgoing]:
-        registration = self.registry.register(event.data, event.id)
+        return self.register_run(event)[1]
+
+    def register_run(self, event: CloudEvent[RunCreated]) -> tuple[Registration, list[Outgoing]]:
+        """Register the event's run and pair it; the registration and the events to publish.
+
+        A new candidate is paired while its run is written but not yet marked registered, so its
+        baseline, gate status and ``registered`` mark reach MLflow in one request; a redelivered
+        one is paired again after the fact (its recorded pairing wins).
+        """
+        candidate = event.data.role == "candidate"
+        paired: dict[str, list[Outgoing]] = {}
+        failure: list[Exception] = []
+
+        def results(registration: Registration) -> dict[str, str]:
+            try:
+                out, tags = self._pair_new(registration, event)
+            except TrackingUnavailable:
+                raise  # the event is retried: nothing to keep
+            except Exception as exc:  # noqa: BLE001 - the registration stands; the failure is raised after it
+                failure.append(exc)
+                return {}
+            paired[registration.run_id] = out
+            return tags
+
+        registration = self.registry.register(event.data, event.id, results if candidate else None)
+        if failure:
+            raise failure[0]
         if not registration.already_registered:
             self.metrics.runs.labels(registration.event.role).inc()
         self.metrics.observe_run(registration.event.candidate_id, registration.event.role, registration.event.created_at)
@@ -89,29 +117,44 @@ class Handlers:
                  role=registration.event.role, event_id=event.id, alerts=len(registration.alerts),
                  again=registration.already_registered)
         out = self._alerts(registration.alerts, event)
-        if registration.event.role == "candidate":
+        if candidate and registration.run_id in paired and not registration.already_registered:
+            out += paired[registration.run_id]
+        elif candidate:
             baseline_id = find_baseline(self.registry, registration)
-            if baseline_id is None:
-                out += self._alerts([Alert(
-                    kind="awaiting_baseline", severity="info", run_id=registration.run_id,
-                    candidate_id=registration.event.candidate_id,
-                    message="no baseline with this dataset hash and seed family yet; pairing waits for it",
-                    details={"dataset_sha256": registration.event.dataset.sha256, "seed_family": registration.event.seeds.family},
-                )], event)
-            else:
-                out += self._pair(registration, self.registry.load(baseline_id), event)
+            out += self._awaiting(registration, event) if baseline_id is None else \
+                self._pair(registration, self.registry.load(baseline_id), event)
         else:
             for candidate_id in candidates_for(self.registry, registration):
                 out += self._pair(self.registry.load(candidate_id), registration, event)
-        return out
+        return registration, out
+
+    def _pair_new(self, candidate: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
+        """Pair a candidate whose run is not marked registered yet: the events, and the tags that record the pairing."""
+        baseline_id = find_baseline(self.registry, candidate)
+        if baseline_id is None:
+            return self._awaiting(candidate, cause), {}
+        return self._compare(candidate, self.registry.load(baseline_id), cause)
+
+    def _awaiting(self, candidate: Registration, cause: CloudEvent[Any]) -> list[Outgoing]:
+        return self._alerts([Alert(
+            kind="awaiting_baseline", severity="info", run_id=candidate.run_id,
+            candidate_id=candidate.event.candidate_id,
+            message="no baseline with this dataset hash and seed family yet; pairing waits for it",
+            details={"dataset_sha256": candidate.event.dataset.sha256, "seed_family": candidate.event.seeds.family},
+        )], cause)
 
     def _pair(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any]) -> list[Outgoing]:
+        """Pair a registered candidate: its results are uploaded and the pairing tagged on its run."""
+        out, tags = self._compare(candidate, baseline, cause)
+        self.registry.tag(candidate.run_id, tags)
+        return out
+
+    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
+        """Compare, evaluate the gates and upload both results; the events and the tags that record the pairing."""
         comparison = compare(self.registry, candidate, baseline, self.settings)
         quarantined, flags = meeting_flags([candidate, baseline], candidate.event.candidate_id, stale_after=None)
         status = evaluate(candidate, comparison, self.policy, quarantined=quarantined_names(candidate, quarantined))
-        self.registry.log_json(candidate.run_id, AB_RESULT_PATH, comparison.to_dict())
-        self.registry.log_json(candidate.run_id, GATE_STATUS_PATH, status,
-                               tags={"baseline_run": baseline.run_id, "gate_overall": status["overall"]})
+        self.registry.log_jsons(candidate.run_id, {AB_RESULT_PATH: comparison.to_dict(), GATE_STATUS_PATH: status})
         self.metrics.gates.labels(status["overall"]).inc()
         self.metrics.observe_comparison(candidate.event.candidate_id, comparison.to_dict(),
                                         candidate_created_at=candidate.event.created_at,
@@ -124,7 +167,8 @@ class Handlers:
         out = [self._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=candidate.run_id,
                        candidate_id=candidate.event.candidate_id, message=note) for note in comparison.notes]
-        return out + self._alerts(flags + gate_alerts(candidate, status) + notes, cause)
+        tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"]}
+        return out + self._alerts(flags + gate_alerts(candidate, status) + notes, cause), tags
 
     # -- meetings.requested -----------------------------------------------------------------
 

@@ -115,20 +115,23 @@ def read_per_query_table(path: Path, max_bytes: int = MAX_PARSE_BYTES) -> PerQue
             raise ArtifactError(f"{path.name}: empty CSV (no header)")
         if len(set(header)) != len(header):
             raise ArtifactError(f"{path.name}: the header repeats a column name")
-        cells: dict[str, list[str]] = {name: [] for name in header}
-        columns = list(cells.values())
-        for row in reader:
-            if len(row) != len(header):
-                if not row:
-                    continue  # a blank line
-                raise ArtifactError(
-                    f"{path.name}:{reader.line_num}: row has {len(row)} cells, the header has {len(header)}"
-                )
-            for column, cell in zip(columns, row):
-                column.append(cell)
+        rows = [row for row in reader if row]  # blank lines are skipped
+        if any(len(row) != len(header) for row in rows):
+            _raise_ragged(path.name, text, len(header))
     except csv.Error as exc:
         raise ArtifactError(f"{path.name}: not a valid CSV: {exc}") from exc
+    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in header]
+    cells = dict(zip(header, columns))
     return PerQueryTable(path.name, cells)
+
+
+def _raise_ragged(name: str, text: str, width: int) -> None:
+    """Name the first row whose cell count differs from the header's, with its line."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader, None)
+    for row in reader:
+        if row and len(row) != width:
+            raise ArtifactError(f"{name}:{reader.line_num}: row has {len(row)} cells, the header has {width}")
 
 
 def read_per_query(path: Path, column: str, max_bytes: int = MAX_PARSE_BYTES) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,7 +51,7 @@ from runnotary.registry.recompute import (
 _DATASET_RACE = re.compile(r"dataset_pk|duplicate key value|UNIQUE constraint failed: datasets|Duplicate entry", re.IGNORECASE)
 
 __all__ = [
-    "MetricRecord", "Observer", "Registration", "Registry", "TAG", "PROVENANCE_PATH", "classify",
+    "MetricRecord", "Observer", "Registration", "Registry", "Results", "TAG", "PROVENANCE_PATH", "classify",
     "configure_mlflow_http",
 ]
 
@@ -66,6 +67,8 @@ _EXPERIMENT_PAGE = 1000
 
 #: Called once per MLflow operation with (operation, seconds, None or "unavailable"/"refused"/"error").
 Observer = Callable[[str, float, "str | None"], None]
+#: Called with a written registration before it is marked registered; returns tags to record with that mark.
+Results = Callable[["Registration"], dict[str, str]]
 
 
 def configure_mlflow_http(max_retries: int = 0, timeout_s: float = 10.0) -> None:
@@ -85,6 +88,29 @@ def configure_mlflow_http(max_retries: int = 0, timeout_s: float = 10.0) -> None
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, math.ceil(timeout_s)))
     os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    _remember_absent_modules(_DATABRICKS_PROBES)
+
+
+#: Modules MLflow's request-header providers try to import on every HTTP call to detect a Databricks
+#: notebook, job or cluster (mlflow.utils.databricks_utils).
+_DATABRICKS_PROBES = ("dbruntime", "pyspark", "IPython")
+
+
+def _remember_absent_modules(names: tuple[str, ...]) -> None:
+    """Make the import of a module that is not installed fail at once instead of searching ``sys.path``.
+
+    Python caches successful imports only: a missing module is searched for again, on every path
+    entry, at every ``import``. MLflow probes for a Databricks runtime that way several times per
+    HTTP request (about 2.4 ms of CPU per request here, a tenth of the service's). A ``None`` entry
+    in ``sys.modules`` is Python's own way to say "not importable" (``ModuleNotFoundError`` at once);
+    it is set only for modules that are not installed, so nothing that exists is hidden.
+    """
+    import importlib.util
+    import sys
+
+    for name in names:
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            sys.modules[name] = None  # type: ignore[assignment]
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -229,6 +255,7 @@ class Registry:
     file it parses; ``max_cache_bytes`` the verified copies it keeps (the oldest runs' copies are
     dropped first, and fetched again with one GET if asked for). ``observer`` (optional) is called once per MLflow operation with the
     operation's name, its duration in seconds and ``None`` or the error kind; it must not raise.
+    ``io_threads`` bounds the uploads of one registration that run at once (shared by every thread).
     """
 
     client: MlflowClient
@@ -241,6 +268,7 @@ class Registry:
     max_cache_bytes: int = 2 << 30
     hygiene: HygieneSettings = DEFAULT_HYGIENE
     observer: Observer | None = None
+    io_threads: int = 4
     _experiments: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _artifact_uris: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _verified: dict[Path, tuple[int, int, str]] = field(default_factory=dict, init=False, repr=False)
@@ -249,6 +277,7 @@ class Registry:
     _parsed: ParsedCache = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _swept: bool = field(default=False, init=False, repr=False)
+    _io: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_artifact_bytes < 1 or self.max_parse_bytes < 1:
@@ -281,18 +310,26 @@ class Registry:
 
     # -- registration -------------------------------------------------------------------
 
-    def register(self, event: RunCreated, event_id: str) -> Registration:
+    def register(self, event: RunCreated, event_id: str, results: Results | None = None) -> Registration:
         """Register ``event`` exactly once and return its registration.
 
-        A redelivered event returns the first registration; a run left half-registered by a
-        crash is resumed; two concurrent registrations of one event converge on one run (see
-        ``_commit``). An event MLflow refuses for good leaves its run FAILED with the reason in
-        ``runnotary.failure_reason`` and raises ``RegistryError``; an outage raises
-        ``TrackingUnavailable`` and leaves the run to be resumed.
+        A new event's run is created at once, with every tag, and its evidence written; only then are
+        the event's runs looked up, and every racer keeps the same one (``_commit``). So a first
+        delivery costs no lookup before the run exists; a redelivery of a registered event makes a
+        run that the lookup deletes again, and returns the first registration; a run left
+        half-registered by a crash is resumed or replaced. ``results`` (optional) is called with the
+        written registration before the run is marked registered, and returns ``runnotary.*`` tags
+        (without the prefix) to record in the same request as the ``registered`` tag; it runs only
+        for the run that is kept, and not at all for a redelivery. An event MLflow refuses for good
+        leaves its run FAILED with the reason in ``runnotary.failure_reason`` and raises
+        ``RegistryError``; an outage raises ``TrackingUnavailable`` and leaves the run to be resumed.
         """
-        experiment_id, existing = self._existing_run(event, event_id)
-        if existing is not None and _registered(existing):
-            return self._registered_again(existing)
+        if event.run_id is not None:
+            experiment_id, existing = self._adopted_run(event, event_id)
+            if _registered(existing):
+                return self._registered_again(existing)
+        else:
+            experiment_id, existing = self._experiment_id(event.experiment), None
         staged = self._stage(event)
         try:
             if existing is None:
@@ -301,15 +338,13 @@ class Registry:
             else:
                 run_id, artifact_uri = existing.info.run_id, existing.info.artifact_uri
                 resumed_tags = dict(existing.data.tags)
-            return self._commit(event, event_id, experiment_id, run_id, artifact_uri, staged, resumed_tags)
+            return self._commit(event, event_id, experiment_id, run_id, artifact_uri, staged, resumed_tags, results)
         finally:
             shutil.rmtree(staged.folder, ignore_errors=True)
 
-    def _existing_run(self, event: RunCreated, event_id: str) -> tuple[str, Run | None]:
-        """The experiment the event registers into, and the run it already has there (if any)."""
-        if event.run_id is None:
-            experiment_id = self._experiment_id(event.experiment)
-            return experiment_id, _winner(self._event_runs(experiment_id, event_id))
+    def _adopted_run(self, event: RunCreated, event_id: str) -> tuple[str, Run]:
+        """The run an event names (``run_id``), with the event id on it before anything else is written."""
+        assert event.run_id is not None
         with self._tracking("get the event's run"):
             run = self.client.get_run(event.run_id)
         owner = run.data.tags.get(f"{TAG}event_id")
@@ -317,7 +352,7 @@ class Registry:
             raise RegistryError(f"run {event.run_id} belongs to event {owner}, not to {event_id}")
         if run.info.lifecycle_stage != "active":
             raise RegistryError(f"run {event.run_id} is deleted; it cannot be registered")
-        if owner is None:  # adopt it: the event id is on the run before anything else is written
+        if owner is None:  # adopt it
             with self._tracking("tag the adopted run"):
                 self.client.set_tag(run.info.run_id, f"{TAG}event_id", event_id)
             run.data.tags[f"{TAG}event_id"] = event_id
@@ -365,7 +400,7 @@ class Registry:
 
     def _commit(
         self, event: RunCreated, event_id: str, experiment_id: str, run_id: str, artifact_uri: str,
-        staged: _Staged, resumed_tags: dict[str, Any],
+        staged: _Staged, resumed_tags: dict[str, Any], results: Results | None,
     ) -> Registration:
         """Write the staged registration to its run, converging with any concurrent registration.
 
@@ -378,18 +413,30 @@ class Registry:
             try:
                 registration = self._write(event, event_id, experiment_id, run_id, artifact_uri, staged, resumed_tags)
                 winner = self._converge(experiment_id, event_id, run_id)
-                if winner is None or winner.info.run_id == run_id:
-                    self._finish(registration, staged, resumed_tags)
-                    return registration
             except RegistryError as exc:
-                winner = self._converge(experiment_id, event_id, run_id)
-                if winner is None or winner.info.run_id == run_id:  # not a lost race: a real refusal
-                    self._mark_failed(run_id, exc)
-                    raise
+                winner = self._refused(experiment_id, event_id, run_id, exc)
+            else:
+                if winner is None or winner.info.run_id == run_id:
+                    self._keep(registration, staged)  # the verified copies, for ``results`` and later reads
+                    tags = results(registration) if results is not None else {}
+                    try:
+                        self._finish(registration, resumed_tags, tags)
+                        return registration
+                    except RegistryError as exc:
+                        winner = self._refused(experiment_id, event_id, run_id, exc)
+            assert winner is not None  # _refused raises when the run is the event's own
             if _registered(winner):
                 return self._registered_again(winner)
             run_id, artifact_uri, resumed_tags = winner.info.run_id, winner.info.artifact_uri, dict(winner.data.tags)
         raise RegistryError(f"event {event_id}: concurrent registrations did not converge on one run")
+
+    def _refused(self, experiment_id: str, event_id: str, run_id: str, exc: RegistryError) -> Run:
+        """After a refusal: the run another racer keeps, or (a real refusal) the run marked FAILED and ``exc`` raised."""
+        winner = self._converge(experiment_id, event_id, run_id)
+        if winner is None or winner.info.run_id == run_id:
+            self._mark_failed(run_id, exc)
+            raise exc
+        return winner
 
     def _converge(self, experiment_id: str, event_id: str, mine: str) -> Run | None:
         runs = self._event_runs(experiment_id, event_id)
@@ -413,16 +460,35 @@ class Registry:
         registration = Registration(run_id, experiment_id, event_id, event, artifacts, staged.metrics, alerts,
                                     artifact_uri=artifact_uri)
         repo = self._repo(run_id, artifact_uri)
-        for record in artifacts:
-            with self._tracking("upload an artifact"):
-                repo.log_artifact(str(staged.folder / _EVIDENCE_DIR / record.path), _artifact_dir(record.path))
         provenance = staged.folder / PROVENANCE_PATH
         provenance.parent.mkdir(parents=True, exist_ok=True)
         provenance.write_text(json.dumps(registration.to_dict(), indent=2))
-        with self._tracking("record the provenance"):
-            repo.log_artifact(str(provenance), "runnotary")
-        self._link_dataset(run_id, event)
+
+        def upload(local: Path, folder: str, operation: str) -> Callable[[], None]:
+            def run() -> None:
+                with self._tracking(operation):
+                    repo.log_artifact(str(local), folder)
+            return run
+
+        self._together(
+            [upload(staged.folder / _EVIDENCE_DIR / r.path, _artifact_dir(r.path), "upload an artifact") for r in artifacts]
+            + [upload(provenance, "runnotary", "record the provenance"), lambda: self._link_dataset(run_id, event)]
+        )
         return registration
+
+    def _together(self, calls: list[Callable[[], None]]) -> None:
+        """Run independent MLflow calls on the registry's I/O threads and wait for all of them.
+
+        If any failed, an outage is raised before a refusal (the event is then retried, not refused).
+        """
+        with self._lock:
+            if self._io is None:
+                self._io = ThreadPoolExecutor(self.io_threads, thread_name_prefix="runnotary-mlflow")
+            pool = self._io
+        errors = [f.exception() for f in [pool.submit(call) for call in calls]]
+        failed = [e for e in errors if e is not None]
+        if failed:
+            raise next((e for e in failed if isinstance(e, TrackingUnavailable)), failed[0])
 
     def _link_dataset(self, run_id: str, event: RunCreated) -> None:
         """Log the data set as the run's input. MLflow creates a data set row per experiment on first
@@ -437,13 +503,14 @@ class Registry:
                 if attempt == 2 or not _DATASET_RACE.search(str(exc)):
                     raise
 
-    def _finish(self, registration: Registration, staged: _Staged, resumed_tags: dict[str, Any]) -> None:
-        """One log_batch with params, metrics and the ``registered`` tag, then the run ends FINISHED."""
+    def _finish(self, registration: Registration, resumed_tags: dict[str, Any], results: dict[str, str]) -> None:
+        """One log_batch with params, metrics, the ``results`` tags and the ``registered`` tag, then the run ends FINISHED."""
         event = registration.event
         timestamp = int(event.created_at.timestamp() * 1000)
         metrics = {spec_for(m.name).mlflow_key: m.value for m in registration.metrics if m.value is not None}
         params = {**{k: str(v) for k, v in event.params.items()}, "seed": str(event.seeds.value)}
-        tags = {f"{TAG}registered": "true", f"{TAG}alerts": str(len(registration.alerts))}
+        tags = {**{f"{TAG}{k}": v for k, v in results.items()},
+                f"{TAG}registered": "true", f"{TAG}alerts": str(len(registration.alerts))}
         if resumed_tags.get(f"{TAG}event_id") is not None and f"{TAG}dataset_sha256" not in resumed_tags:
             tags = {**self._tags(event, registration.event_id), "mlflow.runName": event.run_name, **tags}
         with self._tracking("record params, metrics and the registration"):
@@ -452,7 +519,6 @@ class Registry:
             if FAILURE_TAG in resumed_tags:
                 self.client.delete_tag(registration.run_id, FAILURE_TAG)
             self.client.set_terminated(registration.run_id, "FINISHED")
-        self._keep(registration, staged)
 
     def _mark_failed(self, run_id: str, exc: Exception) -> None:
         """Leave a permanently refused run FAILED with its (redacted) reason; best effort."""
@@ -561,18 +627,18 @@ class Registry:
         return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, value, "verified", path, source.sha256), None
 
     def _keep(self, registration: Registration, staged: _Staged) -> None:
-        """Move the verified copies into the run's cache folder: ``fetch`` then never downloads them."""
+        """Link the verified copies into the run's cache folder: ``fetch`` then never downloads them.
+
+        Linked, not moved: the staged copies stay for a retry of the write until ``register`` ends.
+        """
         run_dir = self.cache_dir / registration.run_id
         for record in registration.artifacts:
             target = run_dir / _EVIDENCE_DIR / record.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged.folder / _EVIDENCE_DIR / record.path, target)
+            _link(staged.folder / _EVIDENCE_DIR / record.path, target)
             info = target.stat()
             with self._lock:
                 self._verified[target] = (info.st_size, info.st_mtime_ns, record.sha256)
-        target = run_dir / PROVENANCE_PATH
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.folder / PROVENANCE_PATH, target)
+        _link(staged.folder / PROVENANCE_PATH, run_dir / PROVENANCE_PATH)
         kept = sum(a.size for a in registration.artifacts)
         with self._lock:
             self._artifact_uris[registration.run_id] = registration.artifact_uri or ""
@@ -661,22 +727,37 @@ class Registry:
             shutil.rmtree(folder, ignore_errors=True)
         return data
 
-    def log_json(self, run_id: str, artifact_path: str, data: dict[str, Any], tags: dict[str, str] | None = None) -> None:
-        """Upload ``data`` as the run's JSON artifact ``artifact_path``; set ``runnotary.*`` tags after it."""
+    def log_json(self, run_id: str, artifact_path: str, data: dict[str, Any]) -> None:
+        """Upload ``data`` as the run's JSON artifact ``artifact_path``."""
+        self.log_jsons(run_id, {artifact_path: data})
+
+    def log_jsons(self, run_id: str, documents: dict[str, dict[str, Any]]) -> None:
+        """Upload each document as the run's JSON artifact at its path, all at once."""
         folder = self.cache_dir / "staging" / uuid.uuid4().hex
-        local = folder / Path(artifact_path).name
         folder.mkdir(parents=True)
-        try:
+        repo = self._repo(run_id, self._artifact_uri(run_id))
+
+        def upload(index: int, artifact_path: str, data: dict[str, Any]) -> Callable[[], None]:
+            local = folder / str(index) / Path(artifact_path).name
+            local.parent.mkdir()
             local.write_text(json.dumps(data, indent=2))
             parent = artifact_path.rsplit("/", 1)[0] if "/" in artifact_path else None
-            repo = self._repo(run_id, self._artifact_uri(run_id))
-            with self._tracking("log a result"):
-                repo.log_artifact(str(local), parent)
-            if tags:
-                with self._tracking("tag a result"):
-                    self._log_batch(run_id, tags={f"{TAG}{k}": v for k, v in tags.items()})
+
+            def run() -> None:
+                with self._tracking("log a result"):
+                    repo.log_artifact(str(local), parent)
+            return run
+
+        try:
+            self._together([upload(i, path, data) for i, (path, data) in enumerate(documents.items())])
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def tag(self, run_id: str, tags: dict[str, str]) -> None:
+        """Set ``runnotary.<key>`` tags on a run, in one request."""
+        if tags:
+            with self._tracking("tag a result"):
+                self._log_batch(run_id, tags={f"{TAG}{k}": v for k, v in tags.items()})
 
     def fetch(self, registration: Registration, path: str) -> Path:
         """A local copy of one of the run's evidence artifacts, verified against its recorded hash.
@@ -836,6 +917,20 @@ class Registry:
                 run_id, metrics=m[i * 1000 : (i + 1) * 1000], params=p[i * 100 : (i + 1) * 100],
                 tags=t[j * 100 : (j + 1) * 100] if j >= 0 else [],
             )
+
+
+def _link(source: Path, target: Path) -> None:
+    """``target`` becomes the same file as ``source`` (a hard link; a copy where links are refused), atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    try:
+        try:
+            os.link(source, partial)
+        except OSError:
+            shutil.copy2(source, partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _alert(kind: str, severity: str, event: RunCreated, message: str, **details: object) -> Alert:

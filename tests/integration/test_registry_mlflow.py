@@ -277,7 +277,7 @@ def test_read_json_is_none_only_for_a_missing_document(make_registry: Callable[.
     """Before: read_json swallowed every error, so a refused or failed read looked like 'no baseline yet'."""
     registry = make_registry()
     registration = registry.register(write_run(registry.artifact_root, "json", experiment=experiment), str(uuid.uuid4()))
-    registry.log_json(registration.run_id, "runnotary/ab_result.json", {"x": 1}, tags={"note": "y"})
+    registry.log_json(registration.run_id, "runnotary/ab_result.json", {"x": 1})
     assert registry.read_json(registration.run_id, "runnotary/ab_result.json") == {"x": 1}
     assert registry.read_json(registration.run_id, "runnotary/absent.json") is None
     down = make_registry(client=MlflowClient("http://127.0.0.1:9"))
@@ -295,7 +295,7 @@ def test_pairing_honours_a_recorded_baseline_on_redelivery(make_registry: Callab
     candidate_event = write_run(root, "cand", experiment=experiment, created_at=now - timedelta(hours=1))
     candidate = registry.register(candidate_event, "c-1")
     assert find_baseline(registry, candidate) == old.run_id
-    registry.log_json(candidate.run_id, "runnotary/gate_status.json", {}, tags={"baseline_run": old.run_id})
+    registry.tag(candidate.run_id, {"baseline_run": old.run_id})
     new = registry.register(write_run(root, "base-new", role="baseline", experiment=experiment, created_at=now), "b-new")
     redelivered = registry.register(candidate_event, "c-1")
     assert redelivered.already_registered
@@ -330,4 +330,4 @@ def test_http_calls_of_one_registration(
     tracking_calls = [c for c in counted.calls if c[0] != "PUT"]
     print(f"\nHTTP calls per registration: {len(counted.calls)} ({len(tracking_calls)} tracking, {len(uploads)} uploads)")
     assert len(uploads) == len(event.artifacts) + 1  # the evidence files and the provenance record
-    assert len(tracking_calls) == 6, tracking_calls
+    assert len(tracking_calls) == 5, tracking_calls  # create, link the dataset, look up the event, log_batch, end

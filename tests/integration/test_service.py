@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from runnotary.consumers.events import MeetingRequested, encode, envelope
@@ -197,7 +198,8 @@ def test_meeting_for_an_unknown_candidate_still_gets_a_bundle(running_service: A
 
 
 def test_half_finished_registration_is_resumed_on_the_same_run(running_service: Any) -> None:
-    """A run left by a crash after it was opened (event id tagged, not registered) is completed, not duplicated."""
+    """A run left by a crash after it was opened (event id tagged, not registered) is completed, not duplicated:
+    the redelivery's own new run loses to it (the earlier start) and is deleted."""
     svc = running_service()
     settings = svc.settings
     baseline = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=50, n_requests=200, seed=8)[0]
@@ -205,7 +207,8 @@ def test_half_finished_registration_is_resumed_on_the_same_run(running_service: 
     experiment = client.get_experiment_by_name(baseline.experiment)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(baseline.experiment)
     event = envelope("runs.created", baseline, subject=baseline.candidate_id)
-    orphan = client.create_run(experiment_id, tags={"runnotary.event_id": event.id}).info.run_id
+    started = int(baseline.created_at.timestamp() * 1000) - 1
+    orphan = client.create_run(experiment_id, start_time=started, tags={"runnotary.event_id": event.id}).info.run_id
 
     _publish(settings, "runs.created", [(baseline.candidate_id, encode(event))])
     consumer_offsets_reach(settings, "runs.created", 1)
@@ -213,6 +216,8 @@ def test_half_finished_registration_is_resumed_on_the_same_run(running_service: 
     assert [r.info.run_id for r in runs] == [orphan]
     assert runs[0].data.tags["runnotary.registered"] == "true"
     assert runs[0].data.tags["runnotary.dataset_sha256"] == baseline.dataset.sha256
+    everything = client.search_runs([experiment_id], f"tags.`runnotary.event_id` = '{event.id}'", run_view_type=ViewType.ALL)
+    assert {r.info.lifecycle_stage for r in everything if r.info.run_id != orphan} <= {"deleted"}
 
 
 def test_replayed_inputs_republish_the_same_gate_status(running_service: Any) -> None:

@@ -77,6 +77,26 @@ def test_configure_mlflow_http_sets_mlflow_own_variables(monkeypatch: pytest.Mon
         configure_mlflow_http(max_retries=-1)
 
 
+def test_modules_that_are_not_installed_fail_to_import_without_a_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow probes for a Databricks runtime with imports on every HTTP request; a missing module is
+    remembered as missing, an installed one is left alone."""
+    import importlib
+    import sys
+
+    from runnotary.registry.tracking import _remember_absent_modules
+
+    absent = f"runnotary_absent_{os.getpid()}"
+    monkeypatch.delitem(sys.modules, absent, raising=False)
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)  # installed (stdlib), rarely imported
+    _remember_absent_modules((absent, "colorsys"))
+    assert absent in sys.modules and sys.modules[absent] is None
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(absent)
+    assert sys.modules.get("colorsys", "not imported") is not None
+    assert importlib.import_module("colorsys").rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    monkeypatch.delitem(sys.modules, absent)
+
+
 @pytest.mark.parametrize("name", ["..", ".", "...", "../..", "/", "a/../../b", "../etc", ".hidden", "", "//.."])
 def test_experiment_slug_never_leaves_the_artifact_root(name: str) -> None:
     """Before: an experiment named '..' gave an artifact location above mlartifacts/."""
