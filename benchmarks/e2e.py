@@ -254,8 +254,11 @@ def main(argv: list[str] | None = None) -> None:
 
         bootstrap = os.environ.get("RUNNOTARY_KAFKA_BOOTSTRAP")
         broker_procs = None
+        fetch_wait_ms: int | None = None  # a real broker answers a waiting fetch as soon as data arrives
         if not bootstrap:
-            from runnotary.consumers.broker import EmbeddedBroker
+            from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
+
+            fetch_wait_ms = EMBEDDED_FETCH_WAIT_MS  # as runnotary serve and demo set it for their embedded broker
 
             broker = stack.enter_context(EmbeddedBroker())
             bootstrap = broker.bootstrap
@@ -285,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         def topics(phase: str) -> Kafka:
             """Topics of one phase: a new consumer group reads its input topic from the start, so no phase
             may inherit another's events."""
-            opened.append(Kafka(bootstrap, f"{base}.{phase}.", args.partitions))
+            opened.append(Kafka(bootstrap, f"{base}.{phase}.", args.partitions, fetch_wait_ms))
             stack.callback(opened[-1].close)
             return opened[-1]
 

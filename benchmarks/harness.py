@@ -43,11 +43,12 @@ class Seen:
 class Kafka:
     """Topics of one prefix, a producer, and a thread that reads every output from the beginning."""
 
-    def __init__(self, bootstrap: str, prefix: str, partitions: int) -> None:
+    def __init__(self, bootstrap: str, prefix: str, partitions: int, fetch_wait_ms: int | None = None) -> None:
+        """``fetch_wait_ms``: fetch.wait.max.ms of the watcher and of the services (the embedded broker needs a short one)."""
         from confluent_kafka import Consumer, Producer, TopicPartition
         from confluent_kafka.admin import AdminClient, NewTopic
 
-        self.bootstrap, self.prefix = bootstrap, prefix
+        self.bootstrap, self.prefix, self.fetch_wait_ms = bootstrap, prefix, fetch_wait_ms
         quiet = {"bootstrap.servers": bootstrap, "log.connection.close": False}
         admin = AdminClient(quiet)
         for future in admin.create_topics([NewTopic(prefix + t, partitions, replication_factor=-1) for t in _TOPICS],
@@ -57,7 +58,8 @@ class Kafka:
                                   "linger.ms": 5})
         self.seen = Seen()
         self._stop = threading.Event()
-        self._consumer = Consumer({**quiet, "group.id": f"{prefix}watch",
+        waits = {"fetch.wait.max.ms": fetch_wait_ms} if fetch_wait_ms is not None else {}
+        self._consumer = Consumer({**quiet, **waits, "group.id": f"{prefix}watch",
                                    "enable.auto.commit": False, "auto.offset.reset": "earliest"})
         self._consumer.assign([TopicPartition(prefix + t, p, -2) for t in _OUTPUTS for p in range(partitions)])
         self._thread = threading.Thread(target=self._watch, name="watcher", daemon=True)
@@ -151,6 +153,8 @@ def serving(n: int, *, kafka: Kafka, url: str, root: Path, work: Path, group: st
                    "RUNNOTARY_MAX_POLL_INTERVAL_MS": "30000", "RUNNOTARY_MLFLOW_TRACKING_URI": url,
                    "RUNNOTARY_STATE_DIR": str(state), "RUNNOTARY_ARTIFACT_ROOT": str(root),
                    "RUNNOTARY_BUNDLE_DIR": str(state / "bundle"), "RUNNOTARY_METRICS_PORT": str(port)}
+            if kafka.fetch_wait_ms is not None:
+                env["RUNNOTARY_KAFKA_FETCH_WAIT_MAX_MS"] = str(kafka.fetch_wait_ms)
             with (state / "serve.log").open("wb") as log:
                 process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True)

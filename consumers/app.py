@@ -14,7 +14,7 @@ import structlog
 
 from runnotary import stats
 from runnotary.bundles import ComparisonSettings, load_policy
-from runnotary.consumers.broker import EmbeddedBroker
+from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
 from runnotary.consumers.handlers import Handlers
 from runnotary.consumers.health import ServiceReadiness
 from runnotary.consumers.kafka import ensure_topics, make_consumer, make_producer
@@ -24,7 +24,7 @@ from runnotary.consumers.settings import TOPIC_NAMES, Settings
 from runnotary.registry import Registry
 from runnotary.registry.tracking import configure_mlflow_http
 
-__all__ = ["bootstrap_servers", "build_service", "serve"]
+__all__ = ["bootstrap_servers", "build_service", "for_broker", "serve"]
 
 log = structlog.get_logger("runnotary")
 
@@ -38,6 +38,14 @@ def bootstrap_servers(settings: Settings) -> Iterator[str]:
     with EmbeddedBroker() as broker:
         log.info("embedded_broker_started", bootstrap=broker.bootstrap)
         yield broker.bootstrap
+
+
+def for_broker(settings: Settings) -> Settings:
+    """``settings`` for the broker ``bootstrap_servers`` gives: the embedded one holds a waiting fetch
+    to its end even when data arrives, so its consumers wait at most ``EMBEDDED_FETCH_WAIT_MS``."""
+    if settings.kafka_bootstrap or settings.kafka_fetch_wait_max_ms is not None:
+        return settings
+    return settings.model_copy(update={"kafka_fetch_wait_max_ms": EMBEDDED_FETCH_WAIT_MS})
 
 
 def make_registry(settings: Settings, metrics: ServiceMetrics | None = None) -> Registry:
@@ -78,6 +86,7 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Run the service until ``stop`` is set (the CLI sets it on SIGTERM / SIGINT)."""
+    settings = for_broker(settings)
     with bootstrap_servers(settings) as bootstrap:
         metrics = service_metrics(settings)
         server = metrics.serve(settings.metrics_port, settings.metrics_addr, ServiceReadiness(metrics, settings.tracking_uri()))

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from runnotary.consumers.broker import EmbeddedBroker
+from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
 from runnotary.consumers.events import MeetingRequested, decode, encode, envelope
 from runnotary.consumers.kafka import make_consumer, make_producer
 from runnotary.consumers.logs import configure_logging
@@ -45,7 +45,7 @@ def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 17
         settings = Settings(
             kafka_bootstrap=broker.bootstrap, state_dir=state, artifact_root=artifacts, bundle_dir=workdir / "bundle",
             group_id=f"runnotary-demo-{uuid.uuid4().hex[:8]}", session_timeout_ms=6000, max_poll_interval_ms=10000,
-            metrics_port=0, mlflow_tracking_uri=None,
+            metrics_port=0, mlflow_tracking_uri=None, kafka_fetch_wait_max_ms=EMBEDDED_FETCH_WAIT_MS,
         )
         from runnotary.consumers.app import build_service
 

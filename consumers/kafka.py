@@ -27,7 +27,7 @@ def make_producer(settings: Settings, bootstrap: str | None = None) -> Producer:
 
 
 def make_consumer(settings: Settings, bootstrap: str | None = None) -> Consumer:
-    return Consumer({
+    config: dict[str, str | int | float | bool] = {
         **settings.kafka_config(bootstrap),
         "group.id": settings.group_id,
         "enable.auto.commit": False,
@@ -36,7 +36,10 @@ def make_consumer(settings: Settings, bootstrap: str | None = None) -> Consumer:
         "session.timeout.ms": settings.session_timeout_ms,
         "max.poll.interval.ms": settings.max_poll_interval_ms,
         "client.id": "runnotary",
-    })
+    }
+    if settings.kafka_fetch_wait_max_ms is not None:
+        config["fetch.wait.max.ms"] = settings.kafka_fetch_wait_max_ms
+    return Consumer(config)
 
 
 def ensure_topics(settings: Settings, names: Iterable[str], bootstrap: str | None = None) -> dict[str, str]:

@@ -90,3 +90,16 @@ def test_embedded_defaults_without_kafka_or_mlflow(tmp_path: Path) -> None:
     assert settings.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     with pytest.raises(ValueError, match="no Kafka bootstrap"):
         settings.kafka_config()
+
+
+def test_consumers_of_the_embedded_broker_wait_briefly_for_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tansu answers a waiting fetch only when the wait ends: the embedded broker gets a short wait, a
+    configured broker librdkafka's own unless the operator sets one."""
+    from runnotary.consumers.app import for_broker
+    from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS
+
+    assert for_broker(Settings()).kafka_fetch_wait_max_ms == EMBEDDED_FETCH_WAIT_MS
+    assert for_broker(Settings(kafka_bootstrap="kafka:9092")).kafka_fetch_wait_max_ms is None
+    monkeypatch.setenv("RUNNOTARY_KAFKA_FETCH_WAIT_MAX_MS", "250")
+    assert for_broker(Settings()).kafka_fetch_wait_max_ms == 250
+    assert for_broker(Settings(kafka_bootstrap="kafka:9092")).kafka_fetch_wait_max_ms == 250
