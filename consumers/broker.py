@@ -34,8 +34,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 #: fetch.wait.max.ms for consumers of the embedded broker. Tansu answers a fetch that waits for data
 #: only when the wait ends, even if data arrived meanwhile: with librdkafka's 500 ms a message sat
-#: ~150 ms (p50; up to 500) before a consumer saw it, 7 ms with this.
-EMBEDDED_FETCH_WAIT_MS = 20
+#: ~150 ms (p50; up to 500) before a consumer saw it. Shorter waits cost the broker CPU for every
+#: empty fetch (at 20 ms, a tenth of a core for a service and one more consumer), so: 100.
+EMBEDDED_FETCH_WAIT_MS = 100
 
 
 class EmbeddedBroker:

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     kafka_fetch_wait_max_ms: int | None = Field(
         None, ge=1, le=60_000,
         description="librdkafka fetch.wait.max.ms of the consumer; unset: librdkafka's 500 on a configured broker, "
-                    "20 on the embedded Tansu, which answers a waiting fetch only when the wait ends")
+                    "100 on the embedded Tansu, which answers a waiting fetch only when the wait ends")
     workers: int = Field(4, ge=1, le=64, description="threads that process messages (one key of a partition at a time)")
     max_in_flight: int = Field(16, ge=1, description="uncommitted messages per partition before it is paused")
     commit_interval_s: float = Field(1.0, gt=0, description="how often stored offsets are committed")
