@@ -322,7 +322,8 @@ class Registry:
         (without the prefix) to record in the same request as the ``registered`` tag; it runs only
         for the run that is kept, and not at all for a redelivery. An event MLflow refuses for good
         leaves its run FAILED with the reason in ``runnotary.failure_reason`` and raises
-        ``RegistryError``; an outage raises ``TrackingUnavailable`` and leaves the run to be resumed.
+        ``RegistryError``; an outage raises ``TrackingUnavailable`` and leaves the run unregistered, for
+        the redelivery to complete or replace.
         """
         if event.run_id is not None:
             experiment_id, existing = self._adopted_run(event, event_id)
