@@ -15,6 +15,7 @@ import io
 import json
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,6 @@ class PerQueryTable:
     name: str
     cells: dict[str, list[str]]
     _columns: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _order: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def column(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(query_ids, values)`` of one column, sorted by query id (read-only arrays)."""
@@ -58,7 +58,7 @@ class PerQueryTable:
             return known
         if "query_id" not in self.cells or column not in self.cells:
             raise ArtifactError(f"{self.name}: a per-query CSV needs columns 'query_id' and {column!r}")
-        query_ids, order = self._sorted_ids()
+        query_ids, order = self._sorted_ids
         out = _floats(self.name, column, self.cells[column])[order]
         if not np.all(np.isfinite(out)):
             raise ArtifactError(f"{self.name}: {column!r} holds NaN or inf")
@@ -66,16 +66,16 @@ class PerQueryTable:
         self._columns[column] = (query_ids, out)  # two threads may both compute it: same arrays either way
         return query_ids, out
 
+    @cached_property
     def _sorted_ids(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self._order:
-            query_ids = np.asarray(self.cells["query_id"])
-            order = np.argsort(query_ids, kind="stable")
-            query_ids = query_ids[order]
-            if np.any(query_ids[1:] == query_ids[:-1]):
-                raise ArtifactError(f"{self.name}: query_id values repeat")
-            query_ids.setflags(write=False)
-            self._order[:] = [(query_ids, order)]
-        return self._order[0]
+        """The query ids in sorted order (read-only) and the order that sorts the rows; computed once."""
+        query_ids = np.asarray(self.cells["query_id"])
+        order = np.argsort(query_ids, kind="stable")
+        query_ids = query_ids[order]
+        if np.any(query_ids[1:] == query_ids[:-1]):
+            raise ArtifactError(f"{self.name}: query_id values repeat")
+        query_ids.setflags(write=False)
+        return query_ids, order
 
 
 def _floats(name: str, column: str, cells: list[str]) -> np.ndarray:
