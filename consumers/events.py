@@ -39,6 +39,7 @@ __all__ = [
     "ComputeStats",
     "EmitBundle",
     "GateCheck",
+    "Reconcile",
     "PairAB",
     "RegisterRun",
     "DeadLetter",
@@ -289,11 +290,20 @@ class GateCheck(_Model):
     candidate_run_id: Identifier
 
 
-CommandName = Literal["register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check"]
-COMMAND_NAMES: tuple[str, ...] = ("register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check")
+class Reconcile(_Model):
+    """Pair every registered candidate whose baseline is registered but which has no gate status
+    (after a restore, or a pairing lost to anything else) and publish their gates.status."""
+
+    command: Literal["reconcile"]
+    max_runs: int = Field(10_000, ge=1, le=1_000_000, description="candidates without a gate status to examine at most")
 
 
-class Command(RootModel[Annotated[RegisterRun | PairAB | ComputeStats | EmitBundle | GateCheck, Field(discriminator="command")]]):
+CommandName = Literal["register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check", "reconcile"]
+COMMAND_NAMES: tuple[str, ...] = ("register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check", "reconcile")
+
+
+class Command(RootModel[Annotated[RegisterRun | PairAB | ComputeStats | EmitBundle | GateCheck | Reconcile,
+                                  Field(discriminator="command")]]):
     """One command of the seed's grammar; the ``command`` field names the verb."""
 
     model_config = ConfigDict(frozen=True)

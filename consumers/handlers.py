@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,10 @@ from runnotary.consumers.events import (
 )
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.registry import (
-    Alert, Registration, Registry, RunCreated, TrackingUnavailable, candidates_for, find_baseline,
+    Alert, Registration, Registry, RunCreated, TrackingUnavailable, awaiting_candidates, candidates_for, find_baseline,
 )
 
-__all__ = ["Outgoing", "Handlers", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
+__all__ = ["Outgoing", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 
 AB_RESULT_PATH = "runnotary/ab_result.json"
 GATE_STATUS_PATH = "runnotary/gate_status.json"
@@ -50,6 +50,18 @@ class Outgoing:
         return cls(topic, key, encode(event), kafka_headers(event))
 
 
+@dataclass(frozen=True)
+class Reconciled:
+    """What one reconciliation pass did: candidates examined, those it paired, the creation times of
+    those still awaiting a baseline, the events to publish, and where the next pass continues."""
+
+    examined: int
+    paired: tuple[str, ...]
+    awaiting: tuple[datetime, ...]
+    outgoing: list[Outgoing]
+    next_page: str | None
+
+
 def _fingerprint(alert: Alert) -> str:
     """A short stable hash of what an alert says (its message and details)."""
     content = json.dumps([alert.message, alert.details], sort_keys=True, default=str, separators=(",", ":"))
@@ -69,7 +81,7 @@ class Handlers:
         caused_by = cause if isinstance(cause, str) else cause.id
         return Outgoing.of(topic, subject, envelope(topic, data, subject=subject, caused_by=caused_by))
 
-    def _alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any]) -> list[Outgoing]:
+    def _alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any] | str) -> list[Outgoing]:
         out = []
         for alert in alerts:
             self.metrics.alerts.labels(alert.kind, alert.severity).inc()
@@ -77,7 +89,8 @@ class Handlers:
             # the event id) comes from the alert's content, not its position in the list.
             owner = alert.run_id or alert.candidate_id or ""
             subject = f"{owner}:{alert.kind}:{_fingerprint(alert)}"
-            out.append(Outgoing.of("alerts", owner, envelope("alerts", alert, subject=subject, caused_by=cause.id)))
+            caused_by = cause if isinstance(cause, str) else cause.id
+            out.append(Outgoing.of("alerts", owner, envelope("alerts", alert, subject=subject, caused_by=caused_by)))
         return out
 
     # -- runs.created ---------------------------------------------------------------------
@@ -88,54 +101,69 @@ class Handlers:
     def register_run(self, event: CloudEvent[RunCreated]) -> tuple[Registration, list[Outgoing]]:
         """Register the event's run and pair it; the registration and the events to publish.
 
-        A new candidate is paired while its run is written but not yet marked registered, so its
-        baseline, gate status and ``registered`` mark reach MLflow in one request; a redelivered
-        one is paired again after the fact (its recorded pairing wins).
+        The registration's phases, in order: ``prepare`` (the run written, not yet marked), the
+        pairing a new candidate can record with its mark, ``finish`` (the ``registered`` mark), then
+        the looks that must follow the mark. Each side writes before it looks, whatever the key,
+        partition or instance the two events came with (``registry.pairing``):
+
+        - a new candidate looks for its baseline before its mark, so a found pairing (baseline run,
+          gate status) reaches MLflow in the mark's request; when it found none it looks once more
+          after the mark, which sees any baseline marked meanwhile;
+        - a baseline is marked, then pairs every candidate of its key still waiting for it;
+        - a redelivered run is paired again after the fact (a recorded pairing wins).
         """
         candidate = event.data.role == "candidate"
-        paired: dict[str, list[Outgoing]] = {}
-        failure: list[Exception] = []
-
-        def results(registration: Registration) -> dict[str, str]:
+        prepared = self.registry.prepare(event.data, event.id)
+        out: list[Outgoing] = []
+        paired = False
+        if isinstance(prepared, Registration):
+            registration = prepared
+        elif candidate:
             try:
-                out, tags = self._pair_new(registration, event)
+                out, tags = self._pair_before_mark(prepared.registration, event)
             except TrackingUnavailable:
+                self.registry.abandon(prepared)
                 raise  # the event is retried: nothing to keep
-            except Exception as exc:  # noqa: BLE001 - the registration stands; the failure is raised after it
-                failure.append(exc)
-                return {}
-            paired[registration.run_id] = out
-            return tags
-
-        registration = self.registry.register(event.data, event.id, results if candidate else None)
-        if failure:
-            raise failure[0]
+            except Exception:
+                self.registry.finish(prepared)  # the registration stands; the pairing's failure is raised
+                raise
+            paired = bool(tags)
+            registration = self.registry.finish(prepared, tags)
+            if registration.already_registered:  # another racer registered this event first: its pairing counts
+                out, paired = [], False
+        else:
+            registration = self.registry.finish(prepared)
         if not registration.already_registered:
             self.metrics.runs.labels(registration.event.role).inc()
         self.metrics.observe_run(registration.event.candidate_id, registration.event.role, registration.event.created_at)
         log.info("run_registered", run_id=registration.run_id, candidate_id=registration.event.candidate_id,
                  role=registration.event.role, event_id=event.id, alerts=len(registration.alerts),
                  again=registration.already_registered)
-        out = self._alerts(registration.alerts, event)
-        if candidate and registration.run_id in paired and not registration.already_registered:
-            out += paired[registration.run_id]
-        elif candidate:
-            baseline_id = find_baseline(self.registry, registration)
-            out += self._awaiting(registration, event) if baseline_id is None else \
-                self._pair(registration, self.registry.load(baseline_id), event)
-        else:
+        out = self._alerts(registration.alerts, event) + out
+        if candidate and not paired:
+            out += self.pair_candidate(registration, event)
+        elif not candidate:
             for candidate_id in candidates_for(self.registry, registration):
-                out += self._pair(self.registry.load(candidate_id), registration, event)
+                out += self.pair(self.registry.load(candidate_id), registration, event)
         return registration, out
 
-    def _pair_new(self, candidate: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
-        """Pair a candidate whose run is not marked registered yet: the events, and the tags that record the pairing."""
+    def pair_candidate(self, candidate: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
+        """Pair a registered candidate with its baseline, or say that it waits for one."""
         baseline_id = find_baseline(self.registry, candidate)
         if baseline_id is None:
-            return self._awaiting(candidate, cause), {}
+            return self._awaiting(candidate, cause)
+        return self.pair(candidate, self.registry.load(baseline_id), cause)
+
+    def _pair_before_mark(self, candidate: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
+        """Pair a candidate whose run is not marked registered yet: the events, and the tags that record the pairing.
+
+        No baseline yet: nothing (the look after the mark decides, and says it waits)."""
+        baseline_id = find_baseline(self.registry, candidate)
+        if baseline_id is None:
+            return [], {}
         return self._compare(candidate, self.registry.load(baseline_id), cause)
 
-    def _awaiting(self, candidate: Registration, cause: CloudEvent[Any]) -> list[Outgoing]:
+    def _awaiting(self, candidate: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
         return self._alerts([Alert(
             kind="awaiting_baseline", severity="info", run_id=candidate.run_id,
             candidate_id=candidate.event.candidate_id,
@@ -143,13 +171,13 @@ class Handlers:
             details={"dataset_sha256": candidate.event.dataset.sha256, "seed_family": candidate.event.seeds.family},
         )], cause)
 
-    def _pair(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any]) -> list[Outgoing]:
+    def pair(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
         """Pair a registered candidate: its results are uploaded and the pairing tagged on its run."""
         out, tags = self._compare(candidate, baseline, cause)
         self.registry.tag(candidate.run_id, tags)
         return out
 
-    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
+    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str) -> tuple[list[Outgoing], dict[str, str]]:
         """Compare, evaluate the gates and upload both results; the events and the tags that record the pairing."""
         comparison = compare(self.registry, candidate, baseline, self.settings)
         quarantined, flags = meeting_flags([candidate, baseline], candidate.event.candidate_id, stale_after=None)
@@ -169,6 +197,37 @@ class Handlers:
                        candidate_id=candidate.event.candidate_id, message=note) for note in comparison.notes]
         tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"]}
         return out + self._alerts(flags + gate_alerts(candidate, status) + notes, cause), tags
+
+    # -- reconciliation ------------------------------------------------------------------------
+
+    def reconcile(self, *, max_runs: int = 200, page_token: str | None = None) -> Reconciled:
+        """One bounded pass over registered candidates without a gate status, oldest first.
+
+        Each one whose baseline is registered is paired (the events of its gate status, which carry
+        the same ids whichever instance or pass computes them); one still without a baseline is
+        counted as awaiting and left alone (its ``awaiting_baseline`` alert was published when it
+        was registered). ``page_token`` continues a previous pass where it stopped.
+        """
+        page, token = awaiting_candidates(self.registry, max_results=max_runs, page_token=page_token)
+        out: list[Outgoing] = []
+        paired: list[str] = []
+        awaiting: list[datetime] = []
+        baselines: dict[tuple[str, str, str], str | None] = {}  # one lookup per experiment and pairing key
+        for run_id, _ in page:
+            candidate = self.registry.load(run_id)
+            key = (candidate.experiment_id, candidate.event.dataset.sha256, candidate.event.seeds.family)
+            if key not in baselines:
+                baselines[key] = find_baseline(self.registry, candidate)
+            baseline_id = baselines[key]
+            if baseline_id is None:
+                awaiting.append(candidate.event.created_at)
+                continue
+            out += self.pair(candidate, self.registry.load(baseline_id), f"reconcile:{run_id}")
+            paired.append(run_id)
+        if paired:
+            log.info("candidates_reconciled", paired=paired, examined=len(page))
+        return Reconciled(examined=len(page), paired=tuple(paired), awaiting=tuple(awaiting), outgoing=out,
+                          next_page=token)
 
     # -- meetings.requested -----------------------------------------------------------------
 

@@ -11,9 +11,24 @@ import structlog
 
 from runnotary.consumers.metrics import ServiceMetrics
 
-__all__ = ["ServiceReadiness", "report_lag"]
+__all__ = ["ServiceReadiness", "health_url", "mlflow_answers", "report_lag"]
 
 log = structlog.get_logger("runnotary")
+
+
+def health_url(tracking_uri: str) -> str | None:
+    """MLflow's health endpoint for a tracking server; ``None`` for a local store (nothing to probe)."""
+    return f"{tracking_uri.rstrip('/')}/health" if tracking_uri.startswith(("http://", "https://")) else None
+
+
+def mlflow_answers(url: str, timeout: float = 2.0) -> str | None:
+    """``None`` when ``GET url`` answers 2xx, else the failure's type name."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+    except Exception as exc:  # any failure to answer is "not reachable", named by its type
+        return type(exc).__name__
+    return None
 
 
 class ServiceReadiness:
@@ -27,7 +42,7 @@ class ServiceReadiness:
     def __init__(self, metrics: ServiceMetrics, tracking_uri: str, *, poll_grace_seconds: float = 30.0,
                  cache_seconds: float = 5.0, timeout: float = 2.0) -> None:
         self.metrics = metrics
-        self.health_url = f"{tracking_uri.rstrip('/')}/health" if tracking_uri.startswith(("http://", "https://")) else None
+        self.health_url = health_url(tracking_uri)
         self.poll_grace_seconds, self.cache_seconds, self.timeout = poll_grace_seconds, cache_seconds, timeout
         self._lock = threading.Lock()
         self._probed: tuple[float, bool, str] | None = None
@@ -49,12 +64,7 @@ class ServiceReadiness:
             if self._probed is not None and now - self._probed[0] < self.cache_seconds:
                 return self._probed[1], self._probed[2]
             started = time.monotonic()
-            error: str | None = None
-            try:
-                with urllib.request.urlopen(self.health_url, timeout=self.timeout) as response:
-                    response.read()
-            except Exception as exc:  # any failure to answer is "not reachable", named by its type
-                error = type(exc).__name__
+            error = mlflow_answers(self.health_url, self.timeout)
             self.metrics.observe_mlflow("health", time.monotonic() - started, error)
             reason = "MLflow reachable" if error is None else f"MLflow not reachable ({error})"
             self._probed = (now, error is None, reason)

@@ -11,8 +11,8 @@ What a message becomes:
 - effects durable, every caused event acknowledged -> done;
 - over the input size limit, undecodable, invalid, or refused by a handler for good -> a
   dead-letter record (size-guarded, redacted) acknowledged -> done;
-- MLflow not answering -> retried with backoff, the loop pausing the partitions meanwhile;
-  never dead-lettered;
+- MLflow not answering -> retried, the loop pausing the partitions meanwhile, as soon as
+  MLflow's health endpoint answers again (at the latest after the backoff); never dead-lettered;
 - a publish the broker refuses -> ``DeliveryFailed``: the service stops, message uncommitted.
 """
 
@@ -92,6 +92,9 @@ class Service:
     publish_timeout: float = 30.0
     tracking: TrackingSignal = field(default_factory=TrackingSignal)
     deadletters: DeadLetterPolicy | None = None
+    #: Answers whether MLflow is back (e.g. ``GET /health``); while it is down the retry waits on it.
+    probe: Callable[[], bool] | None = None
+    probe_interval: float = 1.0
     _topics: dict[str, str] = field(default_factory=dict, init=False)
     _dispatch: dict[str, Callable[[Message], list[Outgoing]]] = field(default_factory=dict, init=False)
 
@@ -141,7 +144,7 @@ class Service:
                 self.metrics.tracking_down.inc()
                 log.warning("tracking_unavailable_retrying", topic=topic, partition=message.partition(),
                             offset=message.offset(), delay_s=delay, error=redact(str(exc))[:500])
-                if stop.wait(delay):
+                if self._wait_for_tracking(stop, delay):
                     raise Abandoned(f"stopped while MLflow was unavailable ({topic} offset {message.offset()})") from exc
                 delay = min(delay * 2, self.retry_backoff[1])
                 continue
@@ -149,6 +152,19 @@ class Service:
                 return [self._deadletter(topic, message, exc)], "deadlettered"
             self.tracking.up()
             return outgoing, "processed"
+
+    def _wait_for_tracking(self, stop: threading.Event, delay: float) -> bool:
+        """Wait up to ``delay`` before the next attempt, probing MLflow about once a second: back as soon
+        as it answers, so recovery does not wait out a long backoff. True when ``stop`` was set."""
+        if self.probe is None:
+            return stop.wait(delay)
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(self.probe_interval, left)):
+                return True
+            if self.probe():
+                return False
+        return stop.is_set()
 
     def _raw(self, message: Message) -> bytes | None:
         raw = message.value()

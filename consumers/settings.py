@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         604_800.0, gt=0, description="a run older than this counts as stale when used as a baseline or in a meeting"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    reconcile_interval_s: float = Field(
+        60.0, ge=0, description="how often candidates without a gate status are re-paired (0: only at start-up)"
+    )
+    reconcile_batch: int = Field(200, ge=1, le=10_000, description="candidates one reconciliation pass examines at most")
+    awaiting_alert_after_s: float = Field(
+        3_600.0, gt=0, description="a candidate waiting this long for a baseline raises the RunnotaryCandidateAwaitingBaseline alert"
+    )
 
     gate_policy: Path | None = Field(None, description="YAML gate policy; unset uses the seed's four gates")
 

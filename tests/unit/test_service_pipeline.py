@@ -135,3 +135,18 @@ def test_every_dead_letter_of_hostile_bytes_fits_and_names_a_reason() -> None:
         letter = _letter(producer)
         assert letter.offset == i and letter.error
         assert len(producer.produced[-1][1]) < 256 * 1024
+
+
+def test_during_an_outage_the_retry_waits_on_the_health_probe_not_the_backoff() -> None:
+    """With a 30 s backoff, the event is retried as soon as the probe says MLflow answers again."""
+    producer = FakeProducer()
+    out = [Outgoing("gates.status", "c", b"{}")]
+    service = _service(ScriptedHandlers(TrackingUnavailable("down"), out), producer)
+    service.retry_backoff, service.probe_interval = (30.0, 30.0), 0.001
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    answers = iter([False, False, True])
+    probes: list[bool] = []
+    service.probe = lambda: probes.append(next(answers)) or probes[-1]
+    service.process(FakeMessage(b"x"), threading.Event())
+    assert probes == [False, False, True]
+    assert [t for t, _, _ in producer.produced] == ["runnotary.gates.status"]
