@@ -97,7 +97,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
         metrics = service_metrics(settings)
         tracking = TrackingSignal()
         server = metrics.serve(settings.metrics_port, settings.metrics_addr,
-                               ServiceReadiness(metrics, settings.tracking_uri()))
+                               ServiceReadiness(metrics, settings.tracking_uri(), tracking=tracking))
         reconciling: threading.Thread | None = None
         try:
             service = build_service(settings, bootstrap, metrics, tracking)

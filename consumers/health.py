@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from runnotary.consumers.loop import TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 
 __all__ = ["ServiceReadiness", "health_url", "mlflow_answers", "report_lag"]
@@ -32,7 +33,7 @@ def mlflow_answers(url: str, timeout: float = 2.0) -> str | None:
 
 
 class ServiceReadiness:
-    """``/readyz``: the consume loop polled recently and MLflow answers.
+    """``/readyz``: the consume loop polled recently, no message keeps failing, and MLflow answers.
 
     MLflow is probed at ``GET <tracking_uri>/health`` (what `mlflow server` serves) at most once
     per ``cache_seconds``; each probe is recorded as the MLflow operation ``health``. A local
@@ -40,8 +41,9 @@ class ServiceReadiness:
     """
 
     def __init__(self, metrics: ServiceMetrics, tracking_uri: str, *, poll_grace_seconds: float = 30.0,
-                 cache_seconds: float = 5.0, timeout: float = 2.0) -> None:
+                 cache_seconds: float = 5.0, timeout: float = 2.0, tracking: TrackingSignal | None = None) -> None:
         self.metrics = metrics
+        self.tracking = tracking
         self.health_url = health_url(tracking_uri)
         self.poll_grace_seconds, self.cache_seconds, self.timeout = poll_grace_seconds, cache_seconds, timeout
         self._lock = threading.Lock()
@@ -53,6 +55,11 @@ class ServiceReadiness:
             return False, "not consuming yet"
         if since > self.poll_grace_seconds:
             return False, f"consume loop has not polled for {since:.0f} s"
+        faults = self.tracking.faults if self.tracking is not None else {}
+        if faults:
+            (topic, partition), error_type = sorted(faults.items())[0]
+            return False, (f"a message of {topic} partition {partition} keeps failing ({error_type}); "
+                           f"{len(faults)} partition(s) held, see the service log")
         ok, reason = self.mlflow_reachable()
         return (True, "ready") if ok else (False, reason)
 

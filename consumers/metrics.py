@@ -218,6 +218,10 @@ class ServiceMetrics:
         self.stale_runs = Counter("runnotary_stale_runs_used_total",
                                   "Runs older than the stale threshold used as a baseline or in a meeting",
                                   ["usage"], registry=r)
+        self.unexpected_errors = Counter(
+            "runnotary_unexpected_errors_total",
+            "Events whose handling raised an unexpected error (a bug or an outage): kept, retried, never dead-lettered",
+            ["topic", "error_type"], registry=r)
         self.awaiting = Gauge("runnotary_candidates_awaiting_baseline",
                               "Registered candidates without a gate status whose baseline is not registered "
                               "(as of the last complete reconciliation cycle)", registry=r)

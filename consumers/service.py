@@ -13,6 +13,9 @@ What a message becomes:
   dead-letter record (size-guarded, redacted) acknowledged -> done;
 - MLflow not answering -> retried, the loop pausing the partitions meanwhile, as soon as
   MLflow's health endpoint answers again (at the latest after the backoff); never dead-lettered;
+- any other exception (a bug, an unclassified outage) -> kept uncommitted, its partition paused,
+  retried with backoff, logged with its traceback, counted, and ``/readyz`` not ready; never
+  dead-lettered;
 - a publish the broker refuses -> ``DeliveryFailed``: the service stops, message uncommitted.
 """
 
@@ -35,9 +38,15 @@ from runnotary.consumers.handlers import Handlers, Outgoing
 from runnotary.consumers.loop import Abandoned, ConsumeLoop, LoopConsumer, Message, TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.settings import Settings
-from runnotary.registry.errors import TrackingUnavailable, redact
+from runnotary.registry.errors import RunnotaryError, TrackingUnavailable, redact
+from runnotary.stats import StatsError
 
-__all__ = ["INPUT_TOPICS", "MessageTooLarge", "Producer", "Service"]
+__all__ = ["INPUT_TOPICS", "REFUSALS", "MessageTooLarge", "Producer", "Service"]
+
+#: What an input can be refused for, and so dead-lettered: it does not decode, validate or satisfy the
+#: contract, or a handler refuses it for a documented reason (runnotary's own errors; the numerics'
+#: refusal of the data). Anything else is a bug or an outage: the message is kept and retried.
+REFUSALS: tuple[type[Exception], ...] = (RunnotaryError, StatsError)
 
 INPUT_TOPICS = ("runs.created", "meetings.requested", "commands")
 
@@ -134,6 +143,7 @@ class Service:
 
     def _handle(self, topic: str, message: Message, stop: threading.Event) -> tuple[list[Outgoing], str]:
         delay = self.retry_backoff[0]
+        tp = (message.topic() or "", message.partition() or 0)
         while True:
             try:
                 if topic not in self._dispatch:
@@ -148,9 +158,23 @@ class Service:
                     raise Abandoned(f"stopped while MLflow was unavailable ({topic} offset {message.offset()})") from exc
                 delay = min(delay * 2, self.retry_backoff[1])
                 continue
-            except Exception as exc:  # bad input, or refused for good: set aside with the reason
+            except (Abandoned, DeliveryFailed):
+                raise
+            except REFUSALS as exc:  # the input is refused, for a documented reason: set aside with it
+                self.tracking.clear(tp)
                 return [self._deadletter(topic, message, exc)], "deadlettered"
+            except Exception as exc:  # a bug or an outage nobody classified: keep the message and hold its partition
+                error_type = type(exc).__name__
+                self.tracking.fault(tp, error_type)
+                self.metrics.unexpected_errors.labels(topic, error_type).inc()
+                log.exception("event_failed_unexpectedly", topic=topic, partition=message.partition(),
+                              offset=message.offset(), error_type=error_type, retry_in_s=delay)
+                if stop.wait(delay):
+                    raise Abandoned(f"stopped while {topic} offset {message.offset()} kept failing ({error_type})") from exc
+                delay = min(delay * 2, self.retry_backoff[1])
+                continue
             self.tracking.up()
+            self.tracking.clear(tp)
             return outgoing, "processed"
 
     def _wait_for_tracking(self, stop: threading.Event, delay: float) -> bool:
