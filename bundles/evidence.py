@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,8 +51,8 @@ def closing_line(meeting_id: str, overall: str) -> str:
             f"overall_gate_status={overall}")
 
 
-def statuses(evidence: Sequence[CandidateEvidence], unknown: Sequence[str]) -> tuple[Literal["pass", "fail"], dict[str, Literal["pass", "fail"]]]:
-    """The meeting's overall status and each candidate's, in one place: an unknown candidate fails."""
+def statuses(evidence: Sequence[CandidateEvidence], unknown: Collection[str]) -> tuple[Literal["pass", "fail"], dict[str, Literal["pass", "fail"]]]:
+    """The meeting's overall status and each candidate's, in one place: a candidate not evaluated fails."""
     per: dict[str, Literal["pass", "fail"]] = {
         e.candidate.event.candidate_id: "pass" if e.gate_status["overall"] == "pass" else "fail" for e in evidence
     }
@@ -95,7 +95,7 @@ def _numbers(run: Registration, quarantined: frozenset[str]) -> tuple[dict[str, 
     return numbers, failed
 
 
-def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], unknown: Sequence[str],
+def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], unknown: Mapping[str, str],
                       overall: str, per: dict[str, Literal["pass", "fail"]]) -> dict[str, Any]:
     candidates = []
     for item in evidence:
@@ -122,9 +122,7 @@ def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], un
         "overall_gate_status": overall,
         "quantile_definition": recipes.QUANTILE_DEFINITION,
         "candidates": candidates,
-        "unknown_candidates": [
-            {"candidate_id": c, "status": "fail", "reason": "unknown_candidate: no registered run"} for c in unknown
-        ],
+        "unknown_candidates": [{"candidate_id": c, "status": "fail", "reason": reason} for c, reason in unknown.items()],
     }
 
 
@@ -273,15 +271,16 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
 
 
 def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequence[CandidateEvidence],
-                 unknown: Sequence[str] = (), policy: GatePolicy = DEFAULT_POLICY) -> Bundle:
+                 unknown: Mapping[str, str] | None = None, policy: GatePolicy = DEFAULT_POLICY) -> Bundle:
     """Write ``root/<meeting_id>/`` atomically (a temporary sibling renamed into place).
 
-    ``unknown`` lists requested candidates with no registered run: they appear in the bundle and
-    fail it. The plots draw the thresholds of ``policy``, the one the gates were evaluated under.
+    ``unknown`` maps the requested candidates the meeting could not evaluate (no registered run, or
+    evidence that could not be read) to the reason: they appear in the bundle with it and fail it. The plots draw the thresholds of ``policy``, the one the gates were evaluated under.
     The returned statuses are the ones written, so ``bundles.emitted`` cannot disagree.
     """
     if not MEETING_ID.match(meeting_id):
         raise ValueError(f"meeting_id {meeting_id!r} is not a safe directory name")
+    unknown = dict(unknown or {})
     overall, per = statuses(evidence, unknown)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{meeting_id}.", dir=root))
