@@ -23,10 +23,9 @@ from runnotary.bundles import recipes
 from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
-from runnotary.registry import (
-    ArtifactError, Registration, Registry, TrackingUnavailable, redact, sha256_file, spec_for,
-)
+from runnotary.registry import ArtifactError, Registration, Registry, sha256_file, spec_for
 from runnotary.registry.models import SAFE_NAME
+from runnotary.registry.tracking import MLFLOW_ERRORS, tracking_error
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
            "write_bundle", "MEETING_ID", "PLOTS"]
@@ -315,30 +314,21 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
 
 def log_bundle(registry: Registry, bundle: Bundle) -> str:
     """Log the bundle's files to MLflow: one run per meeting in the ``runnotary-bundles`` experiment
-    (re-emitting a meeting replaces its files on the same run). Returns the run id."""
-    from mlflow.exceptions import MlflowException
+    (re-emitting a meeting replaces its files on the same run). Returns the run id.
 
+    Raises ``TrackingUnavailable`` when MLflow does not answer (re-emitting is idempotent, so the
+    meeting is retried), ``RegistryError`` with MLflow's reason when it refuses (a 403, a 400): retrying
+    would not change the answer.
+    """
     try:
         return _log_bundle(registry, bundle)
-    except (MlflowException, ConnectionError, TimeoutError) as exc:
-        # Re-emitting is idempotent (same run, same bytes), so the meeting is retried rather than lost.
-        raise TrackingUnavailable(redact(f"could not log bundle {bundle.meeting_id} to MLflow: {exc}")) from exc
+    except MLFLOW_ERRORS as exc:
+        raise tracking_error(exc, f"log the bundle of meeting {bundle.meeting_id}") from exc
 
 
 def _log_bundle(registry: Registry, bundle: Bundle) -> str:
     client = registry.client
-    experiment = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
-    if experiment is None:
-        location = f"{registry.artifact_location.rstrip('/')}/{BUNDLES_EXPERIMENT}" if registry.artifact_location else None
-        try:
-            experiment_id = client.create_experiment(BUNDLES_EXPERIMENT, artifact_location=location)
-        except Exception:  # another worker created it first
-            found = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
-            if found is None:
-                raise
-            experiment_id = found.experiment_id
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = registry.experiment_id(BUNDLES_EXPERIMENT)
     runs = client.search_runs([experiment_id], f"tags.`runnotary.meeting_id` = '{bundle.meeting_id}'", max_results=1)
     run_id = runs[0].info.run_id if runs else client.create_run(
         experiment_id, run_name=bundle.meeting_id, tags={"runnotary.meeting_id": bundle.meeting_id}).info.run_id

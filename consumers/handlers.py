@@ -204,7 +204,8 @@ class Handlers:
         quarantined, flags = meeting_flags(used, None, stale_after=self.stale_after)
         evidence = [self._evidence(c, b, comparison, quarantined, flags) for c, b, comparison in found]
         bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown, self.policy)
-        mlflow_run = log_bundle(self.registry, bundle)  # TrackingUnavailable when MLflow does not answer: retried
+        # MLflow not answering: TrackingUnavailable, retried; refusing (403, 400): RegistryError, dead-lettered with the reason
+        mlflow_run = log_bundle(self.registry, bundle)
         self.metrics.bundles.inc()
         self.metrics.observe_meeting([e.candidate.event.created_at for e in evidence]
                                      + [e.baseline.event.created_at for e in evidence if e.baseline is not None])
