@@ -106,6 +106,23 @@ def cite(registration: Registration, path: str, **where: Any) -> dict[str, Any]:
     return {"run_id": registration.run_id, "file": path, "sha256": record.sha256, **where}
 
 
+def _per_query_tables(registry: Registry, candidate: Registration, baseline: Registration, notes: list[str],
+                      failed: dict[str, str]) -> tuple[str, str, PerQueryTable, PerQueryTable] | None:
+    """Both runs' per-query paths and tables, or ``None`` with the reason in ``notes`` and ``failed``: a
+    missing or unreadable file fails the paired metrics, never the latency delta."""
+    cand_path, base_path = _source(candidate, "per_query"), _source(baseline, "per_query")
+    if cand_path is None or base_path is None:
+        notes.append("no_per_query_artifact: paired metrics need a per_query artifact on both runs")
+        failed.update({name: "no_per_query_artifact" for name in PAIRED_METRICS})
+        return None
+    try:
+        return cand_path, base_path, _per_query_table(registry, candidate, cand_path), _per_query_table(registry, baseline, base_path)
+    except ArtifactError as exc:
+        notes.append(f"per_query: {exc}")
+        failed.update({name: f"per_query artifact unreadable: {exc}" for name in PAIRED_METRICS})
+        return None
+
+
 def compare(registry: Registry, candidate: Registration, baseline: Registration, settings: ComparisonSettings) -> Comparison:
     """Paired bootstrap CI, sign-flip permutation p-value, effect sizes, PSI/KS drift and power per
     per-query metric, Holm-adjusted across them; the query-set check; the latency Δp95 and p50/p95/p99.
@@ -118,13 +135,9 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
     metrics: dict[str, dict[str, Any]] = {}
     query_sets: dict[str, Any] | None = None
     holm: dict[str, Any] | None = None
-    cand_path, base_path = _source(candidate, "per_query"), _source(baseline, "per_query")
-    if cand_path is None or base_path is None:
-        notes.append("no_per_query_artifact: paired metrics need a per_query artifact on both runs")
-        failed.update({name: "no_per_query_artifact" for name in PAIRED_METRICS})
-    else:
-        cand_table = _per_query_table(registry, candidate, cand_path)
-        base_table = _per_query_table(registry, baseline, base_path)
+    tables = _per_query_tables(registry, candidate, baseline, notes, failed)
+    if tables is not None:
+        cand_path, base_path, cand_table, base_table = tables
         try:
             cand_q, base_q = np.asarray(cand_table.cells["query_id"]), np.asarray(base_table.cells["query_id"])
             query_sets = recipes.query_sets(cand_q, base_q)

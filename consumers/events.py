@@ -21,6 +21,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, ValidationError, field_validator, model_validator
 
 from runnotary.consumers.errors import InvalidEvent
+from runnotary.digests import SHA256_PATTERN
 from runnotary.registry.models import RFC3339, Alert, Identifier, RunCreated, SafeName, rfc3339
 
 __all__ = [
@@ -239,7 +240,7 @@ class BaselineSelector(_Model):
     ``{dataset_sha256, seed_family}`` or ``{newest_matching: true}``."""
 
     run_id: Identifier | None = None
-    dataset_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", to_lower=True)] | None = None
+    dataset_sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN, to_lower=True)] | None = None
     seed_family: Identifier | None = None
     newest_matching: Literal[True] | None = None
 

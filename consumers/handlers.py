@@ -23,7 +23,8 @@ from runnotary.consumers.events import (
 )
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.registry import (
-    Alert, Registration, Registry, RunCreated, TrackingUnavailable, awaiting_candidates, candidates_for, find_baseline,
+    Alert, Registration, Registry, RegistryError, RunCreated, TrackingUnavailable, awaiting_candidates, candidates_for,
+    find_baseline, redact,
 )
 
 __all__ = ["Outgoing", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
@@ -238,24 +239,33 @@ class Handlers:
     def _meeting(self, event: CloudEvent[MeetingRequested]) -> list[Outgoing]:
         meeting = event.data
         found: list[tuple[Registration, Registration | None, Comparison | None]] = []
-        unknown: list[str] = []
+        unknown: dict[str, str] = {}  # candidate_id -> why the meeting could not evaluate it
         missing: list[Alert] = []
         experiments = self.registry.experiment_ids()
         for candidate_id in meeting.candidates:
             runs = self.registry.search({"candidate_id": candidate_id, "role": "candidate"}, experiments, max_results=1)
             if not runs:
-                unknown.append(candidate_id)
+                unknown[candidate_id] = "unknown_candidate: no registered run"
                 missing.append(Alert(kind="unknown_candidate", severity="critical", candidate_id=candidate_id,
                                      message=f"meeting {meeting.meeting_id} asks for {candidate_id!r}, which has no registered run",
                                      details={"meeting_id": meeting.meeting_id}))
                 continue
-            found.append(self._paired_with(self.registry.load(runs[0][0])))
+            try:
+                found.append(self._paired_with(self.registry.load(runs[0][0])))
+            except RegistryError as exc:  # this candidate's evidence, not the meeting: a row with the reason
+                reason = f"evidence_unavailable: {redact(str(exc))}"
+                unknown[candidate_id] = reason
+                missing.append(Alert(kind="candidate_not_evaluated", severity="critical", run_id=runs[0][0],
+                                     candidate_id=candidate_id,
+                                     message=f"meeting {meeting.meeting_id} could not evaluate {candidate_id!r}: {reason}",
+                                     details={"meeting_id": meeting.meeting_id, "reason": reason}))
         # Hygiene across every run the decision uses: quarantine conflicting metric uuids, flag stale runs again.
         used = list({r.run_id: r for c, b, _ in found for r in (b, c) if r is not None}.values())
         quarantined, flags = meeting_flags(used, None, stale_after=self.stale_after)
         evidence = [self._evidence(c, b, comparison, quarantined, flags) for c, b, comparison in found]
-        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown)
-        mlflow_run = log_bundle(self.registry, bundle)  # TrackingUnavailable when MLflow does not answer: retried
+        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown, self.policy)
+        # MLflow not answering: TrackingUnavailable, retried; refusing (403, 400): RegistryError, dead-lettered with the reason
+        mlflow_run = log_bundle(self.registry, bundle)
         self.metrics.bundles.inc()
         self.metrics.observe_meeting([e.candidate.event.created_at for e in evidence]
                                      + [e.baseline.event.created_at for e in evidence if e.baseline is not None])
@@ -266,10 +276,14 @@ class Handlers:
         return self._alerts(missing + flags, event) + [self._out("bundles.emitted", emitted, meeting.meeting_id, event)]
 
     def _paired_with(self, candidate: Registration) -> tuple[Registration, Registration | None, Comparison | None]:
-        recorded = self.registry.read_json(candidate.run_id, AB_RESULT_PATH)
-        if recorded is None:
+        """The candidate with its recorded baseline and comparison; ``RegistryError`` when they cannot be read."""
+        try:
+            recorded = self.registry.read_json(candidate.run_id, AB_RESULT_PATH)
+            comparison = Comparison.from_dict(recorded) if recorded is not None else None
+        except (KeyError, TypeError, ValueError) as exc:  # a document that is not a comparison
+            raise RegistryError(f"run {candidate.run_id}: {AB_RESULT_PATH} is not a comparison ({exc!r})") from exc
+        if comparison is None:
             return candidate, None, None
-        comparison = Comparison.from_dict(recorded)
         return candidate, self.registry.load(comparison.baseline_run), comparison
 
     def _evidence(self, candidate: Registration, baseline: Registration | None, comparison: Comparison | None,

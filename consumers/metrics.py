@@ -29,12 +29,13 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import runnotary
+from runnotary.registry.hygiene import STALE_AFTER
 
 __all__ = ["ServiceMetrics", "MetricsServer", "Readiness", "DEFAULT_STALE_AFTER_SECONDS"]
 
 #: Input topics whose counters exist (at zero) from the start, so rates and ratios are never empty.
 _INPUT_TOPICS = ("runs.created", "meetings.requested")
-DEFAULT_STALE_AFTER_SECONDS = 7 * 24 * 3600.0
+DEFAULT_STALE_AFTER_SECONDS = STALE_AFTER.total_seconds()
 
 #: ``ready()`` answers (ok, reason); ``/readyz`` is 200 when ok, 503 with the reason otherwise.
 Readiness = Callable[[], tuple[bool, str]]

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runnotary.registry.hygiene import STALE_AFTER
+
 __all__ = ["Settings", "TOPIC_NAMES"]
 
 #: Logical topic names; the configured prefix is put in front of each.
@@ -61,7 +63,8 @@ class Settings(BaseSettings):
         86_400.0, gt=0, description="a candidate's series expire after this long without a run or comparison"
     )
     stale_after_seconds: float = Field(
-        604_800.0, gt=0, description="a run older than this counts as stale when used as a baseline or in a meeting"
+        STALE_AFTER.total_seconds(), gt=0,
+        description="a run older than this counts as stale when used as a baseline or in a meeting"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     reconcile_interval_s: float = Field(

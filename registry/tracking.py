@@ -51,8 +51,8 @@ from runnotary.registry.recompute import (
 _DATASET_RACE = re.compile(r"dataset_pk|duplicate key value|UNIQUE constraint failed: datasets|Duplicate entry", re.IGNORECASE)
 
 __all__ = [
-    "MetricRecord", "Observer", "Prepared", "Registration", "Registry", "TAG", "PROVENANCE_PATH", "classify",
-    "configure_mlflow_http",
+    "MetricRecord", "MLFLOW_ERRORS", "Observer", "Prepared", "Registration", "Registry", "TAG", "PROVENANCE_PATH",
+    "classify", "configure_mlflow_http", "tracking_error",
 ]
 
 TAG = "runnotary."
@@ -143,6 +143,22 @@ def classify(exc: BaseException) -> str | None:
     if status is None:
         return None
     return "unavailable" if status >= 500 or status in (408, 429) else "refused"
+
+
+#: What a failed MLflow call raises (its client, its HTTP layer, the socket); ``tracking_error`` says what it means.
+MLFLOW_ERRORS = (MlflowException, requests.RequestException, ConnectionError, TimeoutError)
+
+
+def tracking_error(exc: BaseException, operation: str) -> TrackingUnavailable | RegistryError:
+    """What a failed MLflow call becomes, by ``classify``: ``TrackingUnavailable`` (retry later) or
+    ``RegistryError`` (refused for good, with MLflow's redacted reason). Raise it ``from exc``."""
+    kind = classify(exc)
+    text = _error_text(exc)
+    if kind == "unavailable":
+        return TrackingUnavailable(f"MLflow did not answer while trying to {operation}: {text}")
+    if kind == "refused":
+        return RegistryError(f"MLflow refused to {operation}: {text}")
+    return RegistryError(f"MLflow failed to {operation}: {text}")
 
 
 def _is_not_found(exc: BaseException) -> bool:
@@ -304,14 +320,9 @@ class Registry:
         kind: str | None = None
         try:
             yield
-        except (MlflowException, requests.RequestException, ConnectionError, TimeoutError) as exc:
+        except MLFLOW_ERRORS as exc:
             kind = classify(exc) or "error"
-            text = _error_text(exc)
-            if kind == "unavailable":
-                raise TrackingUnavailable(f"MLflow did not answer while trying to {operation}: {text}") from exc
-            if kind == "refused":
-                raise RegistryError(f"MLflow refused to {operation}: {text}") from exc
-            raise RegistryError(f"MLflow failed to {operation}: {text}") from exc
+            raise tracking_error(exc, operation) from exc
         except BaseException:
             kind = "error"
             raise
@@ -349,7 +360,7 @@ class Registry:
             if _registered(existing):
                 return self._registered_again(existing)
         else:
-            experiment_id, existing = self._experiment_id(event.experiment), None
+            experiment_id, existing = self.experiment_id(event.experiment), None
         staged = self._stage(event)
         try:
             if existing is None:
@@ -936,7 +947,9 @@ class Registry:
             partial.unlink(missing_ok=True)
         return target
 
-    def _experiment_id(self, name: str) -> str:
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment ``name``, created if absent; another worker creating it at the same moment is
+        not an error (its experiment is used). Kept for the registry's lifetime."""
         with self._lock:
             known = self._experiments.get(name)
         if known is not None:
