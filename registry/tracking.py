@@ -49,6 +49,8 @@ from runnotary.registry.recompute import (
 
 #: MLflow's answer when two runs create one data set row at the same moment (PostgreSQL, MySQL, SQLite wording).
 _DATASET_RACE = re.compile(r"dataset_pk|duplicate key value|UNIQUE constraint failed: datasets|Duplicate entry", re.IGNORECASE)
+#: MLflow's answer when two racers of one event write the same param (or tag) row of the kept run at once.
+_WRITE_RACE = re.compile(r"param_pk|tag_pk|duplicate key value|UNIQUE constraint failed|Duplicate entry", re.IGNORECASE)
 
 __all__ = [
     "MetricRecord", "MLFLOW_ERRORS", "Observer", "Prepared", "Registration", "Registry", "TAG", "PROVENANCE_PATH",
@@ -388,6 +390,11 @@ class Registry:
                     self._finish(registration, prepared.resumed_tags, tags or {})
                     return registration
                 except RegistryError as exc:
+                    if _WRITE_RACE.search(str(exc)):  # another racer wrote the same row of this run first: look again
+                        raced = self._converge(registration.experiment_id, registration.event_id, registration.run_id)
+                        if raced is not None and _registered(raced):
+                            return self._registered_again(raced)
+                        continue
                     winner = self._refused(registration.experiment_id, registration.event_id, registration.run_id, exc)
                 if _registered(winner):
                     return self._registered_again(winner)
