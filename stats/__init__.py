@@ -11,6 +11,7 @@ Call :func:`warmup` at service start so JIT compilation stays off the hot path.
 from __future__ import annotations
 
 from .bootstrap import paired_bootstrap
+from .crossed import crossed_interval
 from .drift import PSI_MODERATE, PSI_SIGNIFICANT, ks_test, psi
 from .effects import effect_sizes
 from .errors import InvalidInputError, StatsError
@@ -20,6 +21,7 @@ from .power import difference_sd, paired_mde, paired_power, paired_sample_size
 from .quantiles import quantile_delta
 from .results import (
     BootstrapResult,
+    CrossedResult,
     EffectSizeResult,
     KSResult,
     MultipleTestingResult,
@@ -36,6 +38,7 @@ __all__ = [
     "PSI_SIGNIFICANT",
     "SRM_ALPHA",
     "BootstrapResult",
+    "CrossedResult",
     "EffectSizeResult",
     "InvalidInputError",
     "KSResult",
@@ -47,6 +50,7 @@ __all__ = [
     "StatsError",
     "adjust_pvalues",
     "benjamini_hochberg",
+    "crossed_interval",
     "difference_sd",
     "effect_sizes",
     "holm",
