@@ -11,6 +11,7 @@ Call :func:`warmup` at service start so JIT compilation stays off the hot path.
 from __future__ import annotations
 
 from .bootstrap import paired_bootstrap
+from .countmatrix import resample_counts
 from .crossed import crossed_interval
 from .drift import PSI_MODERATE, PSI_SIGNIFICANT, ks_test, psi
 from .effects import effect_sizes
@@ -62,6 +63,7 @@ __all__ = [
     "paired_sample_size",
     "psi",
     "quantile_delta",
+    "resample_counts",
     "srm_test",
     "warmup",
 ]
