@@ -1,4 +1,4 @@
-"""Pure numerics for runnotary's A/B evidence: resampling CIs, tests, effect sizes, drift.
+"""Pure numerics for runnotary's A/B evidence: resampling CIs, tests, effect sizes, drift, seeds x items.
 
 The public functions validate their input once, run a numba kernel from
 :mod:`stats.kernels` and return a frozen result that records its method and
@@ -20,6 +20,8 @@ from .multiplicity import adjust_pvalues, benjamini_hochberg, holm
 from .permutation import paired_permutation_test
 from .power import difference_sd, paired_mde, paired_power, paired_sample_size
 from .quantiles import quantile_delta
+from .runswap import run_swap_permutation
+from .twoway import two_way_bootstrap
 from .results import (
     BootstrapResult,
     CrossedResult,
@@ -29,7 +31,9 @@ from .results import (
     PermutationResult,
     PowerResult,
     PSIResult,
+    RunSwapResult,
     SRMResult,
+    TwoWayBootstrapResult,
 )
 from .srm import SRM_ALPHA, srm_test
 from .warmup import warmup
@@ -47,8 +51,10 @@ __all__ = [
     "PSIResult",
     "PermutationResult",
     "PowerResult",
+    "RunSwapResult",
     "SRMResult",
     "StatsError",
+    "TwoWayBootstrapResult",
     "adjust_pvalues",
     "benjamini_hochberg",
     "crossed_interval",
@@ -64,6 +70,8 @@ __all__ = [
     "psi",
     "quantile_delta",
     "resample_counts",
+    "run_swap_permutation",
     "srm_test",
+    "two_way_bootstrap",
     "warmup",
 ]

@@ -291,7 +291,7 @@ def _prob_improvement(run_b: np.ndarray, run_a: np.ndarray) -> float:
     """Mann-Whitney ``U / (S_A S_B)`` of the candidate's run means over the baseline's, ties one half."""
     wins = np.count_nonzero(run_b[:, None] > run_a[None, :])
     ties = np.count_nonzero(run_b[:, None] == run_a[None, :])
-    return (wins + 0.5 * ties) / (run_b.shape[0] * run_a.shape[0])
+    return float((wins + 0.5 * ties) / (run_b.shape[0] * run_a.shape[0]))
 
 
 def _batch_intervals(

@@ -70,6 +70,9 @@ def test_every_result_type_serialises_to_plain_json():
         stats.psi(b, c),
         stats.ks_test(b, c),
         stats.paired_sample_size(0.2, sd_diff=1.0),
+        stats.crossed_interval(np.vstack([c, c + 0.1, c - 0.2]), np.vstack([b, b + 0.3])),
+        stats.run_swap_permutation(np.vstack([c, c + 0.1, c - 0.2]), np.vstack([b, b + 0.3]), random_state=1),
+        stats.two_way_bootstrap(np.vstack([c, c + 0.1]), np.vstack([b, b + 0.3]), random_state=1, n_resamples=200),
     ]
     for result in results:
         payload = result.to_dict()
