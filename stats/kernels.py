@@ -232,7 +232,12 @@ def resample_counts(n: int, start: int, random_state: np.uint64, out: np.ndarray
     for c in prange(n_chunks):
         block = np.empty(_BLOCK, dtype=np.uint64)
         counts = np.zeros(n + 1, dtype=np.int64)
-        for r in range(c * CHUNK, min(c * CHUNK + CHUNK, columns)):
+        first_column = c * CHUNK
+        width = min(CHUNK, columns - first_column)
+        # The chunk's columns are built resample-major, then written out in 64 x 64 tiles: a resample
+        # written straight into item-major memory would touch one cache line per item.
+        local = np.empty((CHUNK, n), dtype=out.dtype)
+        for r in range(first_column, first_column + width):
             b = start + r
             key = resample_key(random_state, STREAM_BOOTSTRAP, b)
             counts[:] = 0
@@ -250,10 +255,16 @@ def resample_counts(n: int, start: int, random_state: np.uint64, out: np.ndarray
                     i, t = _redraw(key, t, n, threshold)
                     counts[i] += 1
             peak = 0
+            row = local[r - first_column]
             for i in range(n):
                 peak = max(peak, counts[i])
-                out[i, r] = counts[i]
+                row[i] = counts[i]
             peaks[r] = peak
+        for first_item in range(0, n, 64):
+            last_item = min(first_item + 64, n)
+            for k in range(width):
+                for i in range(first_item, last_item):
+                    out[i, first_column + k] = local[k, i]
     top = 0
     for r in range(columns):
         top = max(top, peaks[r])
