@@ -99,7 +99,9 @@ def _count_blocks(n: int, n_resamples: int, seed: int) -> Iterator[tuple[int, np
         return
     rows = max(1, BLOCK_BYTES // n)
     for start in range(0, n_resamples, rows):
-        yield start, _draw(n, seed, start, min(n_resamples, start + rows)).T
+        block = _draw(n, seed, start, min(n_resamples, start + rows))
+        block.flags.writeable = False  # one kernel signature for cached and streamed counts
+        yield start, block.T
 
 
 def _narrowest(peak: int) -> type[np.unsignedinteger]:

@@ -137,17 +137,19 @@ def crossed_interval(
         warnings.append("retraining_variance_not_covered")
     elif min(s_a, s_b) < FEW_SEEDS:
         warnings.append("few_seeds")
+    df_value: float | None = None
+    pvalue: float | None = None
+    mde: float | None = None
     if v > 0.0:
-        df_value: float | None = float(df)
-        half = float(stdtrit(df_value, 0.5 + confidence_level / 2.0)) * se
+        nu = float(df)
+        half = float(stdtrit(nu, 0.5 + confidence_level / 2.0)) * se
         low, high = delta - half, delta + half
-        pvalue: float | None = _pvalue((delta - margin) / se, df_value, alternative)
-        mde: float | None = (
-            float(stdtrit(df_value, 1.0 - MDE_ALPHA / 2.0)) + float(stdtrit(df_value, MDE_POWER))
-        ) * se
+        df_value = nu
+        pvalue = _pvalue((delta - margin) / se, nu, alternative)
+        mde = (float(stdtrit(nu, 1.0 - MDE_ALPHA / 2.0)) + float(stdtrit(nu, MDE_POWER))) * se
         reason = None
     else:
-        df_value, pvalue, mde, reason = None, None, None, "zero_variance"
+        reason = "zero_variance"
         low = high = delta
 
     run_b = moments["run_b"]

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from . import kernels
+from .countmatrix import _matrix as _count_matrix
 from .rng import STREAM_QUANTILE_CANDIDATE, STREAM_SEEDS_CANDIDATE
 
 __all__ = ["warmup"]
@@ -41,8 +42,8 @@ def warmup() -> float:
     kernels.sign_flip_sums(padded, float(d.sum()), 3, seed, out)
     kernels.sign_flip_exact_sums(d, np.empty(2 ** d.shape[0]))
     kernels.sample_order_statistic(np.array([0.5, 1.0]), np.array([1.0, 2.0]), 3, seed, STREAM_QUANTILE_CANDIDATE, out)
-    counts = np.empty((d.shape[0], 3), dtype=np.uint8)  # item-major, as countmatrix keeps it
-    kernels.resample_counts(d.shape[0], 0, seed, counts)
+    kernels.resample_counts(d.shape[0], 0, seed, np.empty((d.shape[0], 3), dtype=np.uint8))
+    counts = _count_matrix(d.shape[0], 3, 0).T  # read-only and item-major, as the hot path passes it
     kernels.count_means(counts, d, out)
     runs = np.vstack([d, d])
     totals = np.empty((2, 3))

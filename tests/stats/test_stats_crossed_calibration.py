@@ -20,7 +20,8 @@ from runnotary.stats.crossed import _batch_intervals
 
 COVERAGE_REPS = 2000
 NULL_REPS = 5000
-_CHUNK = 1000  # replications per numpy batch, to bound memory
+_CHUNK = 1000  # replications per numpy batch (fewer for large designs, to bound memory)
+_CHUNK_VALUES = 2_000_000  # values per arm per batch
 
 
 class Cell(NamedTuple):
@@ -75,8 +76,9 @@ def _simulate(cell: Cell, reps: int, seed: int, *, delta: float = 0.0, binary: b
     rng = np.random.default_rng(seed)
     hits = 0
     v_sum = 0.0
-    for start in range(0, reps, _CHUNK):
-        size = min(_CHUNK, reps - start)
+    chunk = max(1, min(_CHUNK, _CHUNK_VALUES // (max(cell.s_b, cell.s_a) * cell.n)))
+    for start in range(0, reps, chunk):
+        size = min(chunk, reps - start)
         yb, ya = _bernoulli(cell, size, rng) if binary else _gaussian(cell, size, delta, rng)
         est, v, _, half = _batch_intervals(yb, ya, matched=matched)
         hits += int(np.count_nonzero(np.abs(est - delta) <= half))
