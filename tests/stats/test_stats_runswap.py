@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runnotary import stats
 
@@ -112,3 +114,21 @@ def test_identical_runs_are_reported_as_zero_variance():
 def test_more_than_62_runs_are_rejected():
     with pytest.raises(stats.InvalidInputError, match="at most 62 runs"):
         stats.run_swap_permutation(np.zeros((40, 3)), np.zeros((30, 3)), random_state=0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 4), st.integers(2, 4), st.integers(3, 30), st.integers(0, 2**32 - 1), st.floats(-20, 20))
+def test_per_item_constants_and_reorderings_leave_the_exact_test_unchanged(s_b, s_a, n, seed, scale):
+    yb, ya = _arms(seed, s_b, s_a, n)
+    rng = np.random.default_rng(seed)
+    base = stats.run_swap_permutation(yb, ya, random_state=0)
+    c = rng.normal(0, 1, n) * scale
+    items = rng.permutation(n)
+    for other in (
+        stats.run_swap_permutation(yb + c, ya + c, random_state=0),
+        stats.run_swap_permutation(yb[rng.permutation(s_b)][:, items], ya[rng.permutation(s_a)][:, items],
+                                   random_state=0),
+    ):
+        assert other.exact and other.n_relabelings == base.n_relabelings
+        assert other.statistic == pytest.approx(base.statistic, rel=1e-7, abs=1e-9)
+        assert other.pvalue == pytest.approx(base.pvalue)
