@@ -82,3 +82,19 @@ def test_paired_bootstrap_mean_is_the_count_matrix_product():
 def test_bad_arguments_are_rejected(n, bad):
     with pytest.raises(stats.InvalidInputError, match=bad):
         stats.resample_counts(n, 0 if n else 5, 1)
+
+
+def test_streamed_counts_give_the_same_bootstraps_as_the_cached_matrix(monkeypatch):
+    rng = np.random.default_rng(12)
+    yb, ya = rng.normal(size=(3, 90)), rng.normal(size=(2, 90))
+    def run():
+        return (stats.paired_bootstrap(yb[0], ya[0], n_resamples=301, random_state=4, return_distribution=True),
+                stats.two_way_bootstrap(yb, ya, n_resamples=301, random_state=4, return_distribution=True),
+                stats.two_way_bootstrap(yb, ya, statistic=("quantile", 0.8), n_resamples=301, random_state=4,
+                                        return_distribution=True))
+    cached = run()
+    monkeypatch.setattr(countmatrix, "CACHE_BYTES", 1000)
+    monkeypatch.setattr(countmatrix, "BLOCK_BYTES", 90 * 64)
+    countmatrix._clear_cache()
+    for whole, streamed in zip(cached, run()):
+        np.testing.assert_array_equal(streamed.distribution, whole.distribution)
