@@ -99,7 +99,29 @@ def test_every_result_type_serialises_to_plain_json():
         stats.psi(b, c),
         stats.ks_test(b, c),
         stats.paired_sample_size(0.2, sd_diff=1.0),
+        stats.crossed_interval(np.vstack([c, c + 0.1, c - 0.2]), np.vstack([b, b + 0.3])),
+        stats.run_swap_permutation(np.vstack([c, c + 0.1, c - 0.2]), np.vstack([b, b + 0.3]), random_state=1),
+        stats.two_way_bootstrap(np.vstack([c, c + 0.1]), np.vstack([b, b + 0.3]), random_state=1, n_resamples=200),
     ]
     for result in results:
         payload = result.to_dict()
         assert json.loads(json.dumps(payload, allow_nan=False)) == payload
+
+
+def test_after_warmup_the_seeds_by_items_statistics_compile_nothing_new():
+    """warmup() uses the hot path's argument types (read-only item-major counts included)."""
+    from runnotary.stats import kernels
+
+    stats.warmup()
+    before = {name: len(getattr(kernels, name).signatures) for name in kernels.__all__
+              if hasattr(getattr(kernels, name), "signatures")}
+    rng = np.random.default_rng(1)
+    yb, ya = rng.normal(size=(3, 40)), rng.normal(size=(4, 40))
+    stats.paired_bootstrap(yb[0], ya[0], n_resamples=100, random_state=3)
+    stats.two_way_bootstrap(yb, ya, n_resamples=100, random_state=3)
+    stats.two_way_bootstrap(yb, ya, statistic=("quantile", 0.9), n_resamples=100, random_state=3)
+    stats.two_way_bootstrap(yb, ya[:3], n_resamples=100, random_state=3, matched=True)
+    stats.run_swap_permutation(yb, ya, random_state=3)
+    stats.run_swap_permutation(yb, ya, random_state=3, n_resamples=10)
+    after = {name: len(getattr(kernels, name).signatures) for name in before}
+    assert after == before
