@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
-from . import kernels
+from . import _kernels as kernels
 from ._counts import bootstrap_means_by_counts
 from .countmatrix import _count_blocks
 from ._validation import (

@@ -7,7 +7,7 @@ from typing import Literal, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import kernels
+from . import _kernels as kernels
 from ._validation import (
     _validate_arms,
     _validate_n_resamples,

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from . import kernels
+from . import _kernels as kernels
 from .countmatrix import _matrix as _count_matrix
 from .rng import STREAM_QUANTILE_CANDIDATE, STREAM_SEEDS_CANDIDATE
 
@@ -27,6 +27,7 @@ def warmup() -> float:
         Seconds spent.
     """
     start = time.perf_counter()
+    kernels.use_threadsafe_layer()
     d = np.array([0.5, -1.0, 2.0, 0.25])
     out = np.empty(3)
     seed = np.uint64(0)

@@ -61,10 +61,16 @@ __all__ = [
     "sign_flip_sums",
 ]
 
-# "threadsafe" picks TBB or OpenMP; numba's own workqueue aborts when two threads launch parallel
-# kernels. An explicit NUMBA_THREADING_LAYER is the operator's choice and stays.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    config.THREADING_LAYER = "threadsafe"  # type: ignore[attr-defined]  # numba.config sets it from the environment
+
+def use_threadsafe_layer() -> None:
+    """Ask numba for a thread-safe threading layer (TBB or OpenMP) before the first parallel launch.
+
+    numba's own workqueue aborts when two threads launch parallel kernels at once. An explicit
+    ``NUMBA_THREADING_LAYER`` is the operator's choice and stays. Called by :func:`stats.warmup`
+    (the entry point's first use of the kernels), never at import.
+    """
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        config.THREADING_LAYER = "threadsafe"  # type: ignore[attr-defined]  # numba.config reads it from the environment
 
 #: Resamples per unit of parallel work, and per independently seeded
 #: xoshiro256++ generator in the kernels that use one (sign flips, order
