@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
-from mlflow.exceptions import MlflowException
 
 from runnotary.bundles import Comparison, closing_line, compare, evaluate
 from runnotary.bundles.comparison import PAIRED_METRICS
@@ -34,8 +33,6 @@ __all__ = ["Answer", "CommandRefused", "Commands", "LATENCY_METRIC", "command_ke
 
 #: The latency comparison compute_stats offers besides the paired per-query metrics.
 LATENCY_METRIC = "latency_p95_ms"
-_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
-_UNREACHABLE = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED"}
 
 log = structlog.get_logger("runnotary")
 
@@ -254,16 +251,13 @@ class Commands:
     def _registered(self, run_id: str, field_name: str) -> tuple[Registration, dict[str, str]]:
         """The registration of ``run_id`` and its tags; refused when runnotary never registered it."""
         try:
-            run = self.handlers.registry.client.get_run(run_id)
-        except MlflowException as exc:
-            if exc.error_code in _NOT_FOUND:
-                raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: no such MLflow run") from exc
-            if exc.error_code in _UNREACHABLE or "Max retries exceeded" in str(exc) or "Connection refused" in str(exc):
-                raise TrackingUnavailable(f"MLflow did not answer while looking up run {run_id}: {exc}") from exc
-            raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: MLflow refused the lookup: {exc}") from exc
-        except (ConnectionError, TimeoutError) as exc:
-            raise TrackingUnavailable(f"MLflow did not answer while looking up run {run_id}: {exc}") from exc
-        tags = dict(run.data.tags)
+            tags = self.handlers.registry.run_tags(run_id)  # the registry's one classifier: an outage is raised
+        except TrackingUnavailable:
+            raise
+        except RegistryError as exc:  # e.g. a malformed run id: MLflow refuses the lookup
+            raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: {exc}") from exc
+        if tags is None:
+            raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: no such MLflow run")
         if tags.get(f"{TAG}registered") != "true":
             raise CommandRefused("unregistered_run", f"{field_name} {run_id!r} is an MLflow run runnotary has not registered")
         return self.handlers.registry.load(run_id), tags
