@@ -37,7 +37,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from runnotary.registry.catalog import UnknownMetric, spec_for
-from runnotary.registry.errors import RunnotaryError
+from runnotary.errors import RunnotaryError
 
 __all__ = ["DEFAULT_POLICY", "GatePolicy", "GateRule", "GateSpec", "Override", "PolicyError", "Source", "load_policy"]
 

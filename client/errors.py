@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runnotary.registry.errors import RunnotaryError
+from runnotary.errors import RunnotaryError
 
 __all__ = ["ClientError", "InvalidRun", "ProvenanceError", "UnsafeDatasetPath", "SpoolError"]
 

@@ -29,7 +29,8 @@ from typing import Any, Protocol
 import structlog
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from runnotary.registry.errors import RunnotaryError, redact
+from runnotary.errors import RunnotaryError
+from runnotary.registry.errors import redact
 
 __all__ = ["Abandoned", "ConsumeLoop", "LoopConsumer", "Message", "TrackingSignal"]
 

@@ -20,7 +20,7 @@ from runnotary.consumers.errors import InvalidEvent
 from runnotary.consumers.events import DeadLetter, decode
 from runnotary.consumers.kafka import make_producer
 from runnotary.consumers.settings import Settings
-from runnotary.registry.errors import RunnotaryError
+from runnotary.errors import RunnotaryError
 
 __all__ = ["DeadLetterFilter", "Replayable", "ReplayError", "read_deadletters", "replay_deadletters"]
 

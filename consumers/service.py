@@ -38,7 +38,8 @@ from runnotary.consumers.handlers import Handlers, Outgoing
 from runnotary.consumers.loop import Abandoned, ConsumeLoop, LoopConsumer, Message, TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.settings import Settings
-from runnotary.registry.errors import RunnotaryError, TrackingUnavailable, redact
+from runnotary.errors import RunnotaryError
+from runnotary.registry.errors import TrackingUnavailable, redact
 from runnotary.stats import StatsError
 
 __all__ = ["INPUT_TOPICS", "REFUSALS", "MessageTooLarge", "Producer", "Service"]

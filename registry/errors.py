@@ -1,8 +1,10 @@
-"""Exceptions of runnotary; the root lives here because every package that raises one imports registry."""
+"""Exceptions of the registry (the root, ``RunnotaryError``, lives in ``runnotary.errors``)."""
 
 from __future__ import annotations
 
 import re
+
+from runnotary.errors import RunnotaryError
 
 __all__ = [
     "redact",
@@ -15,10 +17,6 @@ __all__ = [
     "ArtifactTooLarge",
     "TrackingUnavailable",
 ]
-
-
-class RunnotaryError(Exception):
-    """Root of every error runnotary raises on purpose."""
 
 
 class RegistryError(RunnotaryError):
