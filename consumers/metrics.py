@@ -221,8 +221,8 @@ class ServiceMetrics:
                                   ["usage"], registry=r)
         self.unexpected_errors = Counter(
             "runnotary_unexpected_errors_total",
-            "Events whose handling raised an unexpected error (a bug or an outage): kept, retried, never dead-lettered",
-            ["topic", "error_type"], registry=r)
+            "Events whose handling raised an unexpected error (a bug or an outage): kept, retried, never dead-lettered; "
+            "the error type and traceback are in the log", ["topic"], registry=r)
         self.awaiting = Gauge("runnotary_candidates_awaiting_baseline",
                               "Registered candidates without a gate status whose baseline is not registered "
                               "(as of the last complete reconciliation cycle)", registry=r)
@@ -249,6 +249,7 @@ class ServiceMetrics:
         for topic in _INPUT_TOPICS:
             for outcome in ("processed", "deadlettered"):
                 self.events.labels(topic, outcome)
+            self.unexpected_errors.labels(topic)
         for status in ("pass", "fail"):
             self.gates.labels(status)
         for usage in ("baseline", "meeting"):

@@ -167,7 +167,7 @@ class Service:
             except Exception as exc:  # a bug or an outage nobody classified: keep the message and hold its partition
                 error_type = type(exc).__name__
                 self.tracking.fault(tp, error_type)
-                self.metrics.unexpected_errors.labels(topic, error_type).inc()
+                self.metrics.unexpected_errors.labels(topic).inc()
                 log.exception("event_failed_unexpectedly", topic=topic, partition=message.partition(),
                               offset=message.offset(), error_type=error_type, retry_in_s=delay)
                 if stop.wait(delay):
