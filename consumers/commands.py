@@ -232,7 +232,8 @@ class Commands:
 
     def _reconcile(self, body: Reconcile, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
         """Pass over every candidate without a gate status (up to ``max_runs``), pairing those whose baseline is registered."""
-        examined, paired, awaiting = 0, [], 0
+        examined, awaiting = 0, 0
+        paired: list[str] = []
         effects: list[Outgoing] = []
         token: str | None = None
         while examined < body.max_runs:
