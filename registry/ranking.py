@@ -50,7 +50,7 @@ from runnotary.registry.errors import ArtifactError, ArtifactTooLarge
 
 __all__ = [
     "MAX_ID_BYTES", "MEASURES", "Measure", "Judged", "PerQuery", "Qrels", "Run",
-    "evaluate", "judge", "parse_qrels", "parse_run", "read_qrels", "read_run",
+    "evaluate", "judge", "parse_qrels", "parse_run", "read_qrels", "read_run", "score_files",
 ]
 
 Measure = Literal["ndcg", "p", "recall", "recip_rank", "map"]
@@ -513,3 +513,11 @@ def evaluate(
     parameters: dict[str, Any] = {"k": k, "relevance_level": relevance_level, "complete": complete}
     mean = float(values.sum() / len(values)) if len(values) else 0.0
     return PerQuery(measure, judged.query_ids[shown], values, mean, parameters)
+
+
+def score_files(run: Path, qrels: Path, recipe: dict[str, Any], max_bytes: int = 1 << 34) -> PerQuery:
+    """Per-query values of a recorded ranking recipe (``measure``, ``k``, ``relevance_level``,
+    ``complete``) from a run file and a qrels file: what ``verify-bundle`` re-derives."""
+    judged = judge(read_run(run, max_bytes), read_qrels(qrels, max_bytes))
+    return evaluate(judged, recipe["measure"], recipe.get("k"), relevance_level=int(recipe.get("relevance_level", 1)),
+                    complete=bool(recipe.get("complete", False)))

@@ -15,6 +15,9 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
 from runnotary.bundles import ComparisonSettings, compare
+from runnotary.bundles.evidence import write_bundle
+from runnotary.bundles.tables import CandidateEvidence
+from runnotary.bundles.verify import verify_bundle
 from runnotary.registry import Registry, RunCreated
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
@@ -125,6 +128,38 @@ def test_the_comparison_pairs_the_recipes_per_query_values(registry: Registry, r
     assert entry["inputs"]["candidate"]["recipe"]["from"] == "raw_logs"
     assert entry["inputs"]["candidate"]["recipe"]["qrels"] == "cand/qrels.txt"
     json.dumps(comparison.to_dict())
+
+
+def test_the_bundle_cites_the_recipe_and_verify_bundle_rederives_it_from_the_files(
+    registry: Registry, run_event: dict[str, Any], tmp_path: Path
+) -> None:
+    """decision_metrics.json records the ranking recipe with its qrels; verify-bundle recomputes the number and
+    the paired statistics from the run and qrels files in MLflow, and a changed recipe parameter is a finding."""
+    regs = {}
+    for name, seed, role in (("vcand", 5, "candidate"), ("vbase", 6, "baseline")):
+        run, qrels = _files(registry.artifact_root, name, seed)
+        value = float(np.mean([v["map"] for v in pytrec_eval.RelevanceEvaluator(qrels, {"map"}).evaluate(run).values()]))
+        regs[name] = registry.register(_event(run_event, name, {"map": value}, role), f"e-{name}")
+    comparison = compare(registry, regs["vcand"], regs["vbase"], ComparisonSettings(n_resamples=500))
+    evidence = CandidateEvidence(regs["vcand"], regs["vbase"], comparison, {"overall": "pass"})
+    bundle = write_bundle(registry, tmp_path / "bundles", "m-ranking", [evidence])
+    folder = tmp_path / "bundles" / "m-ranking"
+    doc = json.loads((folder / "decision_metrics.json").read_text())
+    number = doc["candidates"][0]["metrics"][regs["vcand"].run_id]["map"]
+    assert number["where"]["extractor"] == "ranking" and number["where"]["provenance"] == "raw_logs"
+    assert number["where"]["qrels"] == "vcand/qrels.txt" and "trec_eval 9.0.8 map" in number["where"]["recipe"]
+    assert doc["candidates"][0]["ab"]["metrics"]["map"]["inputs"]["candidate"]["recipe"]["measure"] == "map"
+    uri = registry.client.tracking_uri
+    report = verify_bundle(folder, uri)
+    assert report.findings == [] and report.numbers >= 2, report.findings
+    number["where"]["k"] = 10  # map_cut_10 is another number: the recorded recipe must be the catalog's
+    doc["candidates"][0]["ab"]["metrics"]["map"]["inputs"]["candidate"]["recipe"]["measure"] = "ndcg"
+    doc["candidates"][0]["ab"]["metrics"]["map"]["inputs"]["candidate"]["recipe"]["k"] = 10
+    (folder / "decision_metrics.json").write_text(json.dumps(doc))
+    findings = {f.item for f in verify_bundle(folder, uri).findings}
+    assert any("[map].where" in item for item in findings), sorted(findings)
+    assert any(".ab.metrics[map]" in item for item in findings), findings
+    assert bundle is not None
 
 
 def test_a_run_claim_without_qrels_is_refused_at_the_edge(run_event: dict[str, Any]) -> None:
