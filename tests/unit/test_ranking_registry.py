@@ -149,6 +149,8 @@ def test_the_bundle_cites_the_recipe_and_verify_bundle_rederives_it_from_the_fil
     assert number["where"]["extractor"] == "ranking" and number["where"]["provenance"] == "raw_logs"
     assert number["where"]["qrels"] == "vcand/qrels.txt" and "trec_eval 9.0.8 map" in number["where"]["recipe"]
     assert doc["candidates"][0]["ab"]["metrics"]["map"]["inputs"]["candidate"]["recipe"]["measure"] == "map"
+    summary = (folder / "ab_test_summary.md").read_text()
+    assert "| raw logs | trec_eval 9.0.8 map of vcand/run.trec against vcand/qrels.txt |" in summary
     uri = registry.client.tracking_uri
     report = verify_bundle(folder, uri)
     assert report.findings == [] and report.numbers >= 2, report.findings
