@@ -272,10 +272,11 @@ def _padded(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, name: str,
     if width > MAX_ID_BYTES:
         at = int(np.argmax(lengths > MAX_ID_BYTES))
         raise ArtifactError(f"{name}:{lines[at]}: a field of {int(lengths[at])} bytes, over the {MAX_ID_BYTES} accepted")
-    offsets = np.arange(width)
-    index = np.minimum(starts[:, None] + offsets, len(buf) - 1)
-    matrix = buf[index]
-    matrix[offsets >= lengths[:, None]] = 0
+    # Each token's row is one slice of a sliding window over the block (a row copy, not a byte gather);
+    # the block is padded so the last windows fit.
+    padded = np.concatenate([buf, np.zeros(width, dtype=np.uint8)])
+    matrix = np.lib.stride_tricks.sliding_window_view(padded, width)[starts]
+    matrix *= np.arange(width, dtype=np.int64) < lengths[:, None]
     return np.ascontiguousarray(matrix).view(f"S{width}").ravel()
 
 
@@ -430,7 +431,7 @@ def judge(run: Run, qrels: Qrels) -> Judged:
     _duplicate(run_key, run.lines[keep], run.name, docnos, "is retrieved twice for one query")
     # Score descending, then docno descending: one key for (query, score), the docno code second.
     primary = (query.astype(np.uint64) << np.uint64(32)) | (np.uint64(0xFFFFFFFF) - _order_bits(run.scores[keep]))
-    order = np.lexsort((np.int64(n_docs) - run_doc, primary))
+    order = _order(primary, np.int64(n_docs - 1) - run_doc)
     query, run_key = query[order], run_key[order]
     starts = np.searchsorted(query, np.arange(n_queries))
     rank = np.arange(len(query), dtype=np.int64) - starts[query] + 1
@@ -447,6 +448,26 @@ def judge(run: Run, qrels: Qrels) -> Judged:
     ideal_rank = np.arange(len(ideal_query), dtype=np.int64) - np.searchsorted(ideal_query, ideal_query) + 1
     in_run = np.bincount(query, minlength=n_queries) > 0
     return Judged(_text(qrels_ids), in_run, query, rank, grade, ideal_query, ideal_grade, ideal_rank)
+
+
+def _order(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    """The order sorting rows by ``primary`` then ``secondary`` (both ascending, secondary < 2**32).
+
+    One unstable sort on ``primary``; only the rows in runs of equal ``primary`` (tied scores) are
+    sorted again, by (run, secondary) packed in one integer. Same result as ``np.lexsort``, faster.
+    """
+    order = np.argsort(primary)
+    ordered = primary[order]
+    tied = np.zeros(len(order), dtype=bool)
+    same = ordered[1:] == ordered[:-1]
+    tied[1:] |= same
+    tied[:-1] |= same
+    positions = np.flatnonzero(tied)
+    if len(positions):
+        group = np.cumsum(np.concatenate([[True], ~same]))[positions].astype(np.uint64)
+        key = (group << np.uint64(32)) | secondary[order[positions]].astype(np.uint64)
+        order[positions] = order[positions][np.argsort(key)]
+    return order
 
 
 def _wider(a: np.ndarray, b: np.ndarray) -> str:
