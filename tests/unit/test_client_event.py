@@ -184,3 +184,18 @@ def test_publish_active_run_outside_an_mlflow_run_is_a_clear_error(job: dict[str
     with pytest.raises(ClientError, match="no active MLflow run"):
         publish_active_run(candidate_id="c", role="baseline", owners=["o"], dataset=job["dataset"], seed=1,
                            seed_family="f", tags=TAGS, metric_sources={})
+
+
+def test_a_metric_from_a_trec_run_and_qrels_is_validated_before_sending(job: dict[str, Any]) -> None:
+    """A claim from a trec_run is accepted with the run's qrels, and refused (nothing sent) without them."""
+    root: Path = job["artifact_root"]
+    (root / "run1" / "run.trec").write_text("q1 Q0 d1 1 2.0 bm25\nq1 Q0 d2 2 1.0 bm25\n")
+    (root / "run1" / "qrels.txt").write_text("q1 0 d1 1\n")
+    claim = Metric("ndcg@10", 1.0, "run1/run.trec")
+    run_only = [Artifact("trec_run", "run1/run.trec")]
+    with pytest.raises(InvalidRun, match="needs the judgments"):
+        build_run_event(**{**job, "metrics": [claim], "artifacts": run_only})
+    event = build_run_event(**{**job, "metrics": [Metric("ndcg@10", 1.0, "run1/run.trec", qrels="run1/qrels.txt")],
+                               "artifacts": run_only + [Artifact("trec_qrels", "run1/qrels.txt")]})
+    assert event.qrels_for(event.metrics[0]) == "run1/qrels.txt"
+    assert [a.kind for a in event.artifacts] == ["trec_run", "trec_qrels"]
