@@ -5,14 +5,17 @@ size; default 5,000 queries x 1,000 documents = 5 M run lines, 100 judgments per
 TREC run and qrels to a temporary folder and prints, for each tool, the seconds to parse the files
 and to score nDCG@10, then lines per second and milliseconds per 1,000 queries. pytrec_eval parses
 nothing itself: its time includes reading the same files into its ``{qid: {docno: score}}`` dicts
-with Python. The peak resident memory of the process is printed after runnotary's part. This is a
-script that prints figures; no test asserts on wall-clock time.
+with Python. Each tool runs in its own child process, whose peak resident memory is printed beside
+its times. This is a script that prints figures; no test asserts on wall-clock time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -86,27 +89,42 @@ def _pytrec(run: Path, qrels: Path) -> tuple[float, float, float]:
     return parsed - started, time.perf_counter() - parsed, value
 
 
+_TOOLS = {"runnotary": _runnotary, "pytrec-eval-terrier": _pytrec}
+
+
+def _child(tool: str, run: Path, qrels: Path) -> dict[str, float]:
+    """Run one tool in a fresh process: its times, its value and its own peak memory."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.recipes", "--tool", tool, str(run), str(qrels)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=5_000)
     parser.add_argument("--docs", type=int, default=1_000)
     parser.add_argument("--judged", type=int, default=100)
+    parser.add_argument("--tool", choices=list(_TOOLS), help=argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tool:
+        parse_s, score_s, value = _TOOLS[args.tool](Path(args.files[0]), Path(args.files[1]))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"parse_s": parse_s, "score_s": score_s, "value": value, "peak_mb": peak}))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         run, qrels = _write(Path(tmp), args.queries, args.docs, args.judged, seed=18)
         _dedupe(run)
         lines = sum(1 for _ in run.open("rb"))
         size = run.stat().st_size
         print(f"run: {lines:,} lines ({size / 1e6:.0f} MB), {args.queries:,} queries; qrels: {qrels.stat().st_size / 1e6:.1f} MB")
-        print(f"{'tool':<22}{'parse s':>9}{'score s':>9}{'total s':>9}{'lines/s':>14}{'ms/1k queries':>15}  ndcg@10")
-        for label, tool in (("runnotary", _runnotary), ("pytrec-eval-terrier", _pytrec)):
-            parse_s, score_s, value = tool(run, qrels)
-            total = parse_s + score_s
-            print(f"{label:<22}{parse_s:>9.2f}{score_s:>9.2f}{total:>9.2f}{lines / total:>14,.0f}"
-                  f"{total / args.queries * 1e6:>15.1f}  {value:.6f}")
-            if label == "runnotary":
-                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                print(f"{'':<22}peak resident memory after runnotary: {peak:,.0f} MB")
+        print(f"{'tool':<22}{'parse s':>9}{'score s':>9}{'total s':>9}{'lines/s':>12}{'ms/1k queries':>15}"
+              f"{'peak MB':>9}  ndcg@10")
+        for label in _TOOLS:
+            r = _child(label, run, qrels)
+            total = r["parse_s"] + r["score_s"]
+            print(f"{label:<22}{r['parse_s']:>9.2f}{r['score_s']:>9.2f}{total:>9.2f}{lines / total:>12,.0f}"
+                  f"{total / args.queries * 1e6:>15.1f}{r['peak_mb']:>9,.0f}  {r['value']:.6f}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from runnotary.registry import loadlogs
 from runnotary.registry.catalog import MetricSpec, Recipe
 from runnotary.registry.errors import ArtifactError, ArtifactTooLarge
 
@@ -140,8 +141,11 @@ def read_per_query(path: Path, column: str, max_bytes: int = MAX_PARSE_BYTES) ->
 
 
 def read_latency_log(path: Path, max_bytes: int = MAX_PARSE_BYTES) -> np.ndarray:
-    """Return the latencies (ms) of a request log as a float64 array."""
+    """Return the latencies (ms) of a request log as a float64 array: runnotary's own lines, or a
+    k6 / vegeta / hey / JMeter per-request log (``registry.loadlogs``), converted to ms."""
     text = _read_text(path, max_bytes)
+    if loadlogs.detect(text) != "runnotary":
+        return loadlogs.latencies_ms(text, path.name)[1]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # an empty file is reported below, by name
