@@ -92,6 +92,17 @@ def _pytrec(run: Path, qrels: Path) -> tuple[float, float, float]:
 _TOOLS = {"runnotary": _runnotary, "pytrec-eval-terrier": _pytrec}
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: per address space, so not the parent's before exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(tool: str, run: Path, qrels: Path) -> dict[str, float]:
     """Run one tool in a fresh process: its times, its value and its own peak memory."""
     done = subprocess.run([sys.executable, "-m", "benchmarks.recipes", "--tool", tool, str(run), str(qrels)],
@@ -109,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.tool:
         parse_s, score_s, value = _TOOLS[args.tool](Path(args.files[0]), Path(args.files[1]))
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = _peak_mb()
         print(json.dumps({"parse_s": parse_s, "score_s": score_s, "value": value, "peak_mb": peak}))
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,6 +17,7 @@ from runnotary.bundles import recipes
 from runnotary.registry import (
     ArtifactError, MetricRecord, PerQueryTable, Registration, Registry, spec_for,
 )
+from runnotary.registry.classification import MEAN_MEASURES
 
 __all__ = ["Comparison", "ComparisonSettings", "compare", "PAIRED_METRICS", "LATENCY_QUANTILE", "PAIRING"]
 
@@ -25,6 +26,7 @@ PAIRED_METRICS: tuple[str, ...] = ("ndcg@10", "compliance@1")
 LATENCY_QUANTILE = 0.95
 PAIRING = "inner join on query_id, rows sorted by query_id"
 RANKED_PAIRING = "inner join on query id over the queries judged and retrieved in both runs, sorted by query id"
+EXAMPLE_PAIRING = "inner join on example_id, rows sorted by example_id"
 
 
 @dataclass(frozen=True)
@@ -180,10 +182,12 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
 
 
 def _reproduced(candidate: Registration, baseline: Registration) -> dict[str, tuple[MetricRecord, MetricRecord]]:
-    """Metrics both runs had reproduced from a run and qrels (a ranking recipe), by name."""
+    """Metrics both runs had reproduced from raw logs with per-item values (a ranking recipe's per-query
+    values, a classification mean's per-example values), by name."""
     def ranked(run: Registration) -> dict[str, MetricRecord]:
-        return {m.name: m for m in run.metrics
-                if m.value is not None and m.recipe is not None and m.recipe.get("extractor") == "ranking"}
+        return {m.name: m for m in run.metrics if m.value is not None and m.recipe is not None and (
+            m.recipe.get("extractor") == "ranking"
+            or m.recipe.get("extractor") == "classification" and m.recipe.get("measure") in MEAN_MEASURES)}
     cand, base = ranked(candidate), ranked(baseline)
     return {name: (cand[name], base[name]) for name in cand if name in base}
 
@@ -197,18 +201,19 @@ def _compare_ranked(
     for index, (name, (cand_record, base_record)) in enumerate(ranked.items()):
         offset = PAIRED_METRICS.index(name) if name in PAIRED_METRICS else len(PAIRED_METRICS) + index
         try:
-            cand, base = registry.ranked(candidate, cand_record), registry.ranked(baseline, base_record)
+            (cand_ids, cand_values), (base_ids, base_values) = (registry.per_item(candidate, cand_record),
+                                                                registry.per_item(baseline, base_record))
         except ArtifactError as exc:
             notes.append(f"{name}: {exc}")
             failed[name] = str(exc)
             continue
-        common, ci, bi = _common(cand.query_ids, base.query_ids)
+        common, ci, bi = _common(cand_ids, base_ids)
         if len(common) < 2:
             notes.append(f"{name}: too_few_pairs ({len(common)})")
             failed[name] = f"too_few_pairs ({len(common)})"
             continue
         try:
-            metrics[name] = paired(cand.values[ci], base.values[bi], settings, settings.random_state + offset)
+            metrics[name] = paired(cand_values[ci], base_values[bi], settings, settings.random_state + offset)
         except stats.StatsError as exc:
             notes.append(f"{name}: {exc}")
             failed[name] = f"statistics refused the data: {exc}"
@@ -216,11 +221,11 @@ def _compare_ranked(
         metrics[name]["inputs"] = {
             "candidate": cite(candidate, cand_record.source, recipe=cand_record.recipe),
             "baseline": cite(baseline, base_record.source, recipe=base_record.recipe),
-            "pairing": RANKED_PAIRING,
+            "pairing": RANKED_PAIRING if cand_record.recipe.get("extractor") == "ranking" else EXAMPLE_PAIRING,  # type: ignore[union-attr]
         }
         metrics[name]["evidence"] = [
             cite(run, path) for run, record in ((candidate, cand_record), (baseline, base_record))
-            for path in (record.source, str((record.recipe or {})["qrels"]))
+            for path in (record.source, *([str(record.recipe["qrels"])] if record.recipe and "qrels" in record.recipe else []))
         ]
 
 

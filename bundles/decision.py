@@ -26,7 +26,7 @@ class _Model(BaseModel):
 class Where(_Model):
     """Where in the file a number is read: a column, JSON pointers, and the recipe in words."""
 
-    extractor: Literal["column_mean", "log_quantile", "ablation_drop_pct", "pearson", "ranking"]
+    extractor: Literal["column_mean", "log_quantile", "ablation_drop_pct", "pearson", "ranking", "classification"]
     argument: str | float | None = None
     column: str | int | None = None
     json_pointers: list[str] | None = None
@@ -41,6 +41,8 @@ class Where(_Model):
     complete: bool | None = Field(default=None, description="trec_eval -c: qrels queries missing from the run score 0")
     qrels: str | None = Field(default=None, description="the qrels file a ranking recipe scored the run against")
     qrels_sha256: str | None = None
+    positive_label: str | None = Field(default=None, description="classification: the positive class")
+    threshold: float | None = Field(default=None, description="classification: score >= threshold predicts the positive class")
 
 
 class Number(_Model):

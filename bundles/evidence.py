@@ -80,6 +80,10 @@ def where_in_file(name: str, path: str, recipe: dict[str, Any] | None = None) ->
     base = {"extractor": spec.extractor, "argument": spec.argument, "provenance": spec.recipes[0].provenance}
     if spec.extractor == "column_mean":
         return {**base, "column": spec.argument, "recipe": f"mean of column {spec.argument!r} of {file}"}
+    if spec.extractor == "classification":
+        r = spec.recipes[0]
+        return {**base, "kind": r.kind, "measure": r.measure, "positive_label": r.positive_label, "threshold": r.threshold,
+                "recipe": f"{r.measure} of the per-example predictions and labels of {file}"}
     if spec.extractor == "log_quantile":
         q = float(spec.argument or 0.0)
         return {**base, "column": 3,

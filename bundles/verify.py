@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from runnotary.bundles import recipes
 from runnotary.bundles.decision import DecisionMetrics
 from runnotary.bundles.evidence import where_in_file
+from runnotary.registry import classification
 from runnotary.registry.ranking import score_files
 from runnotary.registry import ArtifactError, RunnotaryError, redact, sha256_file, spec_for
 from runnotary.registry.recompute import read_latency_log, read_per_query_table, recompute
@@ -185,6 +186,26 @@ def _numbers(candidate: dict[str, Any], item: str, sources: _Sources, report: Re
             _statistic(report, f"{at}.value", label, number["value"], lambda: recompute(spec_for(name), local))
 
 
+def _examples(sources: _Sources, inputs: dict[str, Any], item: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-example values of both runs re-derived from their predictions files, paired by example id."""
+    values = []
+    for side in ("candidate", "baseline"):
+        cite, recipe = inputs[side], inputs[side]["recipe"]
+        local = sources.get(cite, f"{item}.inputs.{side}")
+        if local is None:
+            return None
+        try:
+            data = classification.read_predictions(local, 1 << 34)
+            values.append((data.example_ids, classification.per_example(
+                data, recipe["measure"], positive_label=str(recipe["positive_label"]), threshold=float(recipe["threshold"]))))
+        except (ArtifactError, KeyError, ValueError) as exc:
+            sources.report.findings.append(Finding(f"{item}.inputs.{side}", _label(cite), recipe, str(exc)))
+            return None
+    (cand_ids, cand), (base_ids, base) = values
+    _, ci, bi = np.intersect1d(cand_ids, base_ids, assume_unique=True, return_indices=True)
+    return cand[ci], base[bi]
+
+
 def _ranking_recipe(recorded: Any) -> dict[str, Any] | None:
     """The ranking recipe a bundle records for a number or a comparison input (``None``: another recipe)."""
     return recorded if isinstance(recorded, dict) and recorded.get("extractor") == "ranking" else None
@@ -238,6 +259,8 @@ def _paired(entry: dict[str, Any], item: str, sources: _Sources, report: Report)
         return None
     if _ranking_recipe(inputs["candidate"].get("recipe")) is not None:
         pair = _ranked(sources, inputs, item)
+    elif (inputs["candidate"].get("recipe") or {}).get("extractor") == "classification":
+        pair = _examples(sources, inputs, item)
     else:
         pair = _columns(sources, inputs, item, str(inputs["candidate"].get("column")))
     if pair is None:

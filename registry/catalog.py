@@ -28,12 +28,12 @@ __all__ = [
     "load_catalog", "normalize", "spec_for", "use_catalog",
 ]
 
-Extractor = Literal["column_mean", "log_quantile", "ablation_drop_pct", "pearson", "ranking"]
+Extractor = Literal["column_mean", "log_quantile", "ablation_drop_pct", "pearson", "ranking", "classification"]
 #: Where a reproduced number comes from: the raw evaluation logs (a run and its judgments), or
 #: values the job reported per item (a per-query CSV column), or a summary file the job wrote.
 Provenance = Literal["raw_logs", "job_reported_per_item", "job_reported_summary"]
 _PROVENANCE: dict[str, Provenance] = {
-    "ranking": "raw_logs", "log_quantile": "raw_logs", "column_mean": "job_reported_per_item",
+    "ranking": "raw_logs", "log_quantile": "raw_logs", "classification": "raw_logs", "column_mean": "job_reported_per_item",
     "ablation_drop_pct": "job_reported_summary", "pearson": "job_reported_summary",
 }
 
@@ -55,6 +55,8 @@ class Recipe:
     k: int | None = None
     relevance_level: int = 1
     complete: bool = False
+    positive_label: str = "1"
+    threshold: float = 0.5
 
     @property
     def provenance(self) -> Provenance:
@@ -66,6 +68,8 @@ class Recipe:
         if self.extractor == "ranking":
             out.update({"definition": "trec_eval 9.0.8", "measure": self.measure, "k": self.k,
                         "relevance_level": self.relevance_level, "complete": self.complete})
+        elif self.extractor == "classification":
+            out.update({"measure": self.measure, "positive_label": self.positive_label, "threshold": self.threshold})
         elif self.argument is not None:
             out["argument"] = self.argument
         return out
@@ -137,22 +141,30 @@ class RecipeEntry(_Strict):
     kind: ArtifactKind
     extractor: Extractor
     argument: str | float | None = Field(default=None, description="column_mean: the CSV column; log_quantile: the quantile")
-    measure: Literal["ndcg", "p", "recall", "recip_rank", "map"] | None = Field(
-        default=None, description="ranking: the trec_eval 9.0.8 measure")
+    measure: Literal["ndcg", "p", "recall", "recip_rank", "map",
+                     "accuracy", "error_rate", "log_loss", "brier", "f1", "roc_auc"] | None = Field(
+        default=None, description="ranking: the trec_eval 9.0.8 measure; classification: the measure")
     k: int | None = Field(default=None, ge=1, description="ranking: the cut-off (needed by ndcg, p and recall)")
     relevance_level: int = Field(default=1, ge=0, description="ranking: a document is relevant from this grade on")
     complete: bool = Field(default=False, description="ranking: trec_eval -c (qrels queries missing from the run score 0)")
+    positive_label: str = Field(default="1", description="classification: the positive class (F1, log loss, Brier, ROC AUC)")
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="classification: score >= threshold predicts the positive class "
+                             "when the file has no prediction column")
 
     @model_validator(mode="after")
     def _coherent(self) -> RecipeEntry:
         expected = _KIND_OF[self.extractor]
         if self.kind != expected:
             raise ValueError(f"extractor {self.extractor!r} reads a {expected!r} artifact, not {self.kind!r}")
+        ranking = self.measure in ("ndcg", "p", "recall", "recip_rank", "map")
         if self.extractor == "ranking":
-            if self.measure is None:
+            if self.measure is None or not ranking:
                 raise ValueError("a ranking recipe needs a measure (ndcg, p, recall, recip_rank or map)")
             if self.measure in ("ndcg", "p", "recall") and self.k is None:
                 raise ValueError(f"the ranking measure {self.measure!r} needs a cut-off k")
+        elif self.extractor == "classification":
+            if self.measure is None or ranking or self.k is not None:
+                raise ValueError("a classification recipe needs a measure (accuracy, error_rate, log_loss, brier, f1, roc_auc)")
         elif self.measure is not None or self.k is not None or self.complete or self.relevance_level != 1:
             raise ValueError("measure, k, relevance_level and complete belong to ranking recipes only")
         if self.extractor == "column_mean" and not isinstance(self.argument, str):
@@ -184,8 +196,8 @@ class MetricEntry(_Strict):
         return self
 
     def spec(self) -> MetricSpec:
-        recipes = tuple(Recipe(r.kind, r.extractor, r.argument, r.measure, r.k, r.relevance_level, r.complete)
-                        for r in self.recipes)
+        recipes = tuple(Recipe(r.kind, r.extractor, r.argument, r.measure, r.k, r.relevance_level, r.complete,
+                               r.positive_label, r.threshold) for r in self.recipes)
         return MetricSpec(self.name, dict(self.units), tuple(self.aliases), recipes, self.direction == "higher",
                           self.tolerance, self.description)
 
@@ -199,7 +211,7 @@ class CatalogFile(_Strict):
 
 _KIND_OF: dict[str, str] = {
     "column_mean": "per_query", "log_quantile": "latency_log", "ablation_drop_pct": "ablation",
-    "pearson": "correlation", "ranking": "trec_run",
+    "pearson": "correlation", "ranking": "trec_run", "classification": "predictions",
 }
 _PACKAGE_CATALOG = "catalog.yaml"
 

@@ -64,6 +64,7 @@ ArtifactKind = Literal[
     "latency_log",
     "trec_run",
     "trec_qrels",
+    "predictions",
     "attention_plot",
     "environment_manifest",
     "dataset_manifest",

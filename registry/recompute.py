@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from runnotary.registry import loadlogs
+from runnotary.registry import classification, loadlogs
 from runnotary.registry.catalog import MetricSpec, Recipe
 from runnotary.registry.errors import ArtifactError, ArtifactTooLarge
 
@@ -194,9 +194,11 @@ def _recipe(spec: MetricSpec | Recipe) -> Recipe:
 
 def parse_artifact(
     spec: MetricSpec | Recipe, path: Path, max_bytes: int = MAX_PARSE_BYTES
-) -> PerQueryTable | np.ndarray | dict[str, Any]:
+) -> PerQueryTable | np.ndarray | dict[str, Any] | classification.Predictions:
     """Parse the file a recipe (a metric's default one) reproduces from: a table, a latency array or a JSON object."""
     spec = _recipe(spec)
+    if spec.extractor == "classification":
+        return classification.read_predictions(path, max_bytes)
     if spec.extractor == "column_mean":
         return read_per_query_table(path, max_bytes)
     if spec.extractor == "log_quantile":
@@ -204,9 +206,15 @@ def parse_artifact(
     return _read_json(path, max_bytes)
 
 
-def recompute_from(spec: MetricSpec | Recipe, parsed: PerQueryTable | np.ndarray | dict[str, Any], name: str) -> float:
+def recompute_from(
+    spec: MetricSpec | Recipe, parsed: PerQueryTable | np.ndarray | dict[str, Any] | classification.Predictions, name: str
+) -> float:
     """Recompute a value from its parsed artifact (``name`` labels errors)."""
     spec = _recipe(spec)
+    if spec.extractor == "classification":
+        assert isinstance(parsed, classification.Predictions)
+        return classification.statistic(parsed, str(spec.measure), positive_label=spec.positive_label,
+                                        threshold=spec.threshold)
     if spec.extractor == "column_mean":
         assert isinstance(parsed, PerQueryTable)
         _, values = parsed.column(str(spec.argument))

@@ -43,6 +43,7 @@ from runnotary.registry.catalog import MetricSpec, Recipe, UnknownMetric, normal
 from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable, redact
 from runnotary.registry.hygiene import DEFAULT_HYGIENE, HygieneSettings, check_run
 from runnotary.registry.models import MLFLOW_TAG_VALUE_MAX, Alert, RunCreated
+from runnotary.registry.classification import MEAN_MEASURES, per_example, read_predictions
 from runnotary.registry.ranking import Judged, PerQuery, evaluate, judge, read_qrels, read_run
 from runnotary.registry.recompute import (
     MAX_PARSE_BYTES, PerQueryTable, parse_artifact, read_latency_log, read_per_query_table, recompute_from,
@@ -653,6 +654,21 @@ class Registry:
             return judge(read_run(local(run.path), self.max_parse_bytes), read_qrels(local(qrels.path), self.max_parse_bytes))
         return self._parsed.get_or_parse("judged", f"{run.sha256}:{qrels.sha256}", build)
 
+    def per_item(self, registration: Registration, record: MetricRecord) -> tuple[np.ndarray, np.ndarray]:
+        """``(item ids, values)`` the paired statistics compare for a metric reproduced from raw logs: the
+        per-query values of a ranking recipe, or the per-example values of a classification mean."""
+        recipe = record.recipe or {}
+        if recipe.get("extractor") == "ranking":
+            ranked = self.ranked(registration, record)
+            return ranked.query_ids, ranked.values
+        if recipe.get("extractor") == "classification" and recipe.get("measure") in MEAN_MEASURES:
+            source = self._record(registration, record.source)
+            data = self._parsed.get_or_parse("predictions", source.sha256, lambda: read_predictions(
+                self.fetch(registration, record.source), self.max_parse_bytes))
+            return data.example_ids, per_example(data, str(recipe["measure"]), positive_label=str(recipe["positive_label"]),
+                                                 threshold=float(recipe["threshold"]))
+        raise ArtifactError(f"{record.name} of run {registration.run_id} has no per-item values from raw logs")
+
     def ranked(self, registration: Registration, record: MetricRecord) -> PerQuery:
         """The per-query values of a metric reproduced from a run and qrels, from the verified files."""
         run_record = self._record(registration, record.source)
@@ -1010,7 +1026,8 @@ def _ranking(judged: Judged, recipe: Recipe) -> PerQuery:
 
 
 def _parse_kind(spec: MetricSpec | Recipe) -> str:
-    return {"column_mean": "per_query", "log_quantile": "latency_log"}.get(spec.extractor, "json")
+    return {"column_mean": "per_query", "log_quantile": "latency_log", "classification": "predictions"}.get(
+        spec.extractor, "json")
 
 
 def _frozen(value: Any) -> Any:
