@@ -384,8 +384,14 @@ def _unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         padded = np.zeros((len(values), 8), dtype=np.uint8)
         padded[:, :rest] = matrix[:, prefix:]
         keys = padded.view(">u8").ravel().astype(np.uint64)
-        distinct_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        return values[first], inverse.astype(np.int64)
+        order = np.argsort(keys)  # unstable is fine: equal keys get one code either way
+        ordered = keys[order]
+        head = np.empty(len(keys), dtype=bool)
+        head[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=head[1:])
+        inverse = np.empty(len(keys), dtype=np.int64)
+        inverse[order] = np.cumsum(head) - 1
+        return values[order[head]], inverse
     distinct, inverse = np.unique(values, return_inverse=True)
     return distinct, inverse.astype(np.int64)
 
