@@ -58,8 +58,32 @@ def main() -> None:
                     if artifact.kind in ("per_query", "latency_log"):
                         registry.fetch(registration, artifact.path)
             _report("its comparison's fetches (load the baseline, per-query CSV and latency log of both runs)")
+            _service_paths(registry, root)
         finally:
             requests.Session.request = _send  # type: ignore[method-assign]
+
+
+def _service_paths(registry: Registry, root: Path) -> None:
+    """What the service's handler makes of a candidate event: with its baseline registered (the common
+    path: one look before the mark, the pairing in the mark's request) and with none yet (a second
+    look after the mark, then the awaiting alert)."""
+    from runnotary.bundles import ComparisonSettings
+    from runnotary.consumers.events import envelope
+    from runnotary.consumers.handlers import Handlers
+    from runnotary.consumers.metrics import ServiceMetrics
+
+    handlers = Handlers(registry=registry, settings=ComparisonSettings(1000, 0.95, "percentile", 1),
+                        bundle_root=root / "bundle", metrics=ServiceMetrics())
+    baseline, cand_a, _ = generate(root / "paths", n_queries=500, n_requests=2000, experiment="/bench/calls_evaluation")
+    handlers.register_run(envelope("runs.created", baseline, subject="b"))
+    _calls.clear()
+    paired = cand_a.model_copy(update={"candidate_id": f"paired-{uuid.uuid4().hex[:6]}"})
+    handlers.register_run(envelope("runs.created", paired, subject=paired.candidate_id))
+    _report("the service's handling of a candidate whose baseline is registered (registration, pairing, results)")
+    alone = cand_a.model_copy(update={"candidate_id": f"alone-{uuid.uuid4().hex[:6]}",
+                                      "dataset": cand_a.dataset.model_copy(update={"sha256": "f" * 64})})
+    handlers.register_run(envelope("runs.created", alone, subject=alone.candidate_id))
+    _report("the service's handling of a candidate with no baseline yet (registration, two looks)")
 
 
 if __name__ == "__main__":

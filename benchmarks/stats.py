@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _per_candidate(repeats: int) -> None:
     """The statistics ``bundles.compare`` runs for one candidate, with the general kernels and as called."""
-    from runnotary.stats import kernels
+    from runnotary.stats import _kernels as kernels
 
     rng = np.random.default_rng(_SEED)
     n, b = 5000, 10_000

@@ -6,6 +6,7 @@ parameters it ran with and the method it actually used, so ``verify-bundle`` can
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,26 @@ def cite(registration: Registration, path: str, **where: Any) -> dict[str, Any]:
     return {"run_id": registration.run_id, "file": path, "sha256": record.sha256, **where}
 
 
+def _per_query_tables(registry: Registry, candidate: Registration, baseline: Registration, notes: list[str],
+                      failed: dict[str, str], skip: Collection[str] = ()) -> tuple[str, str, PerQueryTable, PerQueryTable] | None:
+    """Both runs' per-query paths and tables, or ``None`` with the reason in ``notes`` and ``failed``: a
+    missing or unreadable file fails the paired metrics (but those in ``skip``, reproduced from raw logs),
+    never the latency delta."""
+    needed = [name for name in PAIRED_METRICS if name not in skip]
+    cand_path, base_path = _source(candidate, "per_query"), _source(baseline, "per_query")
+    if cand_path is None or base_path is None:
+        if needed:
+            notes.append("no_per_query_artifact: paired metrics need a per_query artifact on both runs")
+        failed.update({name: "no_per_query_artifact" for name in needed})
+        return None
+    try:
+        return cand_path, base_path, _per_query_table(registry, candidate, cand_path), _per_query_table(registry, baseline, base_path)
+    except ArtifactError as exc:
+        notes.append(f"per_query: {exc}")
+        failed.update({name: f"per_query artifact unreadable: {exc}" for name in needed})
+        return None
+
+
 def compare(registry: Registry, candidate: Registration, baseline: Registration, settings: ComparisonSettings) -> Comparison:
     """Paired bootstrap CI, sign-flip permutation p-value, effect sizes, PSI/KS drift and power per
     per-query metric, Holm-adjusted across them; the query-set check; the latency Δp95 and p50/p95/p99.
@@ -121,15 +142,10 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
     metrics: dict[str, dict[str, Any]] = {}
     query_sets: dict[str, Any] | None = None
     holm: dict[str, Any] | None = None
-    ranked = _reproduced(candidate, baseline)  # reproduced from a run and qrels on both sides: the CSV is only a claim
-    cand_path, base_path = _source(candidate, "per_query"), _source(baseline, "per_query")
-    if cand_path is None or base_path is None:
-        if any(name not in ranked for name in PAIRED_METRICS):
-            notes.append("no_per_query_artifact: paired metrics need a per_query artifact on both runs")
-        failed.update({name: "no_per_query_artifact" for name in PAIRED_METRICS if name not in ranked})
-    else:
-        cand_table = _per_query_table(registry, candidate, cand_path)
-        base_table = _per_query_table(registry, baseline, base_path)
+    ranked = _reproduced(candidate, baseline)  # reproduced from raw logs on both sides: the CSV is only a claim
+    tables = _per_query_tables(registry, candidate, baseline, notes, failed, skip=ranked)
+    if tables is not None:
+        cand_path, base_path, cand_table, base_table = tables
         try:
             cand_q, base_q = np.asarray(cand_table.cells["query_id"]), np.asarray(base_table.cells["query_id"])
             query_sets = recipes.query_sets(cand_q, base_q)

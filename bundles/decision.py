@@ -13,10 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runnotary.digests import SHA256_PATTERN
+
 __all__ = ["DecisionMetrics", "SCHEMA_FILE", "schema_text", "shipped_schema"]
 
 SCHEMA_FILE = "decision_metrics.v1.json"
-Sha256 = Field(pattern=r"^[0-9a-f]{64}$")
+Sha256 = Field(pattern=SHA256_PATTERN)
 
 
 class _Model(BaseModel):

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,11 +21,11 @@ import numpy as np
 
 from runnotary.bundles import recipes
 from runnotary.bundles.comparison import PAIRED_METRICS
+from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
-from runnotary.registry import (
-    ArtifactError, Registration, Registry, TrackingUnavailable, redact, sha256_file, spec_for,
-)
+from runnotary.registry import ArtifactError, Registration, Registry, sha256_file, spec_for
 from runnotary.registry.models import SAFE_NAME
+from runnotary.registry.tracking import MLFLOW_ERRORS, tracking_error
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
            "write_bundle", "MEETING_ID", "PLOTS"]
@@ -50,8 +50,8 @@ def closing_line(meeting_id: str, overall: str) -> str:
             f"overall_gate_status={overall}")
 
 
-def statuses(evidence: Sequence[CandidateEvidence], unknown: Sequence[str]) -> tuple[Literal["pass", "fail"], dict[str, Literal["pass", "fail"]]]:
-    """The meeting's overall status and each candidate's, in one place: an unknown candidate fails."""
+def statuses(evidence: Sequence[CandidateEvidence], unknown: Collection[str]) -> tuple[Literal["pass", "fail"], dict[str, Literal["pass", "fail"]]]:
+    """The meeting's overall status and each candidate's, in one place: a candidate not evaluated fails."""
     per: dict[str, Literal["pass", "fail"]] = {
         e.candidate.event.candidate_id: "pass" if e.gate_status["overall"] == "pass" else "fail" for e in evidence
     }
@@ -111,7 +111,7 @@ def _numbers(run: Registration, quarantined: frozenset[str]) -> tuple[dict[str, 
     return numbers, failed
 
 
-def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], unknown: Sequence[str],
+def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], unknown: Mapping[str, str],
                       overall: str, per: dict[str, Literal["pass", "fail"]]) -> dict[str, Any]:
     candidates = []
     for item in evidence:
@@ -138,9 +138,7 @@ def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], un
         "overall_gate_status": overall,
         "quantile_definition": recipes.QUANTILE_DEFINITION,
         "candidates": candidates,
-        "unknown_candidates": [
-            {"candidate_id": c, "status": "fail", "reason": "unknown_candidate: no registered run"} for c in unknown
-        ],
+        "unknown_candidates": [{"candidate_id": c, "status": "fail", "reason": reason} for c, reason in unknown.items()],
     }
 
 
@@ -158,66 +156,90 @@ def bar_values(runs: Sequence[Registration], metric: str) -> tuple[list[tuple[st
     return shown, absent
 
 
-def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Path) -> None:
+#: Where a rule on a difference is read from; the forest plot draws those rules' thresholds.
+DELTA_SOURCES = ("delta", "delta_ci95_lower", "delta_ci95_upper")
+
+
+def threshold_rules(policy: GatePolicy, evidence: Sequence[CandidateEvidence], metric: str,
+                    sources: Collection[str]) -> list[GateRule]:
+    """The policy's rules on ``metric`` read from one of ``sources``, for the meeting's candidates (their
+    experiment and domain overrides included), each once: the threshold lines a plot draws."""
+    rules: dict[str, GateRule] = {}
+    for item in evidence:
+        event = item.candidate.event
+        for gate in policy.gates_for(event.experiment, event.tags.domain):
+            for rule in gate.rules:
+                if rule.metric == metric and rule.source in sources:
+                    rules.setdefault(rule.label, rule)
+    return list(rules.values())
+
+
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "runnotary"
-    save: dict[str, Any] = {"dpi": 100, "metadata": {"Software": None}}
-    runs = distinct_runs(evidence)
-    labels = [f"{r.event.candidate_id}\n{r.run_id[:8]}" for r in runs]
+    return plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+
+def ablation_figure(runs: Sequence[Registration], rules: Sequence[GateRule]) -> Any:
+    """Each run's visual ablation drop, with the policy's thresholds on it."""
+    fig, ax = _pyplot().subplots(figsize=(6, 3.5))
     shown, absent = bar_values(runs, "visual_ablation_drop_pct")
     if shown:
         ax.bar([s[0] for s in shown], [s[1] for s in shown], color="#4c72b0")
     if absent:
         ax.text(0.01, 0.97, "no recomputed value: " + ", ".join(absent), transform=ax.transAxes, va="top", fontsize=7)
-    ax.axhline(5.0, color="#c44e52", linestyle="--", label="gate ≥ 5%")
+    for rule in rules:
+        ax.axhline(rule.threshold, color="#c44e52", linestyle="--", label=f"gate: {rule.label}")
     ax.set_ylabel("visual ablation drop (%)")
-    ax.legend(loc="upper right")
+    if rules:
+        ax.legend(loc="upper right")
     fig.tight_layout()
-    fig.savefig(plots / PLOTS[0], **save)
-    plt.close(fig)
+    return fig
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label, r in zip(labels, runs):
+
+def latency_series(registry: Registry, runs: Sequence[Registration]) -> list[tuple[str, np.ndarray]]:
+    """Each run's p95 latency over about 50 windows of its log; a run whose log cannot be read is left out
+    (the tables and decision_metrics.json say why)."""
+    series = []
+    for r in runs:
         log = next((a.path for a in r.artifacts if a.kind == "latency_log"), None)
         if log is None:
             continue
         try:
             values = registry.latency_log(r, log)
         except ArtifactError:
-            continue  # the tables and decision_metrics.json say why; a plot just leaves the run out
+            continue
         window = max(1, len(values) // 50)
         trimmed = values[: len(values) // window * window].reshape(-1, window)
-        ax.plot(np.quantile(trimmed, 0.95, axis=1, method=recipes.QUANTILE_METHOD), label=label.replace("\n", " "))
-    ax.axhline(50.0, color="#c44e52", linestyle="--", label="gate < 50 ms")
+        series.append((f"{r.event.candidate_id} {r.run_id[:8]}", np.quantile(trimmed, 0.95, axis=1, method=recipes.QUANTILE_METHOD)))
+    return series
+
+
+def latency_figure(series: Sequence[tuple[str, np.ndarray]], rules: Sequence[GateRule]) -> Any:
+    """The windowed p95 of each run, with the policy's thresholds on the absolute p95."""
+    fig, ax = _pyplot().subplots(figsize=(6, 3.5))
+    for label, p95 in series:
+        ax.plot(p95, label=label)
+    for rule in rules:
+        ax.axhline(rule.threshold, color="#c44e52", linestyle="--", label=f"gate: {rule.label}")
     ax.set_xlabel("request window")
     ax.set_ylabel("p95 latency (ms, inverted CDF)")
-    ax.legend(fontsize=7)
+    if series or rules:
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(plots / PLOTS[1], **save)
-    plt.close(fig)
-
-    _forest(plt, evidence, plots / PLOTS[2], save)
-
-    for item in evidence:
-        for record in item.candidate.artifacts:
-            if record.kind == "attention_plot":
-                try:
-                    source = registry.fetch(item.candidate, record.path)
-                except ArtifactError:
-                    continue
-                shutil.copyfile(source, plots / f"{item.candidate.event.candidate_id}_{Path(record.path).name}")
+    return fig
 
 
-def _forest(plt: Any, evidence: Sequence[CandidateEvidence], target: Path, save: dict[str, Any]) -> None:
-    """Every metric's candidate-minus-baseline delta with its CI, one panel per metric (units differ)."""
+def forest_figure(evidence: Sequence[CandidateEvidence], policy: GatePolicy) -> Any:
+    """Every metric's candidate-minus-baseline delta with its CI, one panel per metric (units differ), with
+    the thresholds of the policy's rules on that delta."""
     panels = [*PAIRED_METRICS, "latency_p95_ms"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 1.2 + 0.6 * max(1, len(evidence))), squeeze=False)
+    fig, axes = _pyplot().subplots(1, len(panels), figsize=(4 * len(panels), 1.2 + 0.6 * max(1, len(evidence))),
+                                   squeeze=False)
     for ax, metric in zip(axes[0], panels):
         for row, item in enumerate(evidence):
             c = item.comparison
@@ -229,26 +251,52 @@ def _forest(plt: Any, evidence: Sequence[CandidateEvidence], target: Path, save:
             ax.errorbar([entry["delta"]], [row], xerr=[[entry["delta"] - low], [high - entry["delta"]]], fmt="o",
                         color="#4c72b0", capsize=4)
         ax.axvline(0.0, color="#444444", linewidth=0.8)
-        if metric == "latency_p95_ms":
-            ax.axvline(5.0, color="#c44e52", linestyle="--", linewidth=0.8, label="+5 ms")
+        rules = threshold_rules(policy, evidence, metric, DELTA_SOURCES)
+        for rule in rules:
+            ax.axvline(rule.threshold, color="#c44e52", linestyle="--", linewidth=0.8, label=rule.label)
+        if rules:
             ax.legend(fontsize=7)
         ax.set_yticks(range(len(evidence)), [e.candidate.event.candidate_id for e in evidence])
         ax.set_ylim(-0.7, len(evidence) - 0.3)
         ax.set_title(f"Δ {metric} (CI95)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(target, **save)
-    plt.close(fig)
+    return fig
+
+
+def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Path, policy: GatePolicy) -> None:
+    plt = _pyplot()
+    save: dict[str, Any] = {"dpi": 100, "metadata": {"Software": None}}
+    runs = distinct_runs(evidence)
+    figures = (
+        ablation_figure(runs, threshold_rules(policy, evidence, "visual_ablation_drop_pct", ("metric",))),
+        latency_figure(latency_series(registry, runs), threshold_rules(policy, evidence, "latency_p95_ms", ("metric",))),
+        forest_figure(evidence, policy),
+    )
+    for name, fig in zip(PLOTS, figures):
+        fig.savefig(plots / name, **save)
+        plt.close(fig)
+
+    for item in evidence:
+        for record in item.candidate.artifacts:
+            if record.kind == "attention_plot":
+                try:
+                    source = registry.fetch(item.candidate, record.path)
+                except ArtifactError:
+                    continue
+                shutil.copyfile(source, plots / f"{item.candidate.event.candidate_id}_{Path(record.path).name}")
 
 
 def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequence[CandidateEvidence],
-                 unknown: Sequence[str] = ()) -> Bundle:
+                 unknown: Mapping[str, str] | None = None, policy: GatePolicy = DEFAULT_POLICY) -> Bundle:
     """Write ``root/<meeting_id>/`` atomically (a temporary sibling renamed into place).
 
-    ``unknown`` lists requested candidates with no registered run: they appear in the bundle and
-    fail it. The returned statuses are the ones written, so ``bundles.emitted`` cannot disagree.
+    ``unknown`` maps the requested candidates the meeting could not evaluate (no registered run, or
+    evidence that could not be read) to the reason: they appear in the bundle with it and fail it. The plots draw the thresholds of ``policy``, the one the gates were evaluated under.
+    The returned statuses are the ones written, so ``bundles.emitted`` cannot disagree.
     """
     if not MEETING_ID.match(meeting_id):
         raise ValueError(f"meeting_id {meeting_id!r} is not a safe directory name")
+    unknown = dict(unknown or {})
     overall, per = statuses(evidence, unknown)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{meeting_id}.", dir=root))
@@ -262,7 +310,7 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
         _dump(staging / "artifact_index.json", artifact_index)
         _dump(staging / "decision_metrics.json", _decision_metrics(meeting_id, evidence, unknown, overall, per))
         _dump(staging / "gate_status.json", [e.gate_status for e in evidence])
-        _plots(registry, evidence, staging / "plots")
+        _plots(registry, evidence, staging / "plots", policy)
         summary = (f"# A/B evidence for meeting `{meeting_id}`\n\n" + render_tables(evidence, meeting_id, unknown)
                    + "\n\n" + closing_line(meeting_id, overall) + "\n")
         (staging / "ab_test_summary.md").write_text(summary)
@@ -283,30 +331,21 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
 
 def log_bundle(registry: Registry, bundle: Bundle) -> str:
     """Log the bundle's files to MLflow: one run per meeting in the ``runnotary-bundles`` experiment
-    (re-emitting a meeting replaces its files on the same run). Returns the run id."""
-    from mlflow.exceptions import MlflowException
+    (re-emitting a meeting replaces its files on the same run). Returns the run id.
 
+    Raises ``TrackingUnavailable`` when MLflow does not answer (re-emitting is idempotent, so the
+    meeting is retried), ``RegistryError`` with MLflow's reason when it refuses (a 403, a 400): retrying
+    would not change the answer.
+    """
     try:
         return _log_bundle(registry, bundle)
-    except (MlflowException, ConnectionError, TimeoutError) as exc:
-        # Re-emitting is idempotent (same run, same bytes), so the meeting is retried rather than lost.
-        raise TrackingUnavailable(redact(f"could not log bundle {bundle.meeting_id} to MLflow: {exc}")) from exc
+    except MLFLOW_ERRORS as exc:
+        raise tracking_error(exc, f"log the bundle of meeting {bundle.meeting_id}") from exc
 
 
 def _log_bundle(registry: Registry, bundle: Bundle) -> str:
     client = registry.client
-    experiment = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
-    if experiment is None:
-        location = f"{registry.artifact_location.rstrip('/')}/{BUNDLES_EXPERIMENT}" if registry.artifact_location else None
-        try:
-            experiment_id = client.create_experiment(BUNDLES_EXPERIMENT, artifact_location=location)
-        except Exception:  # another worker created it first
-            found = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
-            if found is None:
-                raise
-            experiment_id = found.experiment_id
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = registry.experiment_id(BUNDLES_EXPERIMENT)
     runs = client.search_runs([experiment_id], f"tags.`runnotary.meeting_id` = '{bundle.meeting_id}'", max_results=1)
     run_id = runs[0].info.run_id if runs else client.create_run(
         experiment_id, run_name=bundle.meeting_id, tags={"runnotary.meeting_id": bundle.meeting_id}).info.run_id

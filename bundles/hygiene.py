@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from runnotary.registry import Alert, Registration
+from runnotary.registry.hygiene import STALE_AFTER
 
 __all__ = ["STALE_AFTER", "cross_run_conflicts", "meeting_flags", "quarantined_names"]
-
-STALE_AFTER = timedelta(days=7)
 
 
 def cross_run_conflicts(runs: Sequence[Registration]) -> dict[str, list[tuple[str, str, float]]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,9 @@ def distinct_runs(evidence: Sequence[CandidateEvidence]) -> list[Registration]:
     return list(runs.values())
 
 
-def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknown: Sequence[str] = ()) -> str:
+def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknown: Mapping[str, str] | None = None) -> str:
+    """The Markdown tables; ``unknown`` maps each candidate the meeting could not evaluate to the reason."""
+    unknown = unknown or {}
     runs = distinct_runs(evidence)
     quarantined = frozenset().union(*(e.quarantined for e in evidence)) if evidence else frozenset()
     baseline_of = {e.candidate.run_id: e.baseline.run_id for e in evidence if e.baseline is not None}
@@ -87,7 +89,7 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
          r.event.created_at.isoformat(timespec="seconds"))
         for r in runs
     ]
-    registry_rows += [(None, c, None, None, None, None, None, None, "unknown candidate: no registered run") for c in unknown]
+    registry_rows += [(None, c, None, None, None, None, None, None, f"not evaluated: {reason}") for c, reason in unknown.items()]
     metric_rows = []
     for r in runs:
         notes = [m.reason for m in r.metrics if m.reason] + [a.kind for a in r.alerts]

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import IO
 
 from runnotary.client.errors import ProvenanceError, UnsafeDatasetPath
+from runnotary.digests import sha256_stream
 
 __all__ = ["DatasetDigest", "hash_dataset", "PROGRESS_THRESHOLD"]
 
-_CHUNK = 1 << 20
 _HEADER = "runnotary-dataset-v1\n"
 #: Data sets at least this large get a progress bar on a terminal's stderr.
 PROGRESS_THRESHOLD = 256 << 20
@@ -111,20 +111,13 @@ def _walk(path: Path) -> Iterable[Path]:
 
 
 def _sha256(path: Path, bar: _Progress | None) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    read = 0
     try:
         # O_NOFOLLOW: a file swapped for a link after the walk is refused, not followed.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         raise ProvenanceError(f"cannot read data set file {str(path)!r}: {exc.strerror}") from exc
     with os.fdopen(fd, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            read += len(chunk)
-            if bar is not None:
-                bar.advance(len(chunk))
-    return digest.hexdigest(), read
+        return sha256_stream(fh, None if bar is None else lambda chunk: bar.advance(len(chunk)))
 
 
 class _Progress:

@@ -18,9 +18,11 @@ from runnotary.bundles.policy import GatePolicy
 from runnotary.registry.catalog import use_catalog
 from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
 from runnotary.consumers.handlers import Handlers
-from runnotary.consumers.health import ServiceReadiness
+from runnotary.consumers.health import ServiceReadiness, health_url, mlflow_answers
 from runnotary.consumers.kafka import ensure_topics, make_consumer, make_producer
+from runnotary.consumers.loop import TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.consumers.reconcile import Reconciler
 from runnotary.consumers.service import Service
 from runnotary.consumers.settings import TOPIC_NAMES, Settings
 from runnotary.registry import Registry
@@ -68,7 +70,8 @@ def make_registry(settings: Settings, metrics: ServiceMetrics | None = None) -> 
     )
 
 
-def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | None = None) -> Service:
+def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | None = None,
+                  tracking: TrackingSignal | None = None) -> Service:
     metrics = metrics or service_metrics(settings)
     for topic, reason in ensure_topics(settings, TOPIC_NAMES, bootstrap).items():
         log.warning("topic_not_created", topic=topic, reason=reason)
@@ -83,7 +86,10 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
         policy=_policy(settings),
         stale_after=timedelta(seconds=settings.stale_after_seconds),
     )
-    return Service(settings, handlers, make_consumer(settings, bootstrap), make_producer(settings, bootstrap), metrics)
+    url = health_url(settings.tracking_uri())
+    return Service(settings, handlers, make_consumer(settings, bootstrap), make_producer(settings, bootstrap), metrics,
+                   tracking=tracking or TrackingSignal(),
+                   probe=(lambda: mlflow_answers(url, timeout=1.0) is None) if url is not None else None)
 
 
 def _policy(settings: Settings) -> GatePolicy:
@@ -98,15 +104,25 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     settings = for_broker(settings)
     with bootstrap_servers(settings) as bootstrap:
         metrics = service_metrics(settings)
-        server = metrics.serve(settings.metrics_port, settings.metrics_addr, ServiceReadiness(metrics, settings.tracking_uri()))
+        tracking = TrackingSignal()
+        server = metrics.serve(settings.metrics_port, settings.metrics_addr,
+                               ServiceReadiness(metrics, settings.tracking_uri(), tracking=tracking))
+        reconciling: threading.Thread | None = None
         try:
-            service = build_service(settings, bootstrap, metrics)
+            service = build_service(settings, bootstrap, metrics, tracking)
+            reconciler = Reconciler(service.handlers, service.publish, metrics, interval_s=settings.reconcile_interval_s,
+                                    batch=settings.reconcile_batch)
+            reconciling = threading.Thread(target=reconciler.run, args=(stop,), name="runnotary-reconcile", daemon=True)
             # Everything built so far (modules, MLflow, numba, the kernels) lives as long as the process:
             # out of the collector's sight, a full collection no longer walks it. Each one cost ~15 ms
             # per event while CSVs were parsed (python -m benchmarks.e2e).
             gc.freeze()
+            reconciling.start()
             service.run(stop)
         finally:
+            stop.set()
+            if reconciling is not None and reconciling.is_alive():
+                reconciling.join(timeout=10)
             if server is not None:
                 server.close()
 
@@ -114,4 +130,5 @@ def serve(settings: Settings, stop: threading.Event) -> None:
 def service_metrics(settings: Settings) -> ServiceMetrics:
     return ServiceMetrics(active_candidates=settings.metrics_active_candidates,
                           candidate_idle_seconds=settings.metrics_candidate_idle_seconds,
-                          stale_after_seconds=settings.stale_after_seconds)
+                          stale_after_seconds=settings.stale_after_seconds,
+                          awaiting_alert_after_seconds=settings.awaiting_alert_after_s)

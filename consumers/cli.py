@@ -310,6 +310,10 @@ def _render(command: str, result: dict[str, Any]) -> str:
                      f"n_resamples={result['n_resamples']} random_state={result['random_state']}")
         parts.append(_render_stats(result["metrics"]))
         parts += [f"note: {n}" for n in result["notes"]]
+    elif command == "reconcile":
+        parts.append(f"examined {result['examined']} candidate(s) without a gate status: paired {len(result['paired'])}, "
+                     f"{result['awaiting_baseline']} still awaiting a baseline" + ("" if result["complete"] else " (stopped at --max-runs)"))
+        parts += [f"paired: {run_id}" for run_id in result["paired"]]
     elif command == "emit_bundle":
         parts.append(_table(["candidate", "gate status"], [[c, s] for c, s in result["candidates"].items()]))
         parts.append(f"bundle: {result['location']} ({len(result['files'])} files)")
@@ -384,6 +388,10 @@ def _gate_check(args: argparse.Namespace) -> int:
     return _run_command(args, {"command": "gate_check", "candidate_run_id": args.candidate_run_id}, publishes=True)
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    return _run_command(args, {"command": "reconcile", "max_runs": args.max_runs}, publishes=True)
+
+
 def _command_parser(sub: argparse._SubParsersAction, name: str, help: str, publishes: bool) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     epilog = ("exit codes: 0 ok, 1 a gate failed, 2 bad input or refused command, 3 MLflow or Kafka unavailable. "
               "Settings from RUNNOTARY_* (MLflow store; Kafka cluster where it publishes).")
@@ -429,6 +437,11 @@ def _add_command_parsers(sub: argparse._SubParsersAction) -> None:  # type: igno
     p = _command_parser(sub, "gate-check", "re-evaluate a candidate's gates with the current policy and publish gates.status", True)
     p.add_argument("candidate_run_id")
     p.set_defaults(func=_gate_check)
+
+    p = _command_parser(sub, "reconcile", "pair every registered candidate whose baseline is registered but which has "
+                        "no gate status (after a restore); publishes their gates.status", True)
+    p.add_argument("--max-runs", type=int, default=10_000, help="candidates without a gate status to examine at most")
+    p.set_defaults(func=_reconcile)
 
 
 def _key_values(pairs: list[str], what: str) -> dict[str, str]:

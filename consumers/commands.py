@@ -2,7 +2,7 @@
 
 The verbs reuse what the service does with its other inputs (``Handlers``): ``register_run`` is
 a runs.created, ``emit_bundle`` a meetings.requested, ``pair_ab`` and ``gate_check`` evaluate a
-pair through ``Handlers._pair`` and publish gates.status, ``compute_stats`` only answers. A
+pair through ``Handlers.pair`` and publish gates.status, ``compute_stats`` only answers. A
 command that cannot be carried out (unknown run, dataset hash mismatch, no baseline) gets an
 error reply that names what was wrong; an unreachable MLflow is raised so the caller retries.
 The reply id is derived from the command id, so a replayed command answers with the same id.
@@ -16,14 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
-from mlflow.exceptions import MlflowException
 
 from runnotary.bundles import Comparison, closing_line, compare, evaluate
 from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.consumers.errors import InvalidEvent
 from runnotary.consumers.events import (
     COMMAND_NAMES, TOPICS, CloudEvent, Command, CommandError, CommandReply, ComputeStats, EmitBundle, GateCheck,
-    GateStatus, MeetingRequested, PairAB, RegisterRun, decode, envelope,
+    GateStatus, MeetingRequested, PairAB, Reconcile, RegisterRun, decode, envelope,
 )
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
 from runnotary.registry import Alert, Registration, RegistryError, TrackingUnavailable, find_baseline, redact
@@ -34,8 +33,6 @@ __all__ = ["Answer", "CommandRefused", "Commands", "LATENCY_METRIC", "command_ke
 
 #: The latency comparison compute_stats offers besides the paired per-query metrics.
 LATENCY_METRIC = "latency_p95_ms"
-_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
-_UNREACHABLE = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED"}
 
 log = structlog.get_logger("runnotary")
 
@@ -72,6 +69,8 @@ def command_key(command: Command) -> str:
     body = command.root
     if isinstance(body, RegisterRun):
         return pairing_key(body.run)
+    if isinstance(body, Reconcile):
+        return "reconcile"
     return str(getattr(body, "candidate_run_id", None) or getattr(body, "meeting_id", ""))
 
 
@@ -124,7 +123,7 @@ class Commands:
         body = event.data.root
         verbs: dict[str, Callable[[Any, CloudEvent[Command]], tuple[dict[str, Any], list[Outgoing]]]] = {
             "register_run": self._register_run, "pair_ab": self._pair_ab, "compute_stats": self._compute_stats,
-            "emit_bundle": self._emit_bundle, "gate_check": self._gate_check,
+            "emit_bundle": self._emit_bundle, "gate_check": self._gate_check, "reconcile": self._reconcile,
         }
         try:
             result, effects = verbs[body.command](body, event)
@@ -178,7 +177,7 @@ class Commands:
                                      f"and seed_family {candidate.event.seeds.family!r} in experiment "
                                      f"{candidate.event.experiment!r}")
             baseline = self.handlers.registry.load(baseline_id)
-        effects = self.handlers._pair(candidate, baseline, event)
+        effects = self.handlers.pair(candidate, baseline, event)
         return self._pair_result(candidate, baseline, effects), effects
 
     def _compute_stats(self, body: ComputeStats, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
@@ -222,7 +221,7 @@ class Commands:
         baseline_id = tags.get(f"{TAG}baseline_run") or find_baseline(self.handlers.registry, candidate)
         if baseline_id is not None:
             baseline = self.handlers.registry.load(baseline_id)
-            effects = self.handlers._pair(candidate, baseline, event)
+            effects = self.handlers.pair(candidate, baseline, event)
             return self._pair_result(candidate, baseline, effects), effects
         # No baseline yet: the gates that need one have no observation and fail; the status still goes out.
         status = evaluate(candidate, None)
@@ -231,21 +230,34 @@ class Commands:
         return {"candidate_run": candidate.run_id, "baseline_run": None, "candidate_id": candidate.event.candidate_id,
                 "gate_status": status, "ab": None}, effects
 
+    def _reconcile(self, body: Reconcile, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
+        """Pass over every candidate without a gate status (up to ``max_runs``), pairing those whose baseline is registered."""
+        examined, paired, awaiting = 0, [], 0
+        effects: list[Outgoing] = []
+        token: str | None = None
+        while examined < body.max_runs:
+            done = self.handlers.reconcile(max_runs=min(1000, body.max_runs - examined), page_token=token)
+            examined += done.examined
+            paired += done.paired
+            awaiting += len(done.awaiting)
+            effects += done.outgoing
+            token = done.next_page
+            if token is None:
+                break
+        return {"examined": examined, "paired": paired, "awaiting_baseline": awaiting, "complete": token is None}, effects
+
     # -- helpers ------------------------------------------------------------------------------
 
     def _registered(self, run_id: str, field_name: str) -> tuple[Registration, dict[str, str]]:
         """The registration of ``run_id`` and its tags; refused when runnotary never registered it."""
         try:
-            run = self.handlers.registry.client.get_run(run_id)
-        except MlflowException as exc:
-            if exc.error_code in _NOT_FOUND:
-                raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: no such MLflow run") from exc
-            if exc.error_code in _UNREACHABLE or "Max retries exceeded" in str(exc) or "Connection refused" in str(exc):
-                raise TrackingUnavailable(f"MLflow did not answer while looking up run {run_id}: {exc}") from exc
-            raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: MLflow refused the lookup: {exc}") from exc
-        except (ConnectionError, TimeoutError) as exc:
-            raise TrackingUnavailable(f"MLflow did not answer while looking up run {run_id}: {exc}") from exc
-        tags = dict(run.data.tags)
+            tags = self.handlers.registry.run_tags(run_id)  # the registry's one classifier: an outage is raised
+        except TrackingUnavailable:
+            raise
+        except RegistryError as exc:  # e.g. a malformed run id: MLflow refuses the lookup
+            raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: {exc}") from exc
+        if tags is None:
+            raise CommandRefused("unknown_run", f"{field_name} {run_id!r}: no such MLflow run")
         if tags.get(f"{TAG}registered") != "true":
             raise CommandRefused("unregistered_run", f"{field_name} {run_id!r} is an MLflow run runnotary has not registered")
         return self.handlers.registry.load(run_id), tags

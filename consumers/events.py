@@ -21,6 +21,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, ValidationError, field_validator, model_validator
 
 from runnotary.consumers.errors import InvalidEvent
+from runnotary.digests import SHA256_PATTERN
 from runnotary.registry.models import RFC3339, Alert, Identifier, RunCreated, SafeName, rfc3339
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ComputeStats",
     "EmitBundle",
     "GateCheck",
+    "Reconcile",
     "PairAB",
     "RegisterRun",
     "DeadLetter",
@@ -238,7 +240,7 @@ class BaselineSelector(_Model):
     ``{dataset_sha256, seed_family}`` or ``{newest_matching: true}``."""
 
     run_id: Identifier | None = None
-    dataset_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", to_lower=True)] | None = None
+    dataset_sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN, to_lower=True)] | None = None
     seed_family: Identifier | None = None
     newest_matching: Literal[True] | None = None
 
@@ -289,11 +291,20 @@ class GateCheck(_Model):
     candidate_run_id: Identifier
 
 
-CommandName = Literal["register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check"]
-COMMAND_NAMES: tuple[str, ...] = ("register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check")
+class Reconcile(_Model):
+    """Pair every registered candidate whose baseline is registered but which has no gate status
+    (after a restore, or a pairing lost to anything else) and publish their gates.status."""
+
+    command: Literal["reconcile"]
+    max_runs: int = Field(10_000, ge=1, le=1_000_000, description="candidates without a gate status to examine at most")
 
 
-class Command(RootModel[Annotated[RegisterRun | PairAB | ComputeStats | EmitBundle | GateCheck, Field(discriminator="command")]]):
+CommandName = Literal["register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check", "reconcile"]
+COMMAND_NAMES: tuple[str, ...] = ("register_run", "pair_ab", "compute_stats", "emit_bundle", "gate_check", "reconcile")
+
+
+class Command(RootModel[Annotated[RegisterRun | PairAB | ComputeStats | EmitBundle | GateCheck | Reconcile,
+                                  Field(discriminator="command")]]):
     """One command of the seed's grammar; the ``command`` field names the verb."""
 
     model_config = ConfigDict(frozen=True)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,11 @@ from runnotary.consumers.events import (
 )
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.registry import (
-    Alert, Registration, Registry, RunCreated, TrackingUnavailable, candidates_for, find_baseline,
+    Alert, Registration, Registry, RegistryError, RunCreated, TrackingUnavailable, awaiting_candidates, candidates_for,
+    find_baseline, redact,
 )
 
-__all__ = ["Outgoing", "Handlers", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
+__all__ = ["Outgoing", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 
 AB_RESULT_PATH = "runnotary/ab_result.json"
 GATE_STATUS_PATH = "runnotary/gate_status.json"
@@ -50,6 +51,18 @@ class Outgoing:
         return cls(topic, key, encode(event), kafka_headers(event))
 
 
+@dataclass(frozen=True)
+class Reconciled:
+    """What one reconciliation pass did: candidates examined, those it paired, the creation times of
+    those still awaiting a baseline, the events to publish, and where the next pass continues."""
+
+    examined: int
+    paired: tuple[str, ...]
+    awaiting: tuple[datetime, ...]
+    outgoing: list[Outgoing]
+    next_page: str | None
+
+
 def _fingerprint(alert: Alert) -> str:
     """A short stable hash of what an alert says (its message and details)."""
     content = json.dumps([alert.message, alert.details], sort_keys=True, default=str, separators=(",", ":"))
@@ -69,7 +82,7 @@ class Handlers:
         caused_by = cause if isinstance(cause, str) else cause.id
         return Outgoing.of(topic, subject, envelope(topic, data, subject=subject, caused_by=caused_by))
 
-    def _alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any]) -> list[Outgoing]:
+    def _alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any] | str) -> list[Outgoing]:
         out = []
         for alert in alerts:
             self.metrics.alerts.labels(alert.kind, alert.severity).inc()
@@ -77,7 +90,8 @@ class Handlers:
             # the event id) comes from the alert's content, not its position in the list.
             owner = alert.run_id or alert.candidate_id or ""
             subject = f"{owner}:{alert.kind}:{_fingerprint(alert)}"
-            out.append(Outgoing.of("alerts", owner, envelope("alerts", alert, subject=subject, caused_by=cause.id)))
+            caused_by = cause if isinstance(cause, str) else cause.id
+            out.append(Outgoing.of("alerts", owner, envelope("alerts", alert, subject=subject, caused_by=caused_by)))
         return out
 
     # -- runs.created ---------------------------------------------------------------------
@@ -88,54 +102,69 @@ class Handlers:
     def register_run(self, event: CloudEvent[RunCreated]) -> tuple[Registration, list[Outgoing]]:
         """Register the event's run and pair it; the registration and the events to publish.
 
-        A new candidate is paired while its run is written but not yet marked registered, so its
-        baseline, gate status and ``registered`` mark reach MLflow in one request; a redelivered
-        one is paired again after the fact (its recorded pairing wins).
+        The registration's phases, in order: ``prepare`` (the run written, not yet marked), the
+        pairing a new candidate can record with its mark, ``finish`` (the ``registered`` mark), then
+        the looks that must follow the mark. Each side writes before it looks, whatever the key,
+        partition or instance the two events came with (``registry.pairing``):
+
+        - a new candidate looks for its baseline before its mark, so a found pairing (baseline run,
+          gate status) reaches MLflow in the mark's request; when it found none it looks once more
+          after the mark, which sees any baseline marked meanwhile;
+        - a baseline is marked, then pairs every candidate of its key still waiting for it;
+        - a redelivered run is paired again after the fact (a recorded pairing wins).
         """
         candidate = event.data.role == "candidate"
-        paired: dict[str, list[Outgoing]] = {}
-        failure: list[Exception] = []
-
-        def results(registration: Registration) -> dict[str, str]:
+        prepared = self.registry.prepare(event.data, event.id)
+        out: list[Outgoing] = []
+        paired = False
+        if isinstance(prepared, Registration):
+            registration = prepared
+        elif candidate:
             try:
-                out, tags = self._pair_new(registration, event)
+                out, tags = self._pair_before_mark(prepared.registration, event)
             except TrackingUnavailable:
+                self.registry.abandon(prepared)
                 raise  # the event is retried: nothing to keep
-            except Exception as exc:  # noqa: BLE001 - the registration stands; the failure is raised after it
-                failure.append(exc)
-                return {}
-            paired[registration.run_id] = out
-            return tags
-
-        registration = self.registry.register(event.data, event.id, results if candidate else None)
-        if failure:
-            raise failure[0]
+            except Exception:
+                self.registry.finish(prepared)  # the registration stands; the pairing's failure is raised
+                raise
+            paired = bool(tags)
+            registration = self.registry.finish(prepared, tags)
+            if registration.already_registered:  # another racer registered this event first: its pairing counts
+                out, paired = [], False
+        else:
+            registration = self.registry.finish(prepared)
         if not registration.already_registered:
             self.metrics.runs.labels(registration.event.role).inc()
         self.metrics.observe_run(registration.event.candidate_id, registration.event.role, registration.event.created_at)
         log.info("run_registered", run_id=registration.run_id, candidate_id=registration.event.candidate_id,
                  role=registration.event.role, event_id=event.id, alerts=len(registration.alerts),
                  again=registration.already_registered)
-        out = self._alerts(registration.alerts, event)
-        if candidate and registration.run_id in paired and not registration.already_registered:
-            out += paired[registration.run_id]
-        elif candidate:
-            baseline_id = find_baseline(self.registry, registration)
-            out += self._awaiting(registration, event) if baseline_id is None else \
-                self._pair(registration, self.registry.load(baseline_id), event)
-        else:
+        out = self._alerts(registration.alerts, event) + out
+        if candidate and not paired:
+            out += self.pair_candidate(registration, event)
+        elif not candidate:
             for candidate_id in candidates_for(self.registry, registration):
-                out += self._pair(self.registry.load(candidate_id), registration, event)
+                out += self.pair(self.registry.load(candidate_id), registration, event)
         return registration, out
 
-    def _pair_new(self, candidate: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
-        """Pair a candidate whose run is not marked registered yet: the events, and the tags that record the pairing."""
+    def pair_candidate(self, candidate: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
+        """Pair a registered candidate with its baseline, or say that it waits for one."""
         baseline_id = find_baseline(self.registry, candidate)
         if baseline_id is None:
-            return self._awaiting(candidate, cause), {}
+            return self._awaiting(candidate, cause)
+        return self.pair(candidate, self.registry.load(baseline_id), cause)
+
+    def _pair_before_mark(self, candidate: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
+        """Pair a candidate whose run is not marked registered yet: the events, and the tags that record the pairing.
+
+        No baseline yet: nothing (the look after the mark decides, and says it waits)."""
+        baseline_id = find_baseline(self.registry, candidate)
+        if baseline_id is None:
+            return [], {}
         return self._compare(candidate, self.registry.load(baseline_id), cause)
 
-    def _awaiting(self, candidate: Registration, cause: CloudEvent[Any]) -> list[Outgoing]:
+    def _awaiting(self, candidate: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
         return self._alerts([Alert(
             kind="awaiting_baseline", severity="info", run_id=candidate.run_id,
             candidate_id=candidate.event.candidate_id,
@@ -143,13 +172,13 @@ class Handlers:
             details={"dataset_sha256": candidate.event.dataset.sha256, "seed_family": candidate.event.seeds.family},
         )], cause)
 
-    def _pair(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any]) -> list[Outgoing]:
+    def pair(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
         """Pair a registered candidate: its results are uploaded and the pairing tagged on its run."""
         out, tags = self._compare(candidate, baseline, cause)
         self.registry.tag(candidate.run_id, tags)
         return out
 
-    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
+    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str) -> tuple[list[Outgoing], dict[str, str]]:
         """Compare, evaluate the gates and upload both results; the events and the tags that record the pairing."""
         comparison = compare(self.registry, candidate, baseline, self.settings)
         quarantined, flags = meeting_flags([candidate, baseline], candidate.event.candidate_id, stale_after=None)
@@ -170,6 +199,37 @@ class Handlers:
         tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"]}
         return out + self._alerts(flags + gate_alerts(candidate, status) + notes, cause), tags
 
+    # -- reconciliation ------------------------------------------------------------------------
+
+    def reconcile(self, *, max_runs: int = 200, page_token: str | None = None) -> Reconciled:
+        """One bounded pass over registered candidates without a gate status, oldest first.
+
+        Each one whose baseline is registered is paired (the events of its gate status, which carry
+        the same ids whichever instance or pass computes them); one still without a baseline is
+        counted as awaiting and left alone (its ``awaiting_baseline`` alert was published when it
+        was registered). ``page_token`` continues a previous pass where it stopped.
+        """
+        page, token = awaiting_candidates(self.registry, max_results=max_runs, page_token=page_token)
+        out: list[Outgoing] = []
+        paired: list[str] = []
+        awaiting: list[datetime] = []
+        baselines: dict[tuple[str, str, str], str | None] = {}  # one lookup per experiment and pairing key
+        for run_id, _ in page:
+            candidate = self.registry.load(run_id)
+            key = (candidate.experiment_id, candidate.event.dataset.sha256, candidate.event.seeds.family)
+            if key not in baselines:
+                baselines[key] = find_baseline(self.registry, candidate)
+            baseline_id = baselines[key]
+            if baseline_id is None:
+                awaiting.append(candidate.event.created_at)
+                continue
+            out += self.pair(candidate, self.registry.load(baseline_id), f"reconcile:{run_id}")
+            paired.append(run_id)
+        if paired:
+            log.info("candidates_reconciled", paired=paired, examined=len(page))
+        return Reconciled(examined=len(page), paired=tuple(paired), awaiting=tuple(awaiting), outgoing=out,
+                          next_page=token)
+
     # -- meetings.requested -----------------------------------------------------------------
 
     def meeting_requested(self, event: CloudEvent[MeetingRequested]) -> list[Outgoing]:
@@ -179,24 +239,33 @@ class Handlers:
     def _meeting(self, event: CloudEvent[MeetingRequested]) -> list[Outgoing]:
         meeting = event.data
         found: list[tuple[Registration, Registration | None, Comparison | None]] = []
-        unknown: list[str] = []
+        unknown: dict[str, str] = {}  # candidate_id -> why the meeting could not evaluate it
         missing: list[Alert] = []
         experiments = self.registry.experiment_ids()
         for candidate_id in meeting.candidates:
             runs = self.registry.search({"candidate_id": candidate_id, "role": "candidate"}, experiments, max_results=1)
             if not runs:
-                unknown.append(candidate_id)
+                unknown[candidate_id] = "unknown_candidate: no registered run"
                 missing.append(Alert(kind="unknown_candidate", severity="critical", candidate_id=candidate_id,
                                      message=f"meeting {meeting.meeting_id} asks for {candidate_id!r}, which has no registered run",
                                      details={"meeting_id": meeting.meeting_id}))
                 continue
-            found.append(self._paired_with(self.registry.load(runs[0][0])))
+            try:
+                found.append(self._paired_with(self.registry.load(runs[0][0])))
+            except RegistryError as exc:  # this candidate's evidence, not the meeting: a row with the reason
+                reason = f"evidence_unavailable: {redact(str(exc))}"
+                unknown[candidate_id] = reason
+                missing.append(Alert(kind="candidate_not_evaluated", severity="critical", run_id=runs[0][0],
+                                     candidate_id=candidate_id,
+                                     message=f"meeting {meeting.meeting_id} could not evaluate {candidate_id!r}: {reason}",
+                                     details={"meeting_id": meeting.meeting_id, "reason": reason}))
         # Hygiene across every run the decision uses: quarantine conflicting metric uuids, flag stale runs again.
         used = list({r.run_id: r for c, b, _ in found for r in (b, c) if r is not None}.values())
         quarantined, flags = meeting_flags(used, None, stale_after=self.stale_after)
         evidence = [self._evidence(c, b, comparison, quarantined, flags) for c, b, comparison in found]
-        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown)
-        mlflow_run = log_bundle(self.registry, bundle)  # TrackingUnavailable when MLflow does not answer: retried
+        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown, self.policy)
+        # MLflow not answering: TrackingUnavailable, retried; refusing (403, 400): RegistryError, dead-lettered with the reason
+        mlflow_run = log_bundle(self.registry, bundle)
         self.metrics.bundles.inc()
         self.metrics.observe_meeting([e.candidate.event.created_at for e in evidence]
                                      + [e.baseline.event.created_at for e in evidence if e.baseline is not None])
@@ -207,10 +276,14 @@ class Handlers:
         return self._alerts(missing + flags, event) + [self._out("bundles.emitted", emitted, meeting.meeting_id, event)]
 
     def _paired_with(self, candidate: Registration) -> tuple[Registration, Registration | None, Comparison | None]:
-        recorded = self.registry.read_json(candidate.run_id, AB_RESULT_PATH)
-        if recorded is None:
+        """The candidate with its recorded baseline and comparison; ``RegistryError`` when they cannot be read."""
+        try:
+            recorded = self.registry.read_json(candidate.run_id, AB_RESULT_PATH)
+            comparison = Comparison.from_dict(recorded) if recorded is not None else None
+        except (KeyError, TypeError, ValueError) as exc:  # a document that is not a comparison
+            raise RegistryError(f"run {candidate.run_id}: {AB_RESULT_PATH} is not a comparison ({exc!r})") from exc
+        if comparison is None:
             return candidate, None, None
-        comparison = Comparison.from_dict(recorded)
         return candidate, self.registry.load(comparison.baseline_run), comparison
 
     def _evidence(self, candidate: Registration, baseline: Registration | None, comparison: Comparison | None,

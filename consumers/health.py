@@ -9,15 +9,31 @@ from typing import Any
 
 import structlog
 
+from runnotary.consumers.loop import TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 
-__all__ = ["ServiceReadiness", "report_lag"]
+__all__ = ["ServiceReadiness", "health_url", "mlflow_answers", "report_lag"]
 
 log = structlog.get_logger("runnotary")
 
 
+def health_url(tracking_uri: str) -> str | None:
+    """MLflow's health endpoint for a tracking server; ``None`` for a local store (nothing to probe)."""
+    return f"{tracking_uri.rstrip('/')}/health" if tracking_uri.startswith(("http://", "https://")) else None
+
+
+def mlflow_answers(url: str, timeout: float = 2.0) -> str | None:
+    """``None`` when ``GET url`` answers 2xx, else the failure's type name."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+    except Exception as exc:  # any failure to answer is "not reachable", named by its type
+        return type(exc).__name__
+    return None
+
+
 class ServiceReadiness:
-    """``/readyz``: the consume loop polled recently and MLflow answers.
+    """``/readyz``: the consume loop polled recently, no message keeps failing, and MLflow answers.
 
     MLflow is probed at ``GET <tracking_uri>/health`` (what `mlflow server` serves) at most once
     per ``cache_seconds``; each probe is recorded as the MLflow operation ``health``. A local
@@ -25,9 +41,10 @@ class ServiceReadiness:
     """
 
     def __init__(self, metrics: ServiceMetrics, tracking_uri: str, *, poll_grace_seconds: float = 30.0,
-                 cache_seconds: float = 5.0, timeout: float = 2.0) -> None:
+                 cache_seconds: float = 5.0, timeout: float = 2.0, tracking: TrackingSignal | None = None) -> None:
         self.metrics = metrics
-        self.health_url = f"{tracking_uri.rstrip('/')}/health" if tracking_uri.startswith(("http://", "https://")) else None
+        self.tracking = tracking
+        self.health_url = health_url(tracking_uri)
         self.poll_grace_seconds, self.cache_seconds, self.timeout = poll_grace_seconds, cache_seconds, timeout
         self._lock = threading.Lock()
         self._probed: tuple[float, bool, str] | None = None
@@ -38,6 +55,11 @@ class ServiceReadiness:
             return False, "not consuming yet"
         if since > self.poll_grace_seconds:
             return False, f"consume loop has not polled for {since:.0f} s"
+        faults = self.tracking.faults if self.tracking is not None else {}
+        if faults:
+            (topic, partition), error_type = sorted(faults.items())[0]
+            return False, (f"a message of {topic} partition {partition} keeps failing ({error_type}); "
+                           f"{len(faults)} partition(s) held, see the service log")
         ok, reason = self.mlflow_reachable()
         return (True, "ready") if ok else (False, reason)
 
@@ -49,12 +71,7 @@ class ServiceReadiness:
             if self._probed is not None and now - self._probed[0] < self.cache_seconds:
                 return self._probed[1], self._probed[2]
             started = time.monotonic()
-            error: str | None = None
-            try:
-                with urllib.request.urlopen(self.health_url, timeout=self.timeout) as response:
-                    response.read()
-            except Exception as exc:  # any failure to answer is "not reachable", named by its type
-                error = type(exc).__name__
+            error = mlflow_answers(self.health_url, self.timeout)
             self.metrics.observe_mlflow("health", time.monotonic() - started, error)
             reason = "MLflow reachable" if error is None else f"MLflow not reachable ({error})"
             self._probed = (now, error is None, reason)

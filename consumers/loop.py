@@ -68,10 +68,13 @@ class Abandoned(RunnotaryError):
 
 
 class TrackingSignal:
-    """Shared word between tasks and the loop: is MLflow answering? Tasks set it, the loop pauses on it."""
+    """Shared word between tasks and the loop: is MLflow answering, and which partitions hold a message
+    that keeps failing for an unexpected reason? Tasks set it; the loop pauses on it; ``/readyz`` reads it."""
 
     def __init__(self) -> None:
         self._down = threading.Event()
+        self._lock = threading.Lock()
+        self._faults: dict[tuple[str, int], str] = {}
 
     def down(self) -> None:
         self._down.set()
@@ -82,6 +85,24 @@ class TrackingSignal:
     @property
     def is_down(self) -> bool:
         return self._down.is_set()
+
+    def fault(self, tp: tuple[str, int], error_type: str) -> None:
+        """A message of partition ``tp`` failed unexpectedly and is being retried: hold the partition."""
+        with self._lock:
+            self._faults[tp] = error_type
+
+    def clear(self, tp: tuple[str, int]) -> None:
+        with self._lock:
+            self._faults.pop(tp, None)
+
+    def faulted(self, tp: tuple[str, int]) -> bool:
+        with self._lock:
+            return tp in self._faults
+
+    @property
+    def faults(self) -> dict[tuple[str, int], str]:
+        with self._lock:
+            return dict(self._faults)
 
 
 @dataclass(eq=False)
@@ -217,15 +238,17 @@ class ConsumeLoop:
                 state.stored = (head.message.offset() or 0) + 1
 
     def _flow_control(self) -> None:
-        """Pause a partition with too much in flight, or every partition while MLflow is down."""
+        """Pause a partition with too much in flight or a failing message, or every partition while MLflow is down."""
         down = self.tracking.is_down
         for state in self._partitions.values():
             backlog = len(state.tasks)
-            if not state.paused and (down or backlog >= self.max_in_flight):
+            held = down or self.tracking.faulted(state.tp)
+            if not state.paused and (held or backlog >= self.max_in_flight):
                 self.consumer.pause([state.topic_partition()])
                 state.paused = True
-                log.info("partition_paused", topic=state.tp[0], partition=state.tp[1], backlog=backlog, mlflow_down=down)
-            elif state.paused and not down and backlog <= self.max_in_flight // 2:
+                log.info("partition_paused", topic=state.tp[0], partition=state.tp[1], backlog=backlog, mlflow_down=down,
+                         failing=not down and held)
+            elif state.paused and not held and backlog <= self.max_in_flight // 2:
                 self.consumer.resume([state.topic_partition()])
                 state.paused = False
                 log.info("partition_resumed", topic=state.tp[0], partition=state.tp[1], backlog=backlog)

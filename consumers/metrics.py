@@ -29,12 +29,13 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import runnotary
+from runnotary.registry.hygiene import STALE_AFTER
 
 __all__ = ["ServiceMetrics", "MetricsServer", "Readiness", "DEFAULT_STALE_AFTER_SECONDS"]
 
 #: Input topics whose counters exist (at zero) from the start, so rates and ratios are never empty.
 _INPUT_TOPICS = ("runs.created", "meetings.requested")
-DEFAULT_STALE_AFTER_SECONDS = 7 * 24 * 3600.0
+DEFAULT_STALE_AFTER_SECONDS = STALE_AFTER.total_seconds()
 
 #: ``ready()`` answers (ok, reason); ``/readyz`` is 200 when ok, 503 with the reason otherwise.
 Readiness = Callable[[], tuple[bool, str]]
@@ -182,7 +183,8 @@ class ServiceMetrics:
     """
 
     def __init__(self, *, active_candidates: int = 100, candidate_idle_seconds: float = 24 * 3600.0,
-                 stale_after_seconds: float = DEFAULT_STALE_AFTER_SECONDS, clock: Callable[[], float] = time.time) -> None:
+                 stale_after_seconds: float = DEFAULT_STALE_AFTER_SECONDS, awaiting_alert_after_seconds: float = 3600.0,
+                 clock: Callable[[], float] = time.time) -> None:
         if active_candidates < 1:
             raise ValueError(f"active_candidates must be at least 1, got {active_candidates}")
         if candidate_idle_seconds <= 0 or stale_after_seconds <= 0:
@@ -217,6 +219,25 @@ class ServiceMetrics:
         self.stale_runs = Counter("runnotary_stale_runs_used_total",
                                   "Runs older than the stale threshold used as a baseline or in a meeting",
                                   ["usage"], registry=r)
+        self.unexpected_errors = Counter(
+            "runnotary_unexpected_errors_total",
+            "Events whose handling raised an unexpected error (a bug or an outage): kept, retried, never dead-lettered",
+            ["topic", "error_type"], registry=r)
+        self.awaiting = Gauge("runnotary_candidates_awaiting_baseline",
+                              "Registered candidates without a gate status whose baseline is not registered "
+                              "(as of the last complete reconciliation cycle)", registry=r)
+        self._oldest_awaiting: float | None = None
+        self.oldest_awaiting = Gauge("runnotary_candidate_awaiting_baseline_oldest_age_seconds",
+                                     "Age of the oldest candidate awaiting a baseline (0 when none waits)", registry=r)
+        self.oldest_awaiting.set_function(
+            lambda: 0.0 if self._oldest_awaiting is None else max(0.0, self.clock() - self._oldest_awaiting))
+        Gauge("runnotary_candidate_awaiting_alert_after_seconds",
+              "How long a candidate may await its baseline before RunnotaryCandidateAwaitingBaseline fires "
+              "(RUNNOTARY_AWAITING_ALERT_AFTER_S)", registry=r).set(awaiting_alert_after_seconds)
+        self.reconciled = Counter("runnotary_reconciled_candidates_total",
+                                  "Candidates paired by the reconciliation (their pairing had been lost)", registry=r)
+        self.reconcile_failures = Counter("runnotary_reconcile_failures_total",
+                                          "Reconciliation passes that failed with an unexpected error", registry=r)
         Info("runnotary_build", "Version of runnotary and of the Python running it", registry=r).info(
             {"version": runnotary.__version__, "python": platform.python_version()})
         ProcessCollector(registry=r)
@@ -293,6 +314,11 @@ class ServiceMetrics:
         else:
             failed.inc()
             self.mlflow_errors.labels(operation, error[:_MAX_ERROR_LABEL]).inc()
+
+    def set_awaiting(self, created_at: Sequence[datetime]) -> None:
+        """The candidates a complete reconciliation cycle found awaiting a baseline (their creation times)."""
+        self.awaiting.set(len(created_at))
+        self._oldest_awaiting = min(c.timestamp() for c in created_at) if created_at else None
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         """The consumer lag of one assigned partition (the loop reports it periodically)."""

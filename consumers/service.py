@@ -11,8 +11,11 @@ What a message becomes:
 - effects durable, every caused event acknowledged -> done;
 - over the input size limit, undecodable, invalid, or refused by a handler for good -> a
   dead-letter record (size-guarded, redacted) acknowledged -> done;
-- MLflow not answering -> retried with backoff, the loop pausing the partitions meanwhile;
-  never dead-lettered;
+- MLflow not answering -> retried, the loop pausing the partitions meanwhile, as soon as
+  MLflow's health endpoint answers again (at the latest after the backoff); never dead-lettered;
+- any other exception (a bug, an unclassified outage) -> kept uncommitted, its partition paused,
+  retried with backoff, logged with its traceback, counted, and ``/readyz`` not ready; never
+  dead-lettered;
 - a publish the broker refuses -> ``DeliveryFailed``: the service stops, message uncommitted.
 """
 
@@ -35,9 +38,15 @@ from runnotary.consumers.handlers import Handlers, Outgoing
 from runnotary.consumers.loop import Abandoned, ConsumeLoop, LoopConsumer, Message, TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.settings import Settings
-from runnotary.registry.errors import TrackingUnavailable, redact
+from runnotary.registry.errors import RunnotaryError, TrackingUnavailable, redact
+from runnotary.stats import StatsError
 
-__all__ = ["INPUT_TOPICS", "MessageTooLarge", "Producer", "Service"]
+__all__ = ["INPUT_TOPICS", "REFUSALS", "MessageTooLarge", "Producer", "Service"]
+
+#: What an input can be refused for, and so dead-lettered: it does not decode, validate or satisfy the
+#: contract, or a handler refuses it for a documented reason (runnotary's own errors; the numerics'
+#: refusal of the data). Anything else is a bug or an outage: the message is kept and retried.
+REFUSALS: tuple[type[Exception], ...] = (RunnotaryError, StatsError)
 
 INPUT_TOPICS = ("runs.created", "meetings.requested", "commands")
 
@@ -92,6 +101,9 @@ class Service:
     publish_timeout: float = 30.0
     tracking: TrackingSignal = field(default_factory=TrackingSignal)
     deadletters: DeadLetterPolicy | None = None
+    #: Answers whether MLflow is back (e.g. ``GET /health``); while it is down the retry waits on it.
+    probe: Callable[[], bool] | None = None
+    probe_interval: float = 1.0
     _topics: dict[str, str] = field(default_factory=dict, init=False)
     _dispatch: dict[str, Callable[[Message], list[Outgoing]]] = field(default_factory=dict, init=False)
 
@@ -131,6 +143,7 @@ class Service:
 
     def _handle(self, topic: str, message: Message, stop: threading.Event) -> tuple[list[Outgoing], str]:
         delay = self.retry_backoff[0]
+        tp = (message.topic() or "", message.partition() or 0)
         while True:
             try:
                 if topic not in self._dispatch:
@@ -141,14 +154,41 @@ class Service:
                 self.metrics.tracking_down.inc()
                 log.warning("tracking_unavailable_retrying", topic=topic, partition=message.partition(),
                             offset=message.offset(), delay_s=delay, error=redact(str(exc))[:500])
-                if stop.wait(delay):
+                if self._wait_for_tracking(stop, delay):
                     raise Abandoned(f"stopped while MLflow was unavailable ({topic} offset {message.offset()})") from exc
                 delay = min(delay * 2, self.retry_backoff[1])
                 continue
-            except Exception as exc:  # bad input, or refused for good: set aside with the reason
+            except (Abandoned, DeliveryFailed):
+                raise
+            except REFUSALS as exc:  # the input is refused, for a documented reason: set aside with it
+                self.tracking.clear(tp)
                 return [self._deadletter(topic, message, exc)], "deadlettered"
+            except Exception as exc:  # a bug or an outage nobody classified: keep the message and hold its partition
+                error_type = type(exc).__name__
+                self.tracking.fault(tp, error_type)
+                self.metrics.unexpected_errors.labels(topic, error_type).inc()
+                log.exception("event_failed_unexpectedly", topic=topic, partition=message.partition(),
+                              offset=message.offset(), error_type=error_type, retry_in_s=delay)
+                if stop.wait(delay):
+                    raise Abandoned(f"stopped while {topic} offset {message.offset()} kept failing ({error_type})") from exc
+                delay = min(delay * 2, self.retry_backoff[1])
+                continue
             self.tracking.up()
+            self.tracking.clear(tp)
             return outgoing, "processed"
+
+    def _wait_for_tracking(self, stop: threading.Event, delay: float) -> bool:
+        """Wait up to ``delay`` before the next attempt, probing MLflow about once a second: back as soon
+        as it answers, so recovery does not wait out a long backoff. True when ``stop`` was set."""
+        if self.probe is None:
+            return stop.wait(delay)
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(self.probe_interval, left)):
+                return True
+            if self.probe():
+                return False
+        return stop.is_set()
 
     def _raw(self, message: Message) -> bytes | None:
         raw = message.value()

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runnotary.registry.hygiene import STALE_AFTER
+
 __all__ = ["Settings", "TOPIC_NAMES"]
 
 #: Logical topic names; the configured prefix is put in front of each.
@@ -61,9 +63,17 @@ class Settings(BaseSettings):
         86_400.0, gt=0, description="a candidate's series expire after this long without a run or comparison"
     )
     stale_after_seconds: float = Field(
-        604_800.0, gt=0, description="a run older than this counts as stale when used as a baseline or in a meeting"
+        STALE_AFTER.total_seconds(), gt=0,
+        description="a run older than this counts as stale when used as a baseline or in a meeting"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    reconcile_interval_s: float = Field(
+        60.0, ge=0, description="how often candidates without a gate status are re-paired (0: only at start-up)"
+    )
+    reconcile_batch: int = Field(200, ge=1, le=10_000, description="candidates one reconciliation pass examines at most")
+    awaiting_alert_after_s: float = Field(
+        3_600.0, gt=0, description="a candidate waiting this long for a baseline raises the RunnotaryCandidateAwaitingBaseline alert"
+    )
 
     gate_policy: Path | None = Field(None, description="YAML gate policy; unset uses the seed's four gates")
     metric_catalog: Path | None = Field(

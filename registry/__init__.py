@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from runnotary.registry.models import (
         Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags, pairing_key,
     )
-    from runnotary.registry.pairing import candidates_for, find_baseline
+    from runnotary.registry.pairing import awaiting_candidates, candidates_for, find_baseline
     from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
-    from runnotary.registry.tracking import MetricRecord, Registration, Registry, configure_mlflow_http
+    from runnotary.registry.tracking import MetricRecord, Prepared, Registration, Registry, configure_mlflow_http
 
 _WHERE = {
     "artifacts": ("ArtifactRecord", "copy_hashed", "resolve_under", "sha256_file"),
@@ -36,9 +36,9 @@ _WHERE = {
     "hygiene": ("HygieneSettings", "check_run"),
     "models": ("Alert", "ArtifactRef", "Code", "Dataset", "Environment", "MetricClaim", "RunCreated", "Seeds",
                "StandardTags", "pairing_key"),
-    "pairing": ("candidates_for", "find_baseline"),
+    "pairing": ("awaiting_candidates", "candidates_for", "find_baseline"),
     "recompute": ("PerQueryTable", "read_latency_log", "read_per_query", "read_per_query_table", "recompute"),
-    "tracking": ("MetricRecord", "Registration", "Registry", "configure_mlflow_http"),
+    "tracking": ("MetricRecord", "Prepared", "Registration", "Registry", "configure_mlflow_http"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 

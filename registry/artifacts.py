@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from runnotary.digests import sha256_file, sha256_stream
 from runnotary.registry.errors import (
     ArtifactError, ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, UnsafeArtifactPath,
 )
@@ -15,7 +15,6 @@ from runnotary.registry.models import ArtifactKind, safe_relative_path
 
 __all__ = ["ArtifactRecord", "MAX_ARTIFACT_BYTES", "copy_hashed", "resolve_under", "sha256_file", "viewer_for"]
 
-_CHUNK = 1 << 20
 #: Default ceiling on one artifact the registry copies, hashes and uploads.
 MAX_ARTIFACT_BYTES = 256 << 20
 
@@ -80,8 +79,6 @@ def copy_hashed(root: Path, relative: str, target: Path, max_bytes: int = MAX_AR
     except OSError as exc:
         raise ArtifactUnreadable(f"artifact {relative!r} cannot be opened: {exc.strerror or exc.__class__.__name__}") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
     try:
         with os.fdopen(fd, "rb") as fh, target.open("wb") as out:
             info = os.fstat(fh.fileno())
@@ -89,30 +86,23 @@ def copy_hashed(root: Path, relative: str, target: Path, max_bytes: int = MAX_AR
                 raise ArtifactUnreadable(f"artifact {relative!r} is not a regular file")
             if info.st_size > max_bytes:
                 raise ArtifactTooLarge(f"artifact {relative!r} has {info.st_size} bytes, over the limit of {max_bytes}")
-            while chunk := fh.read(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
+            copied = 0
+
+            def copy(chunk: bytes) -> None:  # the bytes hashed are the bytes written, up to the limit
+                nonlocal copied
+                copied += len(chunk)
+                if copied > max_bytes:
                     raise ArtifactTooLarge(f"artifact {relative!r} grew past the limit of {max_bytes} bytes while read")
-                digest.update(chunk)
                 out.write(chunk)
+
+            sha256, size = sha256_stream(fh, copy)
     except OSError as exc:
         target.unlink(missing_ok=True)
         raise ArtifactUnreadable(f"artifact {relative!r} cannot be read: {exc.strerror or exc.__class__.__name__}") from exc
     except ArtifactError:
         target.unlink(missing_ok=True)
         raise
-    return digest.hexdigest(), size
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    """Return the SHA-256 hex digest and size of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+    return sha256, size
 
 
 def viewer_for(path: str) -> str:

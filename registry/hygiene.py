@@ -16,6 +16,8 @@ from runnotary.registry.models import Alert, RunCreated
 
 __all__ = ["STALE_AFTER", "DEFAULT_HYGIENE", "HygieneSettings", "check_run"]
 
+#: A run older than this is stale (at registration, as a baseline, in a meeting): the one default, which
+#: ``RUNNOTARY_STALE_AFTER_SECONDS`` overrides where the service reads it.
 STALE_AFTER = timedelta(days=7)
 
 _TIMESTAMP = r"\d{8}_\d{4}"  # strftime("%Y%m%d_%H%M")

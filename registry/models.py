@@ -16,6 +16,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from runnotary.digests import SHA256_PATTERN
+
 __all__ = [
     "ArtifactKind",
     "ArtifactRef",
@@ -36,7 +38,7 @@ __all__ = [
     "MLFLOW_TAG_VALUE_MAX",
 ]
 
-Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", to_lower=True)]
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN, to_lower=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=250, strip_whitespace=True)]
 #: Values that end up inside MLflow search filters: no quotes, no spaces.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]

@@ -1,10 +1,19 @@
-"""Pair a candidate with its baseline: same dataset SHA-256 and same seed family."""
+"""Pair a candidate with its baseline: same dataset SHA-256 and same seed family.
+
+Pairing holds under any interleaving of the two registrations because each side writes before it
+looks: a baseline is marked registered and then looks for its candidates; a candidate looks for its
+baseline before its mark (so a found pairing rides in the mark's request) and, when it found none,
+looks once more after the mark. Of two registrations racing, the later look always sees the other
+side's mark, so at least one side pairs (both may: the gate status id is derived from the pair and
+its content, so that is a duplicate, not a second decision). ``awaiting_candidates`` lists what is
+still unpaired, for the reconciliation that repairs a pairing lost to anything else (a restore).
+"""
 
 from __future__ import annotations
 
 from runnotary.registry.tracking import TAG, Registration, Registry
 
-__all__ = ["find_baseline", "candidates_for"]
+__all__ = ["awaiting_candidates", "candidates_for", "find_baseline"]
 
 
 def _key(registration: Registration) -> dict[str, str]:
@@ -37,3 +46,14 @@ def candidates_for(registry: Registry, baseline: Registration) -> list[str]:
     status again, in case the first delivery stopped before its events were acknowledged."""
     runs = registry.search({**_key(baseline), "role": "candidate"}, [baseline.experiment_id])
     return [run_id for run_id, tags in runs if tags.get(f"{TAG}baseline_run", baseline.run_id) == baseline.run_id]
+
+
+def awaiting_candidates(
+    registry: Registry, *, max_results: int = 200, page_token: str | None = None
+) -> tuple[list[tuple[str, dict[str, str]]], str | None]:
+    """Registered candidates with no gate status (no ``runnotary.gate_overall`` tag), oldest first, one page.
+
+    Returns the page's ``(run_id, tags)`` and the token of the next page (``None`` after the last).
+    """
+    return registry.search_page({"role": "candidate"}, None, max_results, without=("gate_overall",),
+                                oldest_first=True, page_token=page_token)

@@ -51,10 +51,12 @@ from runnotary.registry.recompute import (
 
 #: MLflow's answer when two runs create one data set row at the same moment (PostgreSQL, MySQL, SQLite wording).
 _DATASET_RACE = re.compile(r"dataset_pk|duplicate key value|UNIQUE constraint failed: datasets|Duplicate entry", re.IGNORECASE)
+#: MLflow's answer when two racers of one event write the same param (or tag) row of the kept run at once.
+_WRITE_RACE = re.compile(r"param_pk|tag_pk|duplicate key value|UNIQUE constraint failed|Duplicate entry", re.IGNORECASE)
 
 __all__ = [
-    "MetricRecord", "Observer", "Registration", "Registry", "Results", "TAG", "PROVENANCE_PATH", "classify",
-    "configure_mlflow_http",
+    "MetricRecord", "MLFLOW_ERRORS", "Observer", "Prepared", "Registration", "Registry", "TAG", "PROVENANCE_PATH",
+    "classify", "configure_mlflow_http", "tracking_error",
 ]
 
 TAG = "runnotary."
@@ -69,8 +71,6 @@ _EXPERIMENT_PAGE = 1000
 
 #: Called once per MLflow operation with (operation, seconds, None or "unavailable"/"refused"/"error").
 Observer = Callable[[str, float, "str | None"], None]
-#: Called with a written registration before it is marked registered; returns tags to record with that mark.
-Results = Callable[["Registration"], dict[str, str]]
 
 
 def configure_mlflow_http(max_retries: int = 0, timeout_s: float = 10.0) -> None:
@@ -147,6 +147,22 @@ def classify(exc: BaseException) -> str | None:
     if status is None:
         return None
     return "unavailable" if status >= 500 or status in (408, 429) else "refused"
+
+
+#: What a failed MLflow call raises (its client, its HTTP layer, the socket); ``tracking_error`` says what it means.
+MLFLOW_ERRORS = (MlflowException, requests.RequestException, ConnectionError, TimeoutError)
+
+
+def tracking_error(exc: BaseException, operation: str) -> TrackingUnavailable | RegistryError:
+    """What a failed MLflow call becomes, by ``classify``: ``TrackingUnavailable`` (retry later) or
+    ``RegistryError`` (refused for good, with MLflow's redacted reason). Raise it ``from exc``."""
+    kind = classify(exc)
+    text = _error_text(exc)
+    if kind == "unavailable":
+        return TrackingUnavailable(f"MLflow did not answer while trying to {operation}: {text}")
+    if kind == "refused":
+        return RegistryError(f"MLflow refused to {operation}: {text}")
+    return RegistryError(f"MLflow failed to {operation}: {text}")
 
 
 def _is_not_found(exc: BaseException) -> bool:
@@ -239,6 +255,19 @@ class _Staged:
     alerts: tuple[Alert, ...]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A registration written to its run and kept, but not yet marked registered (``Registry.finish``)."""
+
+    registration: Registration
+    resumed_tags: dict[str, Any]
+    staged: _Staged
+
+    @property
+    def run_id(self) -> str:
+        return self.registration.run_id
+
+
 def _registered(run: Run) -> bool:
     return run.data.tags.get(f"{TAG}registered") == "true"
 
@@ -298,14 +327,9 @@ class Registry:
         kind: str | None = None
         try:
             yield
-        except (MlflowException, requests.RequestException, ConnectionError, TimeoutError) as exc:
+        except MLFLOW_ERRORS as exc:
             kind = classify(exc) or "error"
-            text = _error_text(exc)
-            if kind == "unavailable":
-                raise TrackingUnavailable(f"MLflow did not answer while trying to {operation}: {text}") from exc
-            if kind == "refused":
-                raise RegistryError(f"MLflow refused to {operation}: {text}") from exc
-            raise RegistryError(f"MLflow failed to {operation}: {text}") from exc
+            raise tracking_error(exc, operation) from exc
         except BaseException:
             kind = "error"
             raise
@@ -315,27 +339,35 @@ class Registry:
 
     # -- registration -------------------------------------------------------------------
 
-    def register(self, event: RunCreated, event_id: str, results: Results | None = None) -> Registration:
-        """Register ``event`` exactly once and return its registration.
+    def register(self, event: RunCreated, event_id: str) -> Registration:
+        """Register ``event`` exactly once and return its registration: ``prepare`` then ``finish``.
+
+        For a caller that records nothing of its own with the ``registered`` mark.
+        """
+        prepared = self.prepare(event, event_id)
+        return prepared if isinstance(prepared, Registration) else self.finish(prepared)
+
+    def prepare(self, event: RunCreated, event_id: str) -> Prepared | Registration:
+        """Phase one of a registration: the event's run written and kept, not yet marked registered.
 
         A new event's run is created at once, with every tag, and its evidence written; only then are
-        the event's runs looked up, and every racer keeps the same one (``_commit``). So a first
+        the event's runs looked up, and every racer keeps the same one (``_converge``). So a first
         delivery costs no lookup before the run exists; a redelivery of a registered event makes a
-        run that the lookup deletes again, and returns the first registration; a run left
-        half-registered by a crash is resumed or replaced. ``results`` (optional) is called with the
-        written registration before the run is marked registered, and returns ``runnotary.*`` tags
-        (without the prefix) to record in the same request as the ``registered`` tag; it runs only
-        for the run that is kept, and not at all for a redelivery. An event MLflow refuses for good
-        leaves its run FAILED with the reason in ``runnotary.failure_reason`` and raises
-        ``RegistryError``; an outage raises ``TrackingUnavailable`` and leaves the run unregistered, for
-        the redelivery to complete or replace.
+        run that the lookup deletes again and gets the first registration back (a ``Registration``
+        with ``already_registered``, nothing left to finish); a run left half-registered by a crash is
+        resumed or replaced. The caller may then look at other runs (to pair) and calls ``finish``
+        with the tags to record beside the ``registered`` mark, or ``abandon`` to drop the staged files.
+
+        An event MLflow refuses for good leaves its run FAILED with the reason in
+        ``runnotary.failure_reason`` and raises ``RegistryError``; an outage raises
+        ``TrackingUnavailable`` and leaves the run unregistered, for the redelivery to complete or replace.
         """
         if event.run_id is not None:
             experiment_id, existing = self._adopted_run(event, event_id)
             if _registered(existing):
                 return self._registered_again(existing)
         else:
-            experiment_id, existing = self._experiment_id(event.experiment), None
+            experiment_id, existing = self.experiment_id(event.experiment), None
         staged = self._stage(event)
         try:
             if existing is None:
@@ -344,9 +376,47 @@ class Registry:
             else:
                 run_id, artifact_uri = existing.info.run_id, existing.info.artifact_uri
                 resumed_tags = dict(existing.data.tags)
-            return self._commit(event, event_id, experiment_id, run_id, artifact_uri, staged, resumed_tags, results)
-        finally:
+            kept = self._write_kept(event, event_id, experiment_id, run_id, artifact_uri, staged, resumed_tags)
+        except BaseException:
             shutil.rmtree(staged.folder, ignore_errors=True)
+            raise
+        if isinstance(kept, Registration):
+            shutil.rmtree(staged.folder, ignore_errors=True)
+        return kept
+
+    def finish(self, prepared: Prepared, tags: dict[str, str] | None = None) -> Registration:
+        """Phase two: mark the prepared run registered, with ``tags`` (``runnotary.*`` without the prefix)
+        in the same request, and end it FINISHED. If MLflow refuses, the run another racer kept is
+        returned when there is one; otherwise the run is marked FAILED and the refusal raised."""
+        registration = prepared.registration
+        try:
+            for _ in range(4):
+                try:
+                    self._finish(registration, prepared.resumed_tags, tags or {})
+                    return registration
+                except RegistryError as exc:
+                    if _WRITE_RACE.search(str(exc)):  # another racer wrote the same row of this run first: look again
+                        raced = self._converge(registration.experiment_id, registration.event_id, registration.run_id)
+                        if raced is not None and _registered(raced):
+                            return self._registered_again(raced)
+                        continue
+                    winner = self._refused(registration.experiment_id, registration.event_id, registration.run_id, exc)
+                if _registered(winner):
+                    return self._registered_again(winner)
+                kept = self._write_kept(registration.event, registration.event_id, registration.experiment_id,
+                                        winner.info.run_id, winner.info.artifact_uri, prepared.staged,
+                                        dict(winner.data.tags))
+                if isinstance(kept, Registration):
+                    return kept
+                prepared, registration = kept, kept.registration
+            raise RegistryError(f"event {registration.event_id}: concurrent registrations did not converge on one run")
+        finally:
+            self.abandon(prepared)
+
+    @staticmethod
+    def abandon(prepared: Prepared) -> None:
+        """Drop a prepared registration's staged files (its run stays unregistered, for a redelivery)."""
+        shutil.rmtree(prepared.staged.folder, ignore_errors=True)
 
     def _adopted_run(self, event: RunCreated, event_id: str) -> tuple[str, Run]:
         """The run an event names (``run_id``), with the event id on it before anything else is written."""
@@ -404,16 +474,16 @@ class Registry:
             )
         return run.info.run_id, run.info.artifact_uri
 
-    def _commit(
+    def _write_kept(
         self, event: RunCreated, event_id: str, experiment_id: str, run_id: str, artifact_uri: str,
-        staged: _Staged, resumed_tags: dict[str, Any], results: Results | None,
-    ) -> Registration:
+        staged: _Staged, resumed_tags: dict[str, Any],
+    ) -> Prepared | Registration:
         """Write the staged registration to its run, converging with any concurrent registration.
 
         Exactly one run per event: after the (idempotent) uploads, the runs tagged with the
         event id are listed; every racer keeps the same one (``_winner``: a registered run, else
         the earliest start, else the smallest run id) and deletes the others. Only the kept run
-        receives the ``registered`` tag, so a run once registered stays the winner.
+        is ever marked registered (``finish``), so a run once registered stays the winner.
         """
         for _ in range(4):
             try:
@@ -423,13 +493,8 @@ class Registry:
                 winner = self._refused(experiment_id, event_id, run_id, exc)
             else:
                 if winner is None or winner.info.run_id == run_id:
-                    self._keep(registration, staged)  # the verified copies, for ``results`` and later reads
-                    tags = results(registration) if results is not None else {}
-                    try:
-                        self._finish(registration, resumed_tags, tags)
-                        return registration
-                    except RegistryError as exc:
-                        winner = self._refused(experiment_id, event_id, run_id, exc)
+                    self._keep(registration, staged)  # the verified copies, for pairing and later reads
+                    return Prepared(registration, resumed_tags, staged)
             assert winner is not None  # _refused raises when the run is the event's own
             if _registered(winner):
                 return self._registered_again(winner)
@@ -715,17 +780,30 @@ class Registry:
 
         ``experiment_ids`` defaults to every experiment of the store.
         """
+        return self.search_page(filters, experiment_ids, max_results)[0]
+
+    def search_page(
+        self, filters: dict[str, str], experiment_ids: list[str] | None = None, max_results: int = 1000, *,
+        without: tuple[str, ...] = (), oldest_first: bool = False, page_token: str | None = None,
+    ) -> tuple[list[tuple[str, dict[str, str]]], str | None]:
+        """One page of ``search``, and the token of the next page (``None`` after the last).
+
+        ``without`` names ``runnotary.*`` tags the runs must not carry (``IS NULL``).
+        """
         clauses = [f"tags.`{TAG}registered` = 'true'"]
         clauses += [f"tags.`{TAG}{key}` = '{_quote(value)}'" for key, value in filters.items()]
+        clauses += [f"tags.`{TAG}{key}` IS NULL" for key in without]
         ids = experiment_ids if experiment_ids is not None else self.experiment_ids()
         if not ids:
-            return []
+            return [], None
+        order = "ASC" if oldest_first else "DESC"
         with self._tracking("search runs"):
             runs = self.client.search_runs(
-                ids, " AND ".join(clauses), max_results=max_results, order_by=["attributes.start_time DESC"]
+                ids, " AND ".join(clauses), max_results=max_results,
+                order_by=[f"attributes.start_time {order}"], page_token=page_token,
             )
         self._remember(runs)
-        return [(r.info.run_id, dict(r.data.tags)) for r in runs]
+        return [(r.info.run_id, dict(r.data.tags)) for r in runs], runs.token or None
 
     def experiment_ids(self) -> list[str]:
         """Every active experiment of the store, paged through (correct past 1,000 experiments)."""
@@ -928,7 +1006,9 @@ class Registry:
             partial.unlink(missing_ok=True)
         return target
 
-    def _experiment_id(self, name: str) -> str:
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment ``name``, created if absent; another worker creating it at the same moment is
+        not an error (its experiment is used). Kept for the registry's lifetime."""
         with self._lock:
             known = self._experiments.get(name)
         if known is not None:

@@ -1,7 +1,7 @@
-"""Pure numerics for runnotary's A/B evidence: resampling CIs, tests, effect sizes, drift.
+"""Pure numerics for runnotary's A/B evidence: resampling CIs, tests, effect sizes, drift, seeds x items.
 
 The public functions validate their input once, run a numba kernel from
-:mod:`stats.kernels` and return a frozen result that records its method and
+the private :mod:`stats._kernels` and return a frozen result that records its method and
 ``random_state``, so every published number can be reproduced bit for bit.
 This package does no I/O and imports nothing from the rest of runnotary.
 
@@ -11,6 +11,8 @@ Call :func:`warmup` at service start so JIT compilation stays off the hot path.
 from __future__ import annotations
 
 from .bootstrap import paired_bootstrap
+from .countmatrix import resample_counts
+from .crossed import crossed_interval
 from .drift import PSI_MODERATE, PSI_SIGNIFICANT, ks_test, psi
 from .effects import effect_sizes
 from .errors import InvalidInputError, StatsError
@@ -18,15 +20,20 @@ from .multiplicity import adjust_pvalues, benjamini_hochberg, holm
 from .permutation import paired_permutation_test
 from .power import difference_sd, paired_mde, paired_power, paired_sample_size
 from .quantiles import quantile_delta
+from .runswap import run_swap_permutation
+from .twoway import two_way_bootstrap
 from .results import (
     BootstrapResult,
+    CrossedResult,
     EffectSizeResult,
     KSResult,
     MultipleTestingResult,
     PermutationResult,
     PowerResult,
     PSIResult,
+    RunSwapResult,
     SRMResult,
+    TwoWayBootstrapResult,
 )
 from .srm import SRM_ALPHA, srm_test
 from .warmup import warmup
@@ -36,6 +43,7 @@ __all__ = [
     "PSI_SIGNIFICANT",
     "SRM_ALPHA",
     "BootstrapResult",
+    "CrossedResult",
     "EffectSizeResult",
     "InvalidInputError",
     "KSResult",
@@ -43,10 +51,13 @@ __all__ = [
     "PSIResult",
     "PermutationResult",
     "PowerResult",
+    "RunSwapResult",
     "SRMResult",
     "StatsError",
+    "TwoWayBootstrapResult",
     "adjust_pvalues",
     "benjamini_hochberg",
+    "crossed_interval",
     "difference_sd",
     "effect_sizes",
     "holm",
@@ -58,6 +69,9 @@ __all__ = [
     "paired_sample_size",
     "psi",
     "quantile_delta",
+    "resample_counts",
+    "run_swap_permutation",
     "srm_test",
+    "two_way_bootstrap",
     "warmup",
 ]

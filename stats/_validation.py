@@ -133,3 +133,68 @@ def _validate_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise InvalidInputError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
+
+
+def _validate_runs(values: ArrayLike, name: str) -> np.ndarray:
+    """Return per-run, per-item scores as a finite 2-d contiguous float64 array, shape (S, n).
+
+    Rows are seed runs, columns items; a 1-d array is one run. At least one run
+    and two items are required.
+    """
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} is not array-like: {exc}") from exc
+    if array.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{name} has non-numeric dtype {array.dtype}; expected real numbers")
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    if array.ndim != 2:
+        raise InvalidInputError(
+            f"{name} must be 2-dimensional (seed runs x items), got shape {array.shape}"
+        )
+    if array.shape[0] < 1:
+        raise InvalidInputError(f"{name} has no runs; at least 1 is required")
+    if array.shape[1] < 2:
+        raise InvalidInputError(f"{name} has {array.shape[1]} items; at least 2 are required")
+    if array.shape[1] > _MAX_N:
+        raise InvalidInputError(f"{name} has {array.shape[1]} items; at most {_MAX_N} are supported")
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = array[~finite]
+        kind = "NaN" if np.isnan(bad).any() else "inf"
+        run, item = (int(k) for k in np.argwhere(~finite)[0])
+        raise InvalidInputError(
+            f"{name} contains {kind} ({bad.size} non-finite values, first at run {run}, item {item})"
+        )
+    _validate_magnitude(array.ravel(), name)
+    return array
+
+
+def _validate_arms(candidate: ArrayLike, baseline: ArrayLike, *, matched: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Return the two arms' run matrices, checked to score the same items (and the same seeds when matched)."""
+    yb = _validate_runs(candidate, "candidate")
+    ya = _validate_runs(baseline, "baseline")
+    if yb.shape[1] != ya.shape[1]:
+        raise InvalidInputError(
+            f"item count mismatch: candidate runs have {yb.shape[1]} items, baseline runs {ya.shape[1]}; "
+            "every run of both arms must score the same items in the same column order"
+        )
+    if not isinstance(matched, (bool, np.bool_)):
+        raise InvalidInputError(f"matched must be a bool, got {type(matched).__name__}")
+    if matched and yb.shape[0] != ya.shape[0]:
+        raise InvalidInputError(
+            f"matched seeds need as many candidate runs as baseline runs, got {yb.shape[0]} and {ya.shape[0]}"
+        )
+    return yb, ya, bool(matched)
+
+
+def _validate_real(value: Any, name: str) -> float:
+    """Return ``value`` as a finite float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"{name} must be a real number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidInputError(f"{name} must be finite, got {value!r}")
+    return number

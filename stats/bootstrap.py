@@ -9,8 +9,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
-from . import kernels
+from . import _kernels as kernels
 from ._counts import bootstrap_means_by_counts
+from .countmatrix import _count_blocks
 from ._validation import (
     _validate_choice,
     _validate_differences,
@@ -89,6 +90,13 @@ def paired_bootstrap(
     symmetric (``-d`` a permutation of ``d``) keep the index draws, so that
     swapping the arms always mirrors the interval.
 
+    Otherwise the mean's resamples are rows of the count matrix of
+    :func:`stats.resample_counts` for ``(n, n_resamples, random_state)``,
+    which is cached and shared by every metric and candidate scored on ``n``
+    items: each resample mean is one row times the differences. The rows are
+    the index draws the median uses (the same resamples), so the count matrix
+    changes only the summation order.
+
     Interval endpoints are linear-interpolation quantiles of the bootstrap
     distribution, and BCa follows [1]_ Eq. 14.10 and 14.15 with
     ``z0 = Phi^-1((#{t* < t} + #{t* <= t}) / 2B)``, exactly as
@@ -136,7 +144,8 @@ def paired_bootstrap(
         estimate = float(np.mean(d))
         by_counts = bootstrap_means_by_counts(d, n_resamples, seed)
         if by_counts is None:
-            kernels.bootstrap_means(np.append(d, 0.0), n_resamples, np.uint64(seed), distribution)
+            for start, counts in _count_blocks(n, n_resamples, seed):
+                kernels.count_means(counts, d, distribution[start : start + counts.shape[0]])
         else:
             distribution, resampling = by_counts, "counts"
         if method == "bca":

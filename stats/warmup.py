@@ -6,8 +6,9 @@ import time
 
 import numpy as np
 
-from . import kernels
-from .rng import STREAM_QUANTILE_CANDIDATE
+from . import _kernels as kernels
+from .countmatrix import _matrix as _count_matrix
+from .rng import STREAM_QUANTILE_CANDIDATE, STREAM_SEEDS_CANDIDATE
 
 __all__ = ["warmup"]
 
@@ -26,6 +27,7 @@ def warmup() -> float:
         Seconds spent.
     """
     start = time.perf_counter()
+    kernels.use_threadsafe_layer()
     d = np.array([0.5, -1.0, 2.0, 0.25])
     out = np.empty(3)
     seed = np.uint64(0)
@@ -41,4 +43,20 @@ def warmup() -> float:
     kernels.sign_flip_sums(padded, float(d.sum()), 3, seed, out)
     kernels.sign_flip_exact_sums(d, np.empty(2 ** d.shape[0]))
     kernels.sample_order_statistic(np.array([0.5, 1.0]), np.array([1.0, 2.0]), 3, seed, STREAM_QUANTILE_CANDIDATE, out)
+    kernels.resample_counts(d.shape[0], 0, seed, np.empty((d.shape[0], 3), dtype=np.uint8))
+    counts = _count_matrix(d.shape[0], 3, 0).T  # read-only and item-major, as the hot path passes it
+    kernels.count_means(counts, d, out)
+    runs = np.vstack([d, d])
+    totals = np.empty((2, 3))
+    kernels.count_products(counts, runs, totals)
+    seeds = np.empty((3, 2), dtype=np.int64)
+    kernels.seed_counts(2, 3, seed, STREAM_SEEDS_CANDIDATE, seeds)
+    kernels.crossed_resample_means(totals, totals, seeds, seeds, d.shape[0], out)
+    flat = np.zeros(2 * d.shape[0], dtype=np.int64)
+    kernels.count_quantile_differences(counts, runs.ravel(), flat, flat, seeds, runs.ravel(), flat, flat, seeds,
+                                       0.5, out)
+    masks = np.empty(3, dtype=np.int64)
+    kernels.random_relabelings(2, 2, False, 3, seed, masks)
+    kernels.run_swap_statistics(runs @ runs.T, np.zeros(2), np.array([1], dtype=np.int64), d.shape[0], True,
+                                np.empty(1))
     return time.perf_counter() - start

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from runnotary import stats
-from runnotary.stats import kernels
+from runnotary.stats import _kernels as kernels
 
 
 def _mean_diff(x, y, axis=-1):

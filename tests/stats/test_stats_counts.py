@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from runnotary import stats
-from runnotary.stats import kernels
+from runnotary.stats import _kernels as kernels
 from runnotary.stats._counts import bootstrap_means_by_counts, sign_flip_pvalues_by_counts
 
 

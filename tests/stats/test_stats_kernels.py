@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from runnotary.stats import kernels, rng
+from runnotary.stats import _kernels as kernels, rng
 
 MASK64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -203,6 +203,8 @@ def test_kernels_release_the_gil_and_agree_when_run_from_several_threads() -> No
 
     from runnotary import stats
 
+    stats.warmup()  # as the service does first: it picks a thread-safe threading layer
+
     data = np.random.default_rng(7).normal(size=(4, 3000))
     serial = [stats.paired_bootstrap(a, b, random_state=11, n_resamples=4000).to_dict()
               for a, b in (data[:2], data[2:])]
@@ -235,3 +237,18 @@ def test_kernels_release_the_gil_and_agree_when_run_from_several_threads() -> No
         done.set()
         thread.join()
     assert during > 100, f"other threads advanced {during} times while a kernel ran: it holds the GIL"
+
+
+def test_importing_stats_leaves_numbas_threading_layer_alone_and_warmup_picks_a_threadsafe_one() -> None:
+    """The threading-layer choice is made by warmup() (the entry point), not as a side effect of an import."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numba; before = numba.config.THREADING_LAYER; from runnotary import stats; "
+            "imported = numba.config.THREADING_LAYER; stats.warmup(); print(before, imported, numba.config.THREADING_LAYER)")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    before, imported, warmed = done.stdout.split()
+    assert imported == before and warmed == "threadsafe"

@@ -1,4 +1,7 @@
-"""Same random_state => bit-identical results whatever the thread count (subprocesses)."""
+"""Same random_state => bit-identical results whatever the thread count (subprocesses).
+
+Covers the one-run statistics and the seeds x items ones (count matrix, two-way bootstrap, run swaps).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +35,16 @@ cb, cc = (rng.random(5000) < 0.9).astype(float), (rng.random(5000) < 0.92).astyp
 r = stats.paired_bootstrap(cc, cb, method="bca", n_resamples=3001, random_state=12345, return_distribution=True)
 assert r.resampling == "counts"
 out += [r.low, r.high, float(r.distribution.sum()), float(r.distribution[-1])]
+yb = rng.normal(0.0, 1.0, (5, 3000)) + rng.normal(0.0, 0.1, (5, 1))
+ya = rng.normal(0.0, 1.0, (4, 3000)) + rng.normal(0.0, 0.1, (4, 1))
+counts = stats.resample_counts(3000, 2001, 12345)
+out += [int(counts.astype(np.int64).ravel().dot(np.arange(counts.size) % 7919))]
+for statistic in ("mean", ("quantile", 0.9)):
+    t = stats.two_way_bootstrap(yb, ya, statistic=statistic, n_resamples=2001, random_state=12345,
+                                return_distribution=True)
+    out += [t.low, t.high, float(t.distribution.sum()), float(t.distribution[-1])]
+s = stats.run_swap_permutation(np.vstack([yb, yb]), np.vstack([ya, ya]), n_resamples=3001, random_state=12345)
+out += [s.pvalue, s.statistic]
 import numba
 print(numba.get_num_threads(), repr(out))
 """

@@ -11,8 +11,11 @@ from pydantic import ValidationError
 
 from runnotary.bundles import recipes
 from runnotary.bundles.decision import DecisionMetrics, schema_text, shipped_schema
-from runnotary.bundles.evidence import bar_values, statuses, where_in_file
+from runnotary.bundles.evidence import (
+    ablation_figure, bar_values, forest_figure, latency_figure, statuses, threshold_rules, where_in_file,
+)
 from runnotary.bundles.hygiene import cross_run_conflicts, meeting_flags, quarantined_names
+from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy
 from runnotary.bundles.tables import CandidateEvidence
 from runnotary.registry import MetricRecord, Registration, RunCreated
 
@@ -93,3 +96,38 @@ def test_a_metric_that_was_not_recomputed_is_named_not_drawn_as_zero(run_event: 
                           (), (MetricRecord("u2", "ndcg@10", "ratio", 0.5, None, "invalid", "r/per_query.csv", None, "bad"),))
     shown, absent = bar_values([measured, failed], "ndcg@10")
     assert [v for _, v in shown] == [0.4] and absent == ["cand-unit"]
+
+
+def _thresholds(ax: Any, axis: str) -> list[float]:
+    """The constant lines of an axes (axhline: y; axvline: x), as drawn, before any file is written."""
+    values = []
+    for line in ax.lines:
+        data = np.asarray(line.get_ydata() if axis == "y" else line.get_xdata(), dtype=float)
+        if len(data) == 2 and data[0] == data[1]:
+            values.append(float(data[0]))
+    return values
+
+
+def test_plots_draw_the_policy_thresholds_not_the_default_ones(run_event: dict[str, Any]) -> None:
+    """Before: 5 %, 50 ms and +5 ms were drawn whatever the policy said."""
+    policy = GatePolicy.model_validate({"version": 1, "gates": [
+        {"name": "ablation", "rules": [{"source": "metric", "metric": "visual_ablation_drop_pct", "op": ">=", "threshold": 8}]},
+        {"name": "latency", "rules": [
+            {"source": "metric", "metric": "latency_p95_ms", "op": "<", "threshold": 40},
+            {"source": "delta_ci95_upper", "metric": "latency_p95_ms", "op": "<=", "threshold": 3},
+        ]},
+    ], "domains": {"other-domain": {"gates": [
+        {"name": "latency", "rules": [{"source": "metric", "metric": "latency_p95_ms", "op": "<", "threshold": 99}]},
+    ]}}})
+    run = _run(run_event, "a" * 32, {"u1": 0.4})
+    evidence = [CandidateEvidence(run, None, None, {"overall": "fail"})]
+
+    latency = latency_figure([("cand a", np.array([30.0, 45.0]))], threshold_rules(policy, evidence, "latency_p95_ms", ("metric",)))
+    assert _thresholds(latency.axes[0], "y") == [40.0]
+    ablation = ablation_figure([run], threshold_rules(policy, evidence, "visual_ablation_drop_pct", ("metric",)))
+    assert _thresholds(ablation.axes[0], "y") == [8.0]
+    forest = forest_figure(evidence, policy)
+    assert [_thresholds(ax, "x") for ax in forest.axes] == [[0.0], [0.0], [0.0, 3.0]]  # the zero line, then the rules
+
+    default = latency_figure([], threshold_rules(DEFAULT_POLICY, evidence, "latency_p95_ms", ("metric",)))
+    assert _thresholds(default.axes[0], "y") == [50.0]

@@ -34,6 +34,8 @@ def exposed() -> set[str]:
     m.alerts.labels("metric_mismatch", "critical").inc()
     m.bundles.inc()
     m.tracking_down.inc()
+    m.unexpected_errors.labels("runs.created", "AttributeError").inc()
+    m.set_awaiting([now])
     m.set_lag("runs.created", 0, 1)
     m.observe_mlflow("log_batch", 0.1, "ConnectionError")
     m.observe_comparison("c", {"metrics": {"ndcg@10": {"delta": 0.1, "ci95": [0.0, 0.2], "pvalue": 0.1,
@@ -61,7 +63,7 @@ def test_dashboard_covers_what_on_call_needs() -> None:
     titles = {p["title"] for p in model()["panels"]}
     for needed in ("Throughput", "Consumer lag", "Processing latency", "Gate outcomes", "Alerts by kind", "Dead-letter rate",
                    "MLflow errors", "PSI (per-query scores)", "Δ vs baseline with CI95", "Run ages", "Stale runs in use",
-                   "Time since last event"):
+                   "Time since last event", "Candidates awaiting a baseline", "Oldest wait for a baseline"):
         assert needed in titles, needed
 
 

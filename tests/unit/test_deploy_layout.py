@@ -11,12 +11,28 @@ from typing import Any
 import pytest
 import yaml
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
+
 from runnotary.consumers.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 K8S = DEPLOY / "k8s"
 SETTINGS = {f"RUNNOTARY_{name.upper()}" for name in Settings.model_fields}
+#: A variable name as the service reads it; ``${RUNNOTARY_X...}`` is compose interpolation of the host's
+#: environment (e.g. RUNNOTARY_HOST_ARTIFACTS), which the service never reads.
+VARIABLE = re.compile(r"(?<![\w{])RUNNOTARY_[A-Z0-9_]*[A-Z0-9]")
+
+
+class StrictSettings(Settings):
+    """Settings that refuse an unknown key: the service's own model ignores them, so a typo would pass."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNNOTARY_", extra="forbid")
+
+
+def layout_settings(env: dict[str, Any]) -> Settings:
+    return StrictSettings(**{k.removeprefix("RUNNOTARY_").lower(): v for k, v in env.items()})
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -90,10 +106,30 @@ def test_every_runnotary_variable_set_is_one_the_service_reads() -> None:
 
 def test_every_variable_settings_accepts_from_the_layouts() -> None:
     """The values themselves validate: the Settings model accepts the compose and Kubernetes environment."""
-    env = compose()["services"]["runnotary"]["environment"]
-    Settings(**{k.removeprefix("RUNNOTARY_").lower(): v for k, v in env.items()})
-    k8s = {k: v for k, v in k8s_env().items() if k.startswith("RUNNOTARY_") and isinstance(v, str)}
-    Settings(**{k.removeprefix("RUNNOTARY_").lower(): v for k, v in k8s.items()})
+    layout_settings(compose()["services"]["runnotary"]["environment"])
+    layout_settings({k: v for k, v in k8s_env().items() if k.startswith("RUNNOTARY_") and isinstance(v, str)})
+
+
+def test_a_misspelled_variable_is_refused_by_the_layout_check() -> None:
+    with pytest.raises(ValidationError, match="metrics_adr"):
+        layout_settings({"RUNNOTARY_METRICS_ADR": "0.0.0.0"})
+    assert VARIABLE.findall("RUNNOTARY_METRCS_ADDR=1 ${RUNNOTARY_HOST_ARTIFACTS:-x} KAFKA_RUNNOTARY_PASSWORD RUNNOTARY_*") \
+        == ["RUNNOTARY_METRCS_ADDR"]
+
+
+def test_every_runnotary_variable_named_anywhere_in_deploy_is_a_setting() -> None:
+    """Manifests, compose, Dockerfiles, scripts, docs: a misspelled name anywhere under deploy/ fails here."""
+    named: dict[str, set[str]] = {}
+    for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue  # images
+        for name in VARIABLE.findall(text):
+            named.setdefault(name, set()).add(str(path.relative_to(DEPLOY)))
+    assert len(named) >= 10
+    unknown = {name: sorted(files) for name, files in named.items() if name not in SETTINGS}
+    assert not unknown, f"variables runnotary does not read: {unknown}"
 
 
 def test_images_are_pinned() -> None:

@@ -54,7 +54,8 @@ def test_rules_cover_down_lag_staleness_drift_deadletters_and_mlflow() -> None:
     exprs = " ".join(rule["expr"] for rule in rules())
     for series in ('up{job="runnotary"}', "runnotary_consumer_lag_messages", "runnotary_stale_baselines",
                    "runnotary_drift_psi", 'outcome="deadlettered"', "runnotary_mlflow_requests_total",
-                   "runnotary_tracking_unavailable_total"):
+                   "runnotary_tracking_unavailable_total", "runnotary_candidate_awaiting_baseline_oldest_age_seconds",
+                   "runnotary_unexpected_errors_total"):
         assert series in exprs, series
     psi = {rule["alert"]: rule["expr"] for rule in rules() if "runnotary_drift_psi" in rule["expr"]}
     assert psi["RunnotaryModerateDrift"].endswith(">= 0.1") and psi["RunnotarySignificantDrift"].endswith(">= 0.25")

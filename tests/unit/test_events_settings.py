@@ -103,3 +103,13 @@ def test_consumers_of_the_embedded_broker_wait_briefly_for_data(monkeypatch: pyt
     monkeypatch.setenv("RUNNOTARY_KAFKA_FETCH_WAIT_MAX_MS", "250")
     assert for_broker(Settings()).kafka_fetch_wait_max_ms == 250
     assert for_broker(Settings(kafka_bootstrap="kafka:9092")).kafka_fetch_wait_max_ms == 250
+
+
+def test_one_stale_threshold_is_the_default_everywhere() -> None:
+    """Registration hygiene, meeting hygiene, the metrics and the setting all start from registry.hygiene.STALE_AFTER."""
+    from runnotary.bundles import hygiene as meeting_hygiene
+    from runnotary.consumers.metrics import DEFAULT_STALE_AFTER_SECONDS
+    from runnotary.registry.hygiene import STALE_AFTER, HygieneSettings
+
+    assert meeting_hygiene.STALE_AFTER is STALE_AFTER and HygieneSettings().stale_after == STALE_AFTER
+    assert Settings().stale_after_seconds == DEFAULT_STALE_AFTER_SECONDS == STALE_AFTER.total_seconds() == 7 * 24 * 3600

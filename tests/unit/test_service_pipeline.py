@@ -135,3 +135,85 @@ def test_every_dead_letter_of_hostile_bytes_fits_and_names_a_reason() -> None:
         letter = _letter(producer)
         assert letter.offset == i and letter.error
         assert len(producer.produced[-1][1]) < 256 * 1024
+
+
+def test_an_unexpected_error_keeps_the_message_holds_its_partition_and_is_retried_not_deadlettered() -> None:
+    """A bug (AttributeError) is not the input's fault: no dead letter, partition held, /readyz not ready."""
+    from runnotary.consumers.health import ServiceReadiness
+
+    producer = FakeProducer()
+    out = [Outgoing("gates.status", "c", b"{}")]
+    service = _service(ScriptedHandlers(AttributeError("'NoneType' object has no attribute 'run_id'"), out), producer)
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    readiness = ServiceReadiness(service.metrics, "sqlite:///x.db", tracking=service.tracking)
+    service.metrics.polled()
+    seen: list[tuple[bool, tuple[bool, str]]] = []
+
+    class Watching(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            seen.append((service.tracking.faulted(("runnotary.runs.created", 0)), readiness()))
+            return False
+
+    service.process(FakeMessage(b"x"), Watching())
+    [(held, (ready, reason))] = seen
+    assert held and not ready and "AttributeError" in reason
+    assert [t for t, _, _ in producer.produced] == ["runnotary.gates.status"]  # retried, then processed: no dead letter
+    assert service.metrics.unexpected_errors.labels("runs.created", "AttributeError")._value.get() == 1
+    assert not service.tracking.faulted(("runnotary.runs.created", 0)) and readiness()[0]
+
+
+def test_stop_while_a_message_keeps_failing_unexpectedly_abandons_it_uncommitted() -> None:
+    producer = FakeProducer()
+    stop = threading.Event()
+    stop.set()
+    service = _service(ScriptedHandlers(KeyError("x")), producer)
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    with pytest.raises(Abandoned):
+        service.process(FakeMessage(b"x"), stop)
+    assert producer.produced == []
+
+
+def test_during_an_outage_the_retry_waits_on_the_health_probe_not_the_backoff() -> None:
+    """With a 30 s backoff, the event is retried as soon as the probe says MLflow answers again."""
+    producer = FakeProducer()
+    out = [Outgoing("gates.status", "c", b"{}")]
+    service = _service(ScriptedHandlers(TrackingUnavailable("down"), out), producer)
+    service.retry_backoff, service.probe_interval = (30.0, 30.0), 0.001
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    answers = iter([False, False, True])
+    probes: list[bool] = []
+    service.probe = lambda: probes.append(next(answers)) or probes[-1]
+    service.process(FakeMessage(b"x"), threading.Event())
+    assert probes == [False, False, True]
+    assert [t for t, _, _ in producer.produced] == ["runnotary.gates.status"]
+
+
+def test_a_handler_bug_through_the_loop_dead_letters_nothing_commits_nothing_and_pauses_the_partition() -> None:
+    import time
+
+    from runnotary.consumers.health import ServiceReadiness
+
+    class Broken:
+        def run_created(self, event: Any) -> list[Outgoing]:
+            raise AttributeError("'Registration' object has no attribute 'run'")
+
+    producer = FakeProducer()
+    consumer = FakeConsumer([FakeMessage(b"x", off=0)])
+    service = Service(Settings(shutdown_timeout_s=1), Broken(), consumer, producer, ServiceMetrics(), retry_backoff=(0.01, 0.05), publish_timeout=2)  # type: ignore[arg-type]
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    readiness = ServiceReadiness(service.metrics, "sqlite:///x.db", tracking=service.tracking)
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while (0 not in consumer.paused or service.metrics.unexpected_errors.labels("runs.created", "AttributeError")._value.get() < 3) \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ready, reason = readiness()
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert 0 in consumer.paused
+    assert not ready and "partition 0 keeps failing (AttributeError)" in reason
+    assert service.metrics.unexpected_errors.labels("runs.created", "AttributeError")._value.get() >= 3
+    assert producer.produced == [] and consumer.committed_offset() is None

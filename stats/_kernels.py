@@ -31,6 +31,7 @@ from .rng import (
     STREAM_BOOTSTRAP_COUNTS,
     STREAM_BOOTSTRAP_REDRAW,
     STREAM_PERMUTATION,
+    STREAM_RUN_SWAP,
     lemire_threshold,
     next_u64,
     next_unit,
@@ -44,7 +45,15 @@ __all__ = [
     "bootstrap_means",
     "bootstrap_means_from_counts",
     "multinomial_cdf",
+    "resample_counts",
+    "random_relabelings",
+    "run_swap_statistics",
+    "seed_counts",
     "bootstrap_medians",
+    "count_means",
+    "count_products",
+    "count_quantile_differences",
+    "crossed_resample_means",
     "jackknife_means",
     "jackknife_medians",
     "sample_order_statistic",
@@ -52,10 +61,16 @@ __all__ = [
     "sign_flip_sums",
 ]
 
-# "threadsafe" picks TBB or OpenMP; numba's own workqueue aborts when two threads launch parallel
-# kernels. An explicit NUMBA_THREADING_LAYER is the operator's choice and stays.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    config.THREADING_LAYER = "threadsafe"  # type: ignore[attr-defined]  # numba.config sets it from the environment
+
+def use_threadsafe_layer() -> None:
+    """Ask numba for a thread-safe threading layer (TBB or OpenMP) before the first parallel launch.
+
+    numba's own workqueue aborts when two threads launch parallel kernels at once. An explicit
+    ``NUMBA_THREADING_LAYER`` is the operator's choice and stays. Called by :func:`stats.warmup`
+    (the entry point's first use of the kernels), never at import.
+    """
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        config.THREADING_LAYER = "threadsafe"  # type: ignore[attr-defined]  # numba.config reads it from the environment
 
 #: Resamples per unit of parallel work, and per independently seeded
 #: xoshiro256++ generator in the kernels that use one (sign flips, order
@@ -183,6 +198,137 @@ def bootstrap_means(d_ext: np.ndarray, n_resamples: int, random_state: np.uint64
                     i, t = _redraw(key, t, n, threshold)
                     a0 += d_ext[i]
             out[b] = ((a0 + a1) + (a2 + a3)) / n
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def resample_counts(n: int, start: int, random_state: np.uint64, out: np.ndarray) -> int:
+    """Fill column ``r`` of ``out`` with how often bootstrap resample ``start + r`` drew each index; return the peak.
+
+    Parameters
+    ----------
+    n : int
+        Sample size, ``1 <= n < 2**31 - 1``.
+    start : int
+        Index of the first resample of this block.
+    random_state : uint64
+        Seed.
+    out : ndarray of uint8, uint16 or uint32, shape (n, columns)
+        Output, overwritten: item-major, so that products with the data run
+        along contiguous resamples. A count above the dtype's range wraps; the
+        returned peak tells the caller to redo the block with a wider dtype.
+
+    Returns
+    -------
+    int
+        Largest count in the block.
+
+    Notes
+    -----
+    Resample ``b`` draws exactly the indices :func:`bootstrap_means` draws for
+    it (same key, same rejection and redraw rule), so the counts times ``d``
+    over ``n`` are the same bootstrap distribution of the mean, summed in
+    another order. Column ``r`` depends only on ``(random_state, start + r)``:
+    any block split and any thread count give the same matrix.
+    """
+    threshold = lemire_threshold(n)
+    columns = out.shape[1]
+    n_pairs = (n + 1) // 2
+    peaks = np.zeros(columns, dtype=np.int64)
+    n_chunks = (columns + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        block = np.empty(_BLOCK, dtype=np.uint64)
+        counts = np.zeros(n + 1, dtype=np.int64)
+        first_column = c * CHUNK
+        width = min(CHUNK, columns - first_column)
+        # The chunk's columns are built resample-major, then written out in 64 x 64 tiles: a resample
+        # written straight into item-major memory would touch one cache line per item.
+        local = np.empty((CHUNK, n), dtype=out.dtype)
+        for r in range(first_column, first_column + width):
+            b = start + r
+            key = resample_key(random_state, STREAM_BOOTSTRAP, b)
+            counts[:] = 0
+            rejected = 0
+            for first in range(0, n_pairs, _BLOCK):
+                rejected += _fill_index_pairs(key, n, threshold, first, block)
+                for j in range(min(_BLOCK, n_pairs - first)):
+                    w = block[j]
+                    counts[w & _M32] += 1
+                    counts[w >> _S32] += 1
+            if rejected:
+                key = resample_key(random_state, STREAM_BOOTSTRAP_REDRAW, b)
+                t = 0
+                for _ in range(rejected):
+                    i, t = _redraw(key, t, n, threshold)
+                    counts[i] += 1
+            peak = 0
+            row = local[r - first_column]
+            for i in range(n):
+                peak = max(peak, counts[i])
+                row[i] = counts[i]
+            peaks[r] = peak
+        for first_item in range(0, n, 64):
+            last_item = min(first_item + 64, n)
+            for k in range(width):
+                for i in range(first_item, last_item):
+                    out[i, first_column + k] = local[k, i]
+    top = 0
+    for r in range(columns):
+        top = max(top, peaks[r])
+    return top
+
+
+# Resamples per unit of work of the products with a count matrix: the accumulators stay in L1.
+_LANES = 64
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def count_means(counts: np.ndarray, d: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out[b] = sum_i counts[i, b] * d[i] / n``: bootstrap means from an item-major count matrix.
+
+    Parameters
+    ----------
+    counts : ndarray of unsigned ints, shape (n, B)
+        Resample counts (:func:`resample_counts`), item-major.
+    d : ndarray of float64, shape (n,)
+        Values.
+    out : ndarray of float64, shape (B,)
+        Output, overwritten.
+
+    Notes
+    -----
+    Each resample's sum runs over ``i = 0 .. n-1`` in order, in its own lane:
+    the loop vectorises across resamples without reassociating any sum, so a
+    value does not depend on the thread or the block that computes it. Four
+    items per pass keep a lane's partial sum in a register.
+    """
+    n, columns = counts.shape
+    body = n - n % 4
+    for c in prange((columns + _LANES - 1) // _LANES):
+        lo = c * _LANES
+        width = min(_LANES, columns - lo)
+        acc = np.zeros(_LANES)
+        for i in range(0, body, 4):
+            d0 = d[i]
+            d1 = d[i + 1]
+            d2 = d[i + 2]
+            d3 = d[i + 3]
+            r0 = counts[i, lo : lo + width]
+            r1 = counts[i + 1, lo : lo + width]
+            r2 = counts[i + 2, lo : lo + width]
+            r3 = counts[i + 3, lo : lo + width]
+            for k in range(width):
+                a = acc[k]
+                a += r0[k] * d0
+                a += r1[k] * d1
+                a += r2[k] * d2
+                a += r3[k] * d3
+                acc[k] = a
+        for i in range(body, n):
+            di = d[i]
+            for k in range(width):
+                acc[k] += counts[i, lo + k] * di
+        for k in range(width):
+            out[lo + k] = acc[k] / n
 
 
 @njit(cache=True, nogil=True)
@@ -507,3 +653,304 @@ def sample_order_statistic(
                 else:
                     lo = mid + 1
             out[b] = values[lo]
+
+
+@njit(cache=True, nogil=True)
+def seed_counts(n_seeds: int, n_resamples: int, random_state: np.uint64, stream: int, out: np.ndarray) -> None:
+    """Fill ``out[b]`` with the multinomial counts of ``n_seeds`` draws of a seed index, for each resample ``b``.
+
+    Parameters
+    ----------
+    n_seeds : int
+        Runs in the arm, ``S >= 1``.
+    n_resamples : int
+        Number of resamples ``B``.
+    random_state : uint64
+        Seed.
+    stream : int
+        Generator stream (one per arm; the matched design shares one).
+    out : ndarray of int64, shape (B, S)
+        Output, overwritten. Row ``b`` depends only on ``(random_state, stream, b)``.
+    """
+    threshold = lemire_threshold(n_seeds)
+    for b in range(n_resamples):
+        key = resample_key(random_state, stream, b)
+        for s in range(n_seeds):
+            out[b, s] = 0
+        t = 0
+        for _ in range(n_seeds):
+            i, t = _redraw(key, t, n_seeds, threshold)
+            out[b, i] += 1
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def count_products(counts: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out[s, b] = sum_i counts[i, b] * y[s, i]``: every run's resampled item total.
+
+    Parameters
+    ----------
+    counts : ndarray of unsigned ints, shape (n, B)
+        Item-major resample counts.
+    y : ndarray of float64, shape (S, n)
+        Runs.
+    out : ndarray of float64, shape (S, B)
+        Output, overwritten; each sum runs over ``i`` in order, in its own lane.
+    """
+    n, columns = counts.shape
+    runs = y.shape[0]
+    body = n - n % 4
+    for c in prange((columns + _LANES - 1) // _LANES):
+        lo = c * _LANES
+        hi = min(lo + _LANES, columns)
+        width = hi - lo
+        acc = np.zeros((runs, _LANES))
+        for i in range(0, body, 4):
+            r0 = counts[i, lo:hi]
+            r1 = counts[i + 1, lo:hi]
+            r2 = counts[i + 2, lo:hi]
+            r3 = counts[i + 3, lo:hi]
+            for s in range(runs):
+                y0 = y[s, i]
+                y1 = y[s, i + 1]
+                y2 = y[s, i + 2]
+                y3 = y[s, i + 3]
+                for k in range(width):
+                    a = acc[s, k]
+                    a += r0[k] * y0
+                    a += r1[k] * y1
+                    a += r2[k] * y2
+                    a += r3[k] * y3
+                    acc[s, k] = a
+        for i in range(body, n):
+            for s in range(runs):
+                ys = y[s, i]
+                for k in range(width):
+                    acc[s, k] += counts[i, lo + k] * ys
+        for s in range(runs):
+            for k in range(width):
+                out[s, lo + k] = acc[s, k]
+
+
+@njit(cache=True, nogil=True)
+def crossed_resample_means(
+    totals_b: np.ndarray, totals_a: np.ndarray, rb: np.ndarray, ra: np.ndarray, n: int, out: np.ndarray
+) -> None:
+    """Two-way bootstrap of the difference of arm means from the runs' resampled item totals.
+
+    Parameters
+    ----------
+    totals_b, totals_a : ndarray of float64, shapes (S_B, B) and (S_A, B)
+        :func:`count_products` of each arm (item counts shared by both arms).
+    rb, ra : ndarray of int64, shapes (B, S_B) and (B, S_A)
+        Seed counts of each replicate.
+    n : int
+        Items.
+    out : ndarray of float64, shape (B,)
+        ``sum_s rb[b, s] totals_b[s, b] / (S_B n) - (the same for A)``, seeds summed in order.
+    """
+    s_b = totals_b.shape[0]
+    s_a = totals_a.shape[0]
+    for b in range(out.shape[0]):
+        total_b = 0.0
+        for s in range(s_b):
+            total_b += rb[b, s] * totals_b[s, b]
+        total_a = 0.0
+        for s in range(s_a):
+            total_a += ra[b, s] * totals_a[s, b]
+        out[b] = total_b / (s_b * n) - total_a / (s_a * n)
+
+
+@njit(cache=True, inline="always")
+def _weighted_order_statistic(
+    counts: np.ndarray, r: int, values: np.ndarray, seeds: np.ndarray, items: np.ndarray, weights: np.ndarray,
+    k: int, total: int,
+) -> float:
+    """The ``k``-th smallest (from 1) of sorted ``values`` repeated ``weights[r, seed] * counts[r, item]`` times.
+
+    Scans from the nearer end: upper quantiles from the top.
+    """
+    m = values.shape[0]
+    if 2 * k <= total:
+        acc = 0
+        for j in range(m):
+            acc += weights[r, seeds[j]] * counts[items[j], r]
+            if acc >= k:
+                return values[j]
+        return values[m - 1]
+    need = total - k + 1
+    acc = 0
+    for j in range(m - 1, -1, -1):
+        acc += weights[r, seeds[j]] * counts[items[j], r]
+        if acc >= need:
+            return values[j]
+    return values[0]
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def count_quantile_differences(
+    counts: np.ndarray, values_b: np.ndarray, seeds_b: np.ndarray, items_b: np.ndarray, rb: np.ndarray,
+    values_a: np.ndarray, seeds_a: np.ndarray, items_a: np.ndarray, ra: np.ndarray, q: float, out: np.ndarray,
+) -> None:
+    """Two-way bootstrap of the difference of a quantile (inverted CDF) of each arm's pooled run x item values.
+
+    Parameters
+    ----------
+    counts : ndarray of unsigned ints, shape (n, rows)
+        Item-major item counts of each replicate.
+    values_b, values_a : ndarray of float64, shape (S n,)
+        Each arm's values sorted ascending.
+    seeds_b, items_b, seeds_a, items_a : ndarray of int64, shape (S n,)
+        Run and item of each sorted value.
+    rb, ra : ndarray of int64, shapes (rows, S_B) and (rows, S_A)
+        Seed counts of each replicate.
+    q : float
+        Quantile level in (0, 1).
+    out : ndarray of float64, shape (rows,)
+        Output: quantile of B minus quantile of A, per replicate.
+
+    Notes
+    -----
+    Each replicate's weights sum to ``S n`` (seed counts sum to ``S``, item
+    counts to ``n``), so the order statistic is ``k = ceil(q S n)`` as in
+    ``np.quantile(..., method="inverted_cdf")`` of the expanded sample.
+    """
+    rows = counts.shape[1]
+    total_b = values_b.shape[0]
+    total_a = values_a.shape[0]
+    k_b = min(max(int(np.ceil(q * total_b)), 1), total_b)
+    k_a = min(max(int(np.ceil(q * total_a)), 1), total_a)
+    for r in prange(rows):
+        high = _weighted_order_statistic(counts, r, values_b, seeds_b, items_b, rb, k_b, total_b)
+        low = _weighted_order_statistic(counts, r, values_a, seeds_a, items_a, ra, k_a, total_a)
+        out[r] = high - low
+
+
+@njit(cache=True, nogil=True)
+def random_relabelings(
+    n_candidate: int, n_baseline: int, matched: bool, n_resamples: int, random_state: np.uint64, out: np.ndarray
+) -> None:
+    """Fill ``out[b]`` with a random bit mask of the runs labelled candidate.
+
+    Parameters
+    ----------
+    n_candidate, n_baseline : int
+        Runs per arm; the pooled runs are candidate's then baseline's,
+        ``n_candidate + n_baseline <= 62``.
+    matched : bool
+        Flip matched pairs: run ``s`` of the candidate and run ``s`` of the
+        baseline trade labels with probability 1/2, independently per ``s``.
+        Otherwise a uniform subset of ``n_candidate`` of the pooled runs
+        (partial Fisher-Yates).
+    n_resamples : int
+        Number of masks ``B``.
+    random_state : uint64
+        Seed.
+    out : ndarray of int64, shape (B,)
+        Output; mask ``b`` depends only on ``(random_state, b // CHUNK, b)``.
+    """
+    total = n_candidate + n_baseline
+    pool = np.empty(total, dtype=np.int64)
+    n_chunks = (n_resamples + CHUNK - 1) // CHUNK
+    for c in range(n_chunks):
+        s0, s1, s2, s3 = seed_state(random_state, STREAM_RUN_SWAP, c)
+        for b in range(c * CHUNK, min(c * CHUNK + CHUNK, n_resamples)):
+            mask = 0
+            if matched:
+                s0, s1, s2, s3, w = next_u64(s0, s1, s2, s3)
+                for s in range(n_candidate):
+                    if (w >> uint64(s)) & uint64(1):
+                        mask |= 1 << (n_candidate + s)
+                    else:
+                        mask |= 1 << s
+            else:
+                for j in range(total):
+                    pool[j] = j
+                for j in range(n_candidate):
+                    s0, s1, s2, s3, u = next_unit(s0, s1, s2, s3)
+                    pick = j + int(u * (total - j))
+                    pool[j], pool[pick] = pool[pick], pool[j]
+                    mask |= 1 << pool[j]
+            out[b] = mask
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def run_swap_statistics(
+    gram: np.ndarray, run_means: np.ndarray, masks: np.ndarray, n_items: int, studentized: bool, out: np.ndarray
+) -> None:
+    """Fill ``out[k]`` with the run-swap statistic of relabeling ``masks[k]``.
+
+    Parameters
+    ----------
+    gram : ndarray of float64, shape (N, N)
+        ``H = Yc Yc^T`` of the pooled runs centred on their own means.
+    run_means : ndarray of float64, shape (N,)
+        Pooled run means.
+    masks : ndarray of int64, shape (M,)
+        Bit ``r`` set: run ``r`` is labelled candidate.
+    n_items : int
+        Items ``n``.
+    studentized : bool
+        Divide ``delta`` by the square root of the E3 variance ``V``.
+    out : ndarray of float64, shape (M,)
+        Output.
+
+    Notes
+    -----
+    Every moment of the interval is a function of ``H`` and the run means:
+    ``(n-1) s2_d = c^T H c`` with ``c_r = 1/S_B`` (candidate) or ``-1/S_A``,
+    and ``(S-1)(n-1) MS = sum_{r in arm} H_rr - (1/S) sum_{r,q in arm} H_rq``;
+    so a relabeling costs O(N**2), not O(N n).
+    """
+    total = run_means.shape[0]
+    for k in prange(masks.shape[0]):
+        mask = masks[k]
+        s_b = 0
+        sum_b = 0.0
+        sum_a = 0.0
+        for r in range(total):
+            if (mask >> r) & 1:
+                s_b += 1
+                sum_b += run_means[r]
+            else:
+                sum_a += run_means[r]
+        s_a = total - s_b
+        mean_b = sum_b / s_b
+        mean_a = sum_a / s_a
+        delta = mean_b - mean_a
+        if not studentized:
+            out[k] = delta
+            continue
+        ss_b = 0.0
+        ss_a = 0.0
+        diag_b = 0.0
+        diag_a = 0.0
+        block_b = 0.0
+        block_a = 0.0
+        cross = 0.0
+        for r in range(total):
+            in_b = (mask >> r) & 1
+            if in_b:
+                ss_b += (run_means[r] - mean_b) ** 2
+                diag_b += gram[r, r]
+            else:
+                ss_a += (run_means[r] - mean_a) ** 2
+                diag_a += gram[r, r]
+            for q in range(total):
+                in_q = (mask >> q) & 1
+                if in_b and in_q:
+                    block_b += gram[r, q]
+                elif not in_b and not in_q:
+                    block_a += gram[r, q]
+                elif in_b:
+                    cross += gram[r, q]
+        n1 = n_items - 1.0
+        s2_d = (block_b / (s_b * s_b) + block_a / (s_a * s_a) - 2.0 * cross / (s_b * s_a)) / n1
+        ms_b = (diag_b - block_b / s_b) / ((s_b - 1) * n1)
+        ms_a = (diag_a - block_a / s_a) / ((s_a - 1) * n1)
+        v = ss_b / (s_b - 1) / s_b + ss_a / (s_a - 1) / s_a + max(0.0, s2_d - ms_a / s_a - ms_b / s_b) / n_items
+        if v > 0.0:
+            out[k] = delta / np.sqrt(v)
+        elif delta == 0.0:
+            out[k] = 0.0
+        else:
+            out[k] = 1e300 if delta > 0.0 else -1e300
