@@ -6,6 +6,7 @@ parameters it ran with and the method it actually used, so ``verify-bundle`` can
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ import numpy as np
 from runnotary import stats
 from runnotary.bundles import recipes
 from runnotary.registry import (
-    ArtifactError, PerQueryTable, Registration, Registry, spec_for,
+    ArtifactError, MetricRecord, PerQueryTable, Registration, Registry, spec_for,
 )
+from runnotary.registry.classification import MEAN_MEASURES
 
 __all__ = ["Comparison", "ComparisonSettings", "compare", "PAIRED_METRICS", "LATENCY_QUANTILE", "PAIRING"]
 
@@ -24,6 +26,8 @@ __all__ = ["Comparison", "ComparisonSettings", "compare", "PAIRED_METRICS", "LAT
 PAIRED_METRICS: tuple[str, ...] = ("ndcg@10", "compliance@1")
 LATENCY_QUANTILE = 0.95
 PAIRING = "inner join on query_id, rows sorted by query_id"
+RANKED_PAIRING = "inner join on query id over the queries judged and retrieved in both runs, sorted by query id"
+EXAMPLE_PAIRING = "inner join on example_id, rows sorted by example_id"
 
 
 @dataclass(frozen=True)
@@ -107,19 +111,22 @@ def cite(registration: Registration, path: str, **where: Any) -> dict[str, Any]:
 
 
 def _per_query_tables(registry: Registry, candidate: Registration, baseline: Registration, notes: list[str],
-                      failed: dict[str, str]) -> tuple[str, str, PerQueryTable, PerQueryTable] | None:
+                      failed: dict[str, str], skip: Collection[str] = ()) -> tuple[str, str, PerQueryTable, PerQueryTable] | None:
     """Both runs' per-query paths and tables, or ``None`` with the reason in ``notes`` and ``failed``: a
-    missing or unreadable file fails the paired metrics, never the latency delta."""
+    missing or unreadable file fails the paired metrics (but those in ``skip``, reproduced from raw logs),
+    never the latency delta."""
+    needed = [name for name in PAIRED_METRICS if name not in skip]
     cand_path, base_path = _source(candidate, "per_query"), _source(baseline, "per_query")
     if cand_path is None or base_path is None:
-        notes.append("no_per_query_artifact: paired metrics need a per_query artifact on both runs")
-        failed.update({name: "no_per_query_artifact" for name in PAIRED_METRICS})
+        if needed:
+            notes.append("no_per_query_artifact: paired metrics need a per_query artifact on both runs")
+        failed.update({name: "no_per_query_artifact" for name in needed})
         return None
     try:
         return cand_path, base_path, _per_query_table(registry, candidate, cand_path), _per_query_table(registry, baseline, base_path)
     except ArtifactError as exc:
         notes.append(f"per_query: {exc}")
-        failed.update({name: f"per_query artifact unreadable: {exc}" for name in PAIRED_METRICS})
+        failed.update({name: f"per_query artifact unreadable: {exc}" for name in needed})
         return None
 
 
@@ -135,7 +142,8 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
     metrics: dict[str, dict[str, Any]] = {}
     query_sets: dict[str, Any] | None = None
     holm: dict[str, Any] | None = None
-    tables = _per_query_tables(registry, candidate, baseline, notes, failed)
+    ranked = _reproduced(candidate, baseline)  # reproduced from raw logs on both sides: the CSV is only a claim
+    tables = _per_query_tables(registry, candidate, baseline, notes, failed, skip=ranked)
     if tables is not None:
         cand_path, base_path, cand_table, base_table = tables
         try:
@@ -148,6 +156,8 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
         except KeyError:
             notes.append("query_sets: a per-query CSV has no query_id column")
         for offset, name in enumerate(PAIRED_METRICS):
+            if name in ranked:
+                continue
             try:
                 cand_ids, cand_values = cand_table.column(name)
                 base_ids, base_values = base_table.column(name)
@@ -172,18 +182,67 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                 "pairing": PAIRING,
             }
             metrics[name]["evidence"] = [cite(candidate, cand_path), cite(baseline, base_path)]
-        if metrics:
-            names = list(metrics)
-            pvalues = [metrics[n]["pvalue"] for n in names]
-            adjusted = recipes.holm(pvalues)
-            holm = {"metrics": names, "pvalues": pvalues, "adjusted": adjusted, "method": "holm"}
-            for n, p in zip(names, adjusted):
-                metrics[n]["pvalue_holm"] = p
+    _compare_ranked(registry, candidate, baseline, settings, ranked, metrics, failed, notes)
+    if metrics:
+        names = list(metrics)
+        pvalues = [metrics[n]["pvalue"] for n in names]
+        adjusted = recipes.holm(pvalues)
+        holm = {"metrics": names, "pvalues": pvalues, "adjusted": adjusted, "method": "holm"}
+        for n, p in zip(names, adjusted):
+            metrics[n]["pvalue_holm"] = p
     latency = _latency(registry, candidate, baseline, settings, notes)
     if latency is None:
         failed[spec_for("latency_p95_ms").name] = "no latency delta (see notes)"
     return Comparison(candidate.run_id, baseline.run_id, candidate.event.candidate_id, settings, metrics, latency,
                       tuple(notes), query_sets, holm, failed)
+
+
+def _reproduced(candidate: Registration, baseline: Registration) -> dict[str, tuple[MetricRecord, MetricRecord]]:
+    """Metrics both runs had reproduced from raw logs with per-item values (a ranking recipe's per-query
+    values, a classification mean's per-example values), by name."""
+    def ranked(run: Registration) -> dict[str, MetricRecord]:
+        return {m.name: m for m in run.metrics if m.value is not None and m.recipe is not None and (
+            m.recipe.get("extractor") == "ranking"
+            or m.recipe.get("extractor") == "classification" and m.recipe.get("measure") in MEAN_MEASURES)}
+    cand, base = ranked(candidate), ranked(baseline)
+    return {name: (cand[name], base[name]) for name in cand if name in base}
+
+
+def _compare_ranked(
+    registry: Registry, candidate: Registration, baseline: Registration, settings: ComparisonSettings,
+    ranked: dict[str, tuple[MetricRecord, MetricRecord]], metrics: dict[str, dict[str, Any]], failed: dict[str, str],
+    notes: list[str],
+) -> None:
+    """Pair the per-query values each run's recipe reproduces from its run and qrels, query by query."""
+    for index, (name, (cand_record, base_record)) in enumerate(ranked.items()):
+        offset = PAIRED_METRICS.index(name) if name in PAIRED_METRICS else len(PAIRED_METRICS) + index
+        try:
+            (cand_ids, cand_values), (base_ids, base_values) = (registry.per_item(candidate, cand_record),
+                                                                registry.per_item(baseline, base_record))
+        except ArtifactError as exc:
+            notes.append(f"{name}: {exc}")
+            failed[name] = str(exc)
+            continue
+        common, ci, bi = _common(cand_ids, base_ids)
+        if len(common) < 2:
+            notes.append(f"{name}: too_few_pairs ({len(common)})")
+            failed[name] = f"too_few_pairs ({len(common)})"
+            continue
+        try:
+            metrics[name] = paired(cand_values[ci], base_values[bi], settings, settings.random_state + offset)
+        except stats.StatsError as exc:
+            notes.append(f"{name}: {exc}")
+            failed[name] = f"statistics refused the data: {exc}"
+            continue
+        metrics[name]["inputs"] = {
+            "candidate": cite(candidate, cand_record.source, recipe=cand_record.recipe),
+            "baseline": cite(baseline, base_record.source, recipe=base_record.recipe),
+            "pairing": RANKED_PAIRING if cand_record.recipe.get("extractor") == "ranking" else EXAMPLE_PAIRING,  # type: ignore[union-attr]
+        }
+        metrics[name]["evidence"] = [
+            cite(run, path) for run, record in ((candidate, cand_record), (baseline, base_record))
+            for path in (record.source, *([str(record.recipe["qrels"])] if record.recipe and "qrels" in record.recipe else []))
+        ]
 
 
 def _common(cand_ids: np.ndarray, base_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

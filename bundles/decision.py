@@ -28,11 +28,23 @@ class _Model(BaseModel):
 class Where(_Model):
     """Where in the file a number is read: a column, JSON pointers, and the recipe in words."""
 
-    extractor: Literal["column_mean", "log_quantile", "ablation_drop_pct", "pearson"]
-    argument: str | float | None
+    extractor: Literal["column_mean", "log_quantile", "ablation_drop_pct", "pearson", "ranking", "classification"]
+    argument: str | float | None = None
     column: str | int | None = None
     json_pointers: list[str] | None = None
     recipe: str
+    provenance: Literal["raw_logs", "job_reported_per_item", "job_reported_summary"] | None = Field(
+        default=None, description="reproduced from the raw evaluation logs, or from values the job reported")
+    kind: str | None = Field(default=None, description="the artifact kind the number is reproduced from")
+    definition: str | None = Field(default=None, description="whose definition a ranking recipe follows (trec_eval 9.0.8)")
+    measure: str | None = None
+    k: int | None = None
+    relevance_level: int | None = None
+    complete: bool | None = Field(default=None, description="trec_eval -c: qrels queries missing from the run score 0")
+    qrels: str | None = Field(default=None, description="the qrels file a ranking recipe scored the run against")
+    qrels_sha256: str | None = None
+    positive_label: str | None = Field(default=None, description="classification: the positive class")
+    threshold: float | None = Field(default=None, description="classification: score >= threshold predicts the positive class")
 
 
 class Number(_Model):

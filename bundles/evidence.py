@@ -60,13 +60,30 @@ def statuses(evidence: Sequence[CandidateEvidence], unknown: Collection[str]) ->
     return overall, per
 
 
-def where_in_file(name: str, path: str) -> dict[str, Any]:
-    """Where a catalog metric is read in its file, for a reader and for ``verify-bundle``."""
+def where_in_file(name: str, path: str, recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Where a catalog metric is read in its file, for a reader and for ``verify-bundle``.
+
+    A metric reproduced from a run and qrels (``recipe`` as its record holds it) is described by the
+    catalog's ranking recipe and the qrels it was scored against.
+    """
     spec = spec_for(name)
     file = Path(path).name
-    base = {"extractor": spec.extractor, "argument": spec.argument}
+    if recipe is not None and recipe.get("extractor") == "ranking":
+        ranking = spec.recipe_for("trec_run")
+        if ranking is None:
+            raise ArtifactError(f"{name} has no ranking recipe in the catalog")
+        params = {**ranking.parameters(), "qrels": recipe.get("qrels"), "qrels_sha256": recipe.get("qrels_sha256")}
+        params["provenance"] = params.pop("from")
+        cut = f"@{params['k']}" if params["k"] else ""
+        return {**params, "recipe": f"trec_eval 9.0.8 {params['measure']}{cut} of {file} against {params['qrels']}"
+                          f" (relevance level {params['relevance_level']}{', -c' if params['complete'] else ''})"}
+    base = {"extractor": spec.extractor, "argument": spec.argument, "provenance": spec.recipes[0].provenance}
     if spec.extractor == "column_mean":
         return {**base, "column": spec.argument, "recipe": f"mean of column {spec.argument!r} of {file}"}
+    if spec.extractor == "classification":
+        r = spec.recipes[0]
+        return {**base, "kind": r.kind, "measure": r.measure, "positive_label": r.positive_label, "threshold": r.threshold,
+                "recipe": f"{r.measure} of the per-example predictions and labels of {file}"}
     if spec.extractor == "log_quantile":
         q = float(spec.argument or 0.0)
         return {**base, "column": 3,
@@ -89,7 +106,7 @@ def _numbers(run: Registration, quarantined: frozenset[str]) -> tuple[dict[str, 
             "value": m.value, "unit": m.unit, "status": m.status, "uuid": m.uuid, "claimed": m.claimed,
             "quarantined": m.uuid in quarantined,
             "run_id": run.run_id, "file": m.source, "sha256": record.sha256 if record else m.source_sha256,
-            "where": where_in_file(m.name, m.source),
+            "where": where_in_file(m.name, m.source, m.recipe),
         }
     return numbers, failed
 

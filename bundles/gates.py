@@ -23,8 +23,8 @@ def _observe(rule: GateRule, candidate: Registration, comparison: Comparison | N
     if rule.source == "metric":
         record = candidate.metric(rule.metric)
         if record is None:
-            kind = spec_for(rule.metric).artifact_kind
-            shipped = any(a.kind == kind for a in candidate.artifacts)
+            kinds = spec_for(rule.metric).kinds
+            shipped = any(a.kind in kinds for a in candidate.artifacts)
             return None, "not_claimed" if shipped else "missing"
         return (record.value, None) if record.value is not None else (None, "invalid")
     if comparison is None:

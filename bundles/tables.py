@@ -47,6 +47,21 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _provenance_rows(runs: Sequence[Registration]) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for r in runs:
+        for m in r.metrics:
+            recipe = m.recipe or {}
+            if recipe.get("extractor") == "ranking":
+                cut = f"@{recipe['k']}" if recipe.get("k") else ""
+                how = (f"trec_eval 9.0.8 {recipe.get('measure')}{cut} of {m.source} against {recipe.get('qrels')}"
+                       f"{' (-c)' if recipe.get('complete') else ''}")
+            else:
+                how = f"{recipe.get('extractor', '?')} of {m.source}"
+            rows.append((r.run_id, m.name, m.value, str(recipe.get("from", "?")).replace("_", " "), how))
+    return rows
+
+
 def _ci(entry: dict[str, Any] | None) -> str | None:
     ci = (entry or {}).get("ci95")
     return f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else None
@@ -118,6 +133,9 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
             ["run_id", "candidate", "baseline_run", "dataset_hash", "seed", "commit", "env_hash", "owner", "created_at"],
             registry_rows),
         "### 2) Metrics summary (normalized, recomputed from artifacts)\n\n" + _table(["run_id", *SUMMARY_METRICS, "notes"], metric_rows)
+        + "\n\nHow each number was reproduced: from the raw evaluation logs (a run and its qrels, a request log) "
+        "or from values the job reported (per query, or a summary file).\n\n"
+        + _table(["run_id", "metric", "value", "reproduced from", "recipe"], _provenance_rows(runs))
         + "\n\nLatency quantiles (ms), one definition everywhere: inverted CDF (Hyndman-Fan type 1).\n\n"
         + _table(["run_id", "role", "p50", "p95", "p99", "recipe"], latency_rows),
         "### 3) A/B results\n\n" + _table(

@@ -24,6 +24,8 @@ from pydantic import ValidationError
 from runnotary.bundles import recipes
 from runnotary.bundles.decision import DecisionMetrics
 from runnotary.bundles.evidence import where_in_file
+from runnotary.registry import classification
+from runnotary.registry.ranking import score_files
 from runnotary.registry import ArtifactError, RunnotaryError, redact, sha256_file, spec_for
 from runnotary.registry.recompute import read_latency_log, read_per_query_table, recompute
 from runnotary.registry.models import safe_relative_path
@@ -165,7 +167,7 @@ def _numbers(candidate: dict[str, Any], item: str, sources: _Sources, report: Re
             if number["run_id"] != run_id:
                 report.findings.append(Finding(f"{at}.run_id", None, number["run_id"], run_id))
             try:
-                expected_where = where_in_file(name, number["file"])
+                expected_where = where_in_file(name, number["file"], _ranking_recipe(number.get("where")))
             except RunnotaryError as exc:
                 report.findings.append(Finding(f"{at}.where", None, number["where"], str(exc)))
                 continue
@@ -174,7 +176,63 @@ def _numbers(candidate: dict[str, Any], item: str, sources: _Sources, report: Re
             if local is None:
                 continue
             label = _label(number)
+            recipe = _ranking_recipe(number.get("where"))
+            if recipe is not None:
+                qrels = sources.get(_qrels_cite(number, recipe), f"{at}.where.qrels")
+                if qrels is not None:
+                    _statistic(report, f"{at}.value", label, number["value"],
+                               lambda: score_files(local, qrels, recipe).mean)  # type: ignore[arg-type]
+                continue
             _statistic(report, f"{at}.value", label, number["value"], lambda: recompute(spec_for(name), local))
+
+
+def _examples(sources: _Sources, inputs: dict[str, Any], item: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-example values of both runs re-derived from their predictions files, paired by example id."""
+    values = []
+    for side in ("candidate", "baseline"):
+        cite, recipe = inputs[side], inputs[side]["recipe"]
+        local = sources.get(cite, f"{item}.inputs.{side}")
+        if local is None:
+            return None
+        try:
+            data = classification.read_predictions(local, 1 << 34)
+            values.append((data.example_ids, classification.per_example(
+                data, recipe["measure"], positive_label=str(recipe["positive_label"]), threshold=float(recipe["threshold"]))))
+        except (ArtifactError, KeyError, ValueError) as exc:
+            sources.report.findings.append(Finding(f"{item}.inputs.{side}", _label(cite), recipe, str(exc)))
+            return None
+    (cand_ids, cand), (base_ids, base) = values
+    _, ci, bi = np.intersect1d(cand_ids, base_ids, assume_unique=True, return_indices=True)
+    return cand[ci], base[bi]
+
+
+def _ranking_recipe(recorded: Any) -> dict[str, Any] | None:
+    """The ranking recipe a bundle records for a number or a comparison input (``None``: another recipe)."""
+    return recorded if isinstance(recorded, dict) and recorded.get("extractor") == "ranking" else None
+
+
+def _qrels_cite(cite: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": cite.get("run_id"), "file": recipe.get("qrels"), "sha256": recipe.get("qrels_sha256")}
+
+
+def _ranked(sources: _Sources, inputs: dict[str, Any], item: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-query values of both runs re-derived from each run file and its qrels, paired by query id."""
+    values = []
+    for side in ("candidate", "baseline"):
+        cite = inputs[side]
+        recipe = cite["recipe"]
+        run = sources.get(cite, f"{item}.inputs.{side}")
+        qrels = sources.get(_qrels_cite(cite, recipe), f"{item}.inputs.{side}.recipe.qrels")
+        if run is None or qrels is None:
+            return None
+        try:
+            values.append(score_files(run, qrels, recipe))
+        except (ArtifactError, KeyError, ValueError) as exc:
+            sources.report.findings.append(Finding(f"{item}.inputs.{side}", _label(cite), recipe, str(exc)))
+            return None
+    cand, base = values
+    _, ci, bi = np.intersect1d(cand.query_ids, base.query_ids, assume_unique=True, return_indices=True)
+    return cand.values[ci], base.values[bi]
 
 
 def _columns(sources: _Sources, inputs: dict[str, Any], item: str, column: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -199,8 +257,12 @@ def _paired(entry: dict[str, Any], item: str, sources: _Sources, report: Report)
     if not isinstance(inputs, dict):
         report.findings.append(Finding(f"{item}.inputs", None, inputs, "recorded inputs"))
         return None
-    column = str(inputs["candidate"].get("column"))
-    pair = _columns(sources, inputs, item, column)
+    if _ranking_recipe(inputs["candidate"].get("recipe")) is not None:
+        pair = _ranked(sources, inputs, item)
+    elif (inputs["candidate"].get("recipe") or {}).get("extractor") == "classification":
+        pair = _examples(sources, inputs, item)
+    else:
+        pair = _columns(sources, inputs, item, str(inputs["candidate"].get("column")))
     if pair is None:
         return None
     cand, base = pair

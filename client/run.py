@@ -34,6 +34,7 @@ class Metric:
     value: float
     source: str
     unit: str | None = None
+    qrels: str | None = None  # a metric from a trec_run: its trec_qrels artifact, when the run ships several
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def publish_run(*, settings: ClientSettings | None = None, source: str | None = 
 
 def _metric(metric: Metric | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(metric, Metric):
-        return {"name": metric.name, "value": metric.value, "unit": metric.unit, "source": metric.source}
+        out = {"name": metric.name, "value": metric.value, "unit": metric.unit, "source": metric.source}
+        return {**out, "qrels": metric.qrels} if metric.qrels is not None else out
     return dict(metric)
 
 

@@ -14,6 +14,8 @@ import structlog
 
 from runnotary import stats
 from runnotary.bundles import ComparisonSettings, load_policy
+from runnotary.bundles.policy import GatePolicy
+from runnotary.registry.catalog import use_catalog
 from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
 from runnotary.consumers.handlers import Handlers
 from runnotary.consumers.health import ServiceReadiness, health_url, mlflow_answers
@@ -81,7 +83,7 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
         settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
         bundle_root=Path(settings.bundle_dir),
         metrics=metrics,
-        policy=load_policy(settings.gate_policy),
+        policy=_policy(settings),
         stale_after=timedelta(seconds=settings.stale_after_seconds),
     )
     url = health_url(settings.tracking_uri())
@@ -90,8 +92,15 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
                    probe=(lambda: mlflow_answers(url, timeout=1.0) is None) if url is not None else None)
 
 
+def _policy(settings: Settings) -> GatePolicy:
+    """The gate policy, read after the operator's metric catalog (a gate may name a metric only it defines)."""
+    use_catalog(settings.metric_catalog)
+    return load_policy(settings.gate_policy)
+
+
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Run the service until ``stop`` is set (the CLI sets it on SIGTERM / SIGINT)."""
+    use_catalog(settings.metric_catalog)  # a malformed catalog stops start-up before anything runs
     settings = for_broker(settings)
     with bootstrap_servers(settings) as bootstrap:
         metrics = service_metrics(settings)

@@ -52,9 +52,15 @@ def _serve(args: argparse.Namespace) -> int:
     from runnotary.consumers.logs import configure_logging
     from runnotary.consumers.settings import Settings
 
+    from runnotary.registry.catalog import CatalogError
+
     settings = Settings()
     configure_logging(settings.log_level)
-    serve(settings, _stop_on_signals())
+    try:
+        serve(settings, _stop_on_signals())
+    except CatalogError as exc:  # RUNNOTARY_METRIC_CATALOG does not validate: say where, do not start
+        print(f"runnotary serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

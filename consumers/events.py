@@ -619,8 +619,15 @@ def asyncapi() -> dict[str, Any]:
     }
 
 
+def catalog_schema() -> dict[str, Any]:
+    from runnotary.registry.catalog import catalog_schema as schema  # reads yaml: only when the files are rendered
+
+    return schema()
+
+
 def render_schema_files() -> dict[str, str]:
     """File name -> text of every checked-in contract file."""
     files = {name: json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in json_schemas().items()}
     files["asyncapi.json"] = json.dumps(asyncapi(), indent=2, sort_keys=True) + "\n"
+    files["metric_catalog.v1.json"] = json.dumps(catalog_schema(), indent=2, sort_keys=True) + "\n"
     return files

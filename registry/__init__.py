@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runnotary.registry.artifacts import ArtifactRecord, copy_hashed, resolve_under, sha256_file
-    from runnotary.registry.catalog import CATALOG, MetricSpec, UnknownMetric, normalize, spec_for
+    from runnotary.registry.catalog import (
+        CATALOG, CatalogError, MetricSpec, Recipe, UnknownMetric, active_catalog, load_catalog, normalize, spec_for,
+        use_catalog,
+    )
     from runnotary.registry.errors import (
         ArtifactError, ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, RegistryError, RunnotaryError,
         TrackingUnavailable, UnsafeArtifactPath, redact,
@@ -26,7 +29,8 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "artifacts": ("ArtifactRecord", "copy_hashed", "resolve_under", "sha256_file"),
-    "catalog": ("CATALOG", "MetricSpec", "UnknownMetric", "normalize", "spec_for"),
+    "catalog": ("CATALOG", "CatalogError", "MetricSpec", "Recipe", "UnknownMetric", "active_catalog", "load_catalog", "normalize",
+                "spec_for", "use_catalog"),
     "errors": ("ArtifactError", "ArtifactMissing", "ArtifactTooLarge", "ArtifactUnreadable", "RegistryError",
                "RunnotaryError", "TrackingUnavailable", "UnsafeArtifactPath", "redact"),
     "hygiene": ("HygieneSettings", "check_run"),

@@ -64,6 +64,9 @@ ArtifactKind = Literal[
     "ablation",
     "correlation",
     "latency_log",
+    "trec_run",
+    "trec_qrels",
+    "predictions",
     "attention_plot",
     "environment_manifest",
     "dataset_manifest",
@@ -171,6 +174,11 @@ class MetricClaim(_Model):
     value: float
     unit: str | None = None
     source: RelativePath
+    qrels: RelativePath | None = Field(
+        default=None,
+        description="the trec_qrels artifact a metric reproduced from a trec_run source is scored against; "
+        "may be left out when the event carries exactly one",
+    )
 
     @model_validator(mode="after")
     def _finite(self) -> MetricClaim:
@@ -227,10 +235,26 @@ class RunCreated(_Model):
         paths = [a.path for a in self.artifacts]
         if len(paths) != len(set(paths)):
             raise ValueError("artifacts list the same path twice")
+        kinds = {a.path: a.kind for a in self.artifacts}
+        qrels = [a.path for a in self.artifacts if a.kind == "trec_qrels"]
         for claim in self.metrics:
             if claim.source not in paths:
                 raise ValueError(f"metric {claim.name!r} cites {claim.source!r}, which is not among the artifacts")
+            if claim.qrels is not None and kinds.get(claim.qrels) != "trec_qrels":
+                raise ValueError(f"metric {claim.name!r} names qrels {claim.qrels!r}, which is not a trec_qrels artifact")
+            if kinds[claim.source] == "trec_run" and claim.qrels is None and len(qrels) != 1:
+                raise ValueError(
+                    f"metric {claim.name!r} is reproduced from the trec_run {claim.source!r} and needs the judgments: "
+                    + ("add a trec_qrels artifact" if not qrels else f"name one of {qrels} in the claim's 'qrels'")
+                )
         return self
+
+    def qrels_for(self, claim: MetricClaim) -> str | None:
+        """The qrels a claim's run is scored against: the one it names, else the event's only trec_qrels artifact."""
+        if claim.qrels is not None:
+            return claim.qrels
+        qrels = [a.path for a in self.artifacts if a.kind == "trec_qrels"]
+        return qrels[0] if len(qrels) == 1 else None
 
 
 Severity = Literal["info", "warning", "critical"]

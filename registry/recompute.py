@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from runnotary.registry.catalog import MetricSpec
+from runnotary.registry import classification, loadlogs
+from runnotary.registry.catalog import MetricSpec, Recipe
 from runnotary.registry.errors import ArtifactError, ArtifactTooLarge
 
 __all__ = [
@@ -140,8 +141,11 @@ def read_per_query(path: Path, column: str, max_bytes: int = MAX_PARSE_BYTES) ->
 
 
 def read_latency_log(path: Path, max_bytes: int = MAX_PARSE_BYTES) -> np.ndarray:
-    """Return the latencies (ms) of a request log as a float64 array."""
+    """Return the latencies (ms) of a request log as a float64 array: runnotary's own lines, or a
+    k6 / vegeta / hey / JMeter per-request log (``registry.loadlogs``), converted to ms."""
     text = _read_text(path, max_bytes)
+    if loadlogs.detect(text) != "runnotary":
+        return loadlogs.latencies_ms(text, path.name)[1]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # an empty file is reported below, by name
@@ -181,8 +185,20 @@ def _numbers(data: dict[str, Any], key: str, name: str) -> np.ndarray:
     return out
 
 
-def parse_artifact(spec: MetricSpec, path: Path, max_bytes: int = MAX_PARSE_BYTES) -> PerQueryTable | np.ndarray | dict[str, Any]:
-    """Parse the file ``spec`` is recomputed from: a table, a latency array or a JSON object."""
+def _recipe(spec: MetricSpec | Recipe) -> Recipe:
+    recipe = spec.recipes[0] if isinstance(spec, MetricSpec) else spec
+    if recipe.extractor == "ranking":
+        raise ValueError("a ranking recipe reads a run and its qrels: use registry.ranking")
+    return recipe
+
+
+def parse_artifact(
+    spec: MetricSpec | Recipe, path: Path, max_bytes: int = MAX_PARSE_BYTES
+) -> PerQueryTable | np.ndarray | dict[str, Any] | classification.Predictions:
+    """Parse the file a recipe (a metric's default one) reproduces from: a table, a latency array or a JSON object."""
+    spec = _recipe(spec)
+    if spec.extractor == "classification":
+        return classification.read_predictions(path, max_bytes)
     if spec.extractor == "column_mean":
         return read_per_query_table(path, max_bytes)
     if spec.extractor == "log_quantile":
@@ -190,8 +206,15 @@ def parse_artifact(spec: MetricSpec, path: Path, max_bytes: int = MAX_PARSE_BYTE
     return _read_json(path, max_bytes)
 
 
-def recompute_from(spec: MetricSpec, parsed: PerQueryTable | np.ndarray | dict[str, Any], name: str) -> float:
-    """Recompute ``spec``'s value from its parsed artifact (``name`` labels errors)."""
+def recompute_from(
+    spec: MetricSpec | Recipe, parsed: PerQueryTable | np.ndarray | dict[str, Any] | classification.Predictions, name: str
+) -> float:
+    """Recompute a value from its parsed artifact (``name`` labels errors)."""
+    spec = _recipe(spec)
+    if spec.extractor == "classification":
+        assert isinstance(parsed, classification.Predictions)
+        return classification.statistic(parsed, str(spec.measure), positive_label=spec.positive_label,
+                                        threshold=spec.threshold)
     if spec.extractor == "column_mean":
         assert isinstance(parsed, PerQueryTable)
         _, values = parsed.column(str(spec.argument))
@@ -218,6 +241,6 @@ def recompute_from(spec: MetricSpec, parsed: PerQueryTable | np.ndarray | dict[s
     raise AssertionError(f"unhandled extractor {spec.extractor}")
 
 
-def recompute(spec: MetricSpec, path: Path, max_bytes: int = MAX_PARSE_BYTES) -> float:
+def recompute(spec: MetricSpec | Recipe, path: Path, max_bytes: int = MAX_PARSE_BYTES) -> float:
     """Recompute ``spec``'s value from the artifact at ``path`` (already verified and local)."""
     return recompute_from(spec, parse_artifact(spec, path, max_bytes), path.name)

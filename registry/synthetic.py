@@ -1,8 +1,9 @@
 """A realistic synthetic experiment, written the way training jobs would write it.
 
 A retrieval model's baseline and two candidates, evaluated on one query set: per-query
-ndcg@10 and compliance@1, per-request latency logs, a visual ablation, v1/v2 score
-correlations, attention heatmaps and the job's own metrics.json. Candidate ``a`` is built
+ndcg@10 and compliance@1, a TREC run and its qrels (MAP is reproduced from them), per-request
+latency logs, a visual ablation, v1/v2 score correlations, attention heatmaps and the job's
+own metrics.json. Candidate ``a`` is built
 to pass the gates and candidate ``b`` to fail them.
 """
 
@@ -32,12 +33,13 @@ class Profile:
     ablation_drop_pct: float
     v1_v2_corr: float
     latency_unit: str  # the unit the job reports its p95 in (runnotary normalises it)
+    ranking_signal: float = 1.0  # how strongly the run's scores follow the relevance grades
 
 
 PROFILES = (
-    Profile("baseline", "baseline", 0.0, 24.0, 4.0, 0.93, "ms"),
-    Profile("cand-a", "candidate", 0.012, 24.5, 6.4, 0.91, "s"),
-    Profile("cand-b", "candidate", -0.001, 31.0, 3.1, 0.97, "ms"),
+    Profile("baseline", "baseline", 0.0, 24.0, 4.0, 0.93, "ms", 1.0),
+    Profile("cand-a", "candidate", 0.012, 24.5, 6.4, 0.91, "s", 1.4),
+    Profile("cand-b", "candidate", -0.001, 31.0, 3.1, 0.97, "ms", 0.9),
 )
 
 
@@ -53,12 +55,36 @@ def _write_png(path: Path, rng: np.random.Generator) -> None:
     plt.imsave(path, weights, cmap="viridis")
 
 
+def _write_trec(run_dir: Path, query_ids: list[str], grades: np.ndarray, signal: float,
+                rng: np.random.Generator) -> float:
+    """A TREC run (100 documents per query, scores following the grades by ``signal``) and its qrels
+    (``grades``: queries x 100 documents, -1 = not judged); returns the run's MAP as trec_eval computes it."""
+    from runnotary.registry import ranking
+
+    (run_dir / "trec").mkdir(exist_ok=True)
+    n_queries, n_docs = grades.shape
+    scores = np.round(np.clip(grades, 0, None) * signal + rng.normal(0.0, 1.0, size=grades.shape), 3)
+    with (run_dir / "trec" / "run.trec").open("w") as fh:
+        for q, qid in enumerate(query_ids[:n_queries]):
+            order = np.argsort(-scores[q], kind="stable")
+            fh.writelines(f"{qid} Q0 doc{q:05d}-{d:03d} {rank} {scores[q, d]:.3f} {run_dir.name}\n"
+                          for rank, d in enumerate(order, start=1))
+    with (run_dir / "trec" / "qrels.txt").open("w") as fh:
+        for q, qid in enumerate(query_ids[:n_queries]):
+            fh.writelines(f"{qid} 0 doc{q:05d}-{d:03d} {g}\n" for d, g in enumerate(grades[q]) if g >= 0)
+    judged = ranking.judge(ranking.read_run(run_dir / "trec" / "run.trec", 1 << 30),
+                           ranking.read_qrels(run_dir / "trec" / "qrels.txt", 1 << 30))
+    return ranking.evaluate(judged, "map").mean  # the job's own trec_eval
+
+
 def generate(root: Path, *, n_queries: int = 3000, n_requests: int = 20000, seed: int = 7,
              experiment: str = "/Shared/retrieval_evaluation") -> list[RunCreated]:
     """Write the artifacts of every profile under ``root`` and return their run-created events."""
     rng = np.random.default_rng(seed)
     query_ids = [f"q{i:05d}" for i in range(n_queries)]
     base_ndcg = rng.beta(4.0, 3.0, size=n_queries)
+    n_ranked = min(n_queries, 300)
+    trec_grades = np.where(rng.random((n_ranked, 100)) < 0.3, rng.choice([0, 0, 1, 2, 3], size=(n_ranked, 100)), -1)
     dataset_sha = hashlib.sha256(("\n".join(query_ids)).encode()).hexdigest()
     split_hashes = {s: hashlib.sha256(f"{dataset_sha}:{s}".encode()).hexdigest() for s in ("train", "test")}
     requirements = hashlib.sha256(b"numpy==2.*\ntorch==2.*\n").hexdigest()
@@ -94,6 +120,7 @@ def generate(root: Path, *, n_queries: int = 3000, n_requests: int = 20000, seed
 
         for k in range(3):
             _write_png(run_dir / "attention" / f"attn_{k:03d}.png", rng)
+        run_map = _write_trec(run_dir, query_ids, trec_grades, profile.ranking_signal, rng)
 
         # What the job claims: recomputed by runnotary from the files above.
         p95_ms = float(np.quantile(np.loadtxt(run_dir / "latency.log", usecols=2), 0.95, method="inverted_cdf"))
@@ -104,11 +131,13 @@ def generate(root: Path, *, n_queries: int = 3000, n_requests: int = 20000, seed
                 p95_ms if profile.latency_unit == "ms" else p95_ms / 1000.0, profile.latency_unit, "latency.log"),
             "visual_ablation_drop_pct": ((full - ablated) / full * 100, "pct", "ablation/visual.json"),
             "v1_v2_corr": (float(np.corrcoef(np.round(v1, 6), np.round(v2, 6))[0, 1]), None, "corr/v1_v2.json"),
+            "map": (run_map, None, "trec/run.trec"),
         }
         (run_dir / "metrics.json").write_text(json.dumps({k: v[0] for k, v in claims.items()}, indent=2))
 
         kinds = {"per_query.csv": "per_query", "latency.log": "latency_log", "ablation/visual.json": "ablation",
                  "corr/v1_v2.json": "correlation", "metrics.json": "metrics",
+                 "trec/run.trec": "trec_run", "trec/qrels.txt": "trec_qrels",
                  **{f"attention/attn_{k:03d}.png": "attention_plot" for k in range(3)}}
         prefix = profile.name
         event = {

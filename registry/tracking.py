@@ -39,10 +39,12 @@ from mlflow.tracking import MlflowClient
 
 from runnotary.registry.artifacts import MAX_ARTIFACT_BYTES, ArtifactRecord, copy_hashed, sha256_file, viewer_for
 from runnotary.registry.cache import ParsedCache
-from runnotary.registry.catalog import MetricSpec, UnknownMetric, normalize, spec_for
+from runnotary.registry.catalog import MetricSpec, Recipe, UnknownMetric, normalize, spec_for
 from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable, redact
 from runnotary.registry.hygiene import DEFAULT_HYGIENE, HygieneSettings, check_run
 from runnotary.registry.models import MLFLOW_TAG_VALUE_MAX, Alert, RunCreated
+from runnotary.registry.classification import MEAN_MEASURES, per_example, read_predictions
+from runnotary.registry.ranking import Judged, PerQuery, evaluate, judge, read_qrels, read_run
 from runnotary.registry.recompute import (
     MAX_PARSE_BYTES, PerQueryTable, parse_artifact, read_latency_log, read_per_query_table, recompute_from,
 )
@@ -191,6 +193,9 @@ class MetricRecord:
     source: str
     source_sha256: str | None
     reason: str | None = None
+    #: How the value was reproduced: the recipe's parameters, ``from`` (``raw_logs`` or
+    #: ``job_reported_per_item``/``job_reported_summary``) and, for a ranking recipe, the qrels and their sha256.
+    recipe: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -655,7 +660,9 @@ class Registry:
             except UnknownMetric as exc:
                 alerts.append(_alert("unknown_metric", "warning", event, str(exc), metric=claim.name))
                 continue
-            record, code = self._recompute_one(spec, claim.uuid.hex, claimed, claim.source, by_path.get(claim.source), folder)
+            qrels = event.qrels_for(claim)
+            record, code = self._recompute_one(spec, claim.uuid.hex, claimed, claim.source, by_path.get(claim.source), folder,
+                                               by_path.get(qrels) if qrels is not None else None)
             if record.status != "verified":
                 severity = "critical" if record.status == "mismatch" else "warning"
                 alerts.append(_alert(f"metric_{record.status}", severity, event, record.reason or "", metric=spec.name,
@@ -664,22 +671,34 @@ class Registry:
         return records, alerts
 
     def _recompute_one(
-        self, spec: MetricSpec, uuid_hex: str, claimed: float, path: str, source: ArtifactRecord | None, folder: Path
+        self, spec: MetricSpec, uuid_hex: str, claimed: float, path: str, source: ArtifactRecord | None, folder: Path,
+        qrels: ArtifactRecord | None = None,
     ) -> tuple[MetricRecord, str | None]:
+        recipe = spec.recipe_for(source.kind) if source is not None else None
+        parameters = _recipe_record(recipe, qrels)
+
         def invalid(reason: str, code: str) -> tuple[MetricRecord, str]:
-            return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, None, "invalid", path, None, redact(reason)), code
+            return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, None, "invalid", path, None, redact(reason),
+                                parameters), code
 
         if source is None:
             return invalid(f"{spec.name}: its source {path!r} was not hashed (missing or unreadable)", "missing_artifact")
-        if source.kind != spec.artifact_kind:
-            return invalid(f"{spec.name} is recomputed from a {spec.artifact_kind!r} artifact, not {source.kind!r}",
-                           "wrong_artifact_kind")
+        if recipe is None:
+            kinds = " or ".join(repr(k) for k in spec.kinds)
+            return invalid(f"{spec.name} is recomputed from a {kinds} artifact, not {source.kind!r}", "wrong_artifact_kind")
+        if recipe.extractor == "ranking" and qrels is None:
+            return invalid(f"{spec.name}: the qrels of {path!r} were not hashed (missing or unreadable)", "missing_artifact")
         local = folder / _EVIDENCE_DIR / path
         try:
-            parsed = self._parsed.get_or_parse(
-                _parse_kind(spec), source.sha256, lambda: _frozen(parse_artifact(spec, local, self.max_parse_bytes))
-            )
-            value = recompute_from(spec, parsed, Path(path).name)
+            if recipe.extractor == "ranking":
+                assert qrels is not None
+                judged = self._judged(source, qrels, lambda p: folder / _EVIDENCE_DIR / p)
+                value = _ranking(judged, recipe).mean
+            else:
+                parsed = self._parsed.get_or_parse(
+                    _parse_kind(recipe), source.sha256, lambda: _frozen(parse_artifact(recipe, local, self.max_parse_bytes))
+                )
+                value = recompute_from(recipe, parsed, Path(path).name)
         except ArtifactError as exc:
             code = "artifact_too_large" if exc.reason == "artifact_too_large" else "artifact_invalid"
             return invalid(f"{spec.name}: {exc}", code)
@@ -689,8 +708,41 @@ class Registry:
             return invalid(f"{spec.name}: {path} gives a non-finite value", "artifact_invalid")
         if abs(value - claimed) > spec.tolerance * max(1.0, abs(value)):
             reason = f"{spec.name}: claimed {claimed:.6g} but {path} gives {value:.6g}"
-            return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, value, "mismatch", path, source.sha256, reason), None
-        return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, value, "verified", path, source.sha256), None
+            return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, value, "mismatch", path, source.sha256, reason,
+                                parameters), None
+        return MetricRecord(uuid_hex, spec.name, spec.unit, claimed, value, "verified", path, source.sha256, None,
+                            parameters), None
+
+    def _judged(self, run: ArtifactRecord, qrels: ArtifactRecord, local: Callable[[str], Path]) -> Judged:
+        """A run ordered and joined with its qrels, built once per pair of contents (``local`` finds each file)."""
+        def build() -> Judged:
+            return judge(read_run(local(run.path), self.max_parse_bytes), read_qrels(local(qrels.path), self.max_parse_bytes))
+        return self._parsed.get_or_parse("judged", f"{run.sha256}:{qrels.sha256}", build)
+
+    def per_item(self, registration: Registration, record: MetricRecord) -> tuple[np.ndarray, np.ndarray]:
+        """``(item ids, values)`` the paired statistics compare for a metric reproduced from raw logs: the
+        per-query values of a ranking recipe, or the per-example values of a classification mean."""
+        recipe = record.recipe or {}
+        if recipe.get("extractor") == "ranking":
+            ranked = self.ranked(registration, record)
+            return ranked.query_ids, ranked.values
+        if recipe.get("extractor") == "classification" and recipe.get("measure") in MEAN_MEASURES:
+            source = self._record(registration, record.source)
+            data = self._parsed.get_or_parse("predictions", source.sha256, lambda: read_predictions(
+                self.fetch(registration, record.source), self.max_parse_bytes))
+            return data.example_ids, per_example(data, str(recipe["measure"]), positive_label=str(recipe["positive_label"]),
+                                                 threshold=float(recipe["threshold"]))
+        raise ArtifactError(f"{record.name} of run {registration.run_id} has no per-item values from raw logs")
+
+    def ranked(self, registration: Registration, record: MetricRecord) -> PerQuery:
+        """The per-query values of a metric reproduced from a run and qrels, from the verified files."""
+        run_record = self._record(registration, record.source)
+        recipe = spec_for(record.name).recipe_for(run_record.kind)
+        qrels = (record.recipe or {}).get("qrels")
+        if recipe is None or recipe.extractor != "ranking" or qrels is None:
+            raise ArtifactError(f"{record.name} of run {registration.run_id} was not reproduced from a run and qrels")
+        qrels_record = self._record(registration, qrels)
+        return _ranking(self._judged(run_record, qrels_record, lambda p: self.fetch(registration, p)), recipe)
 
     def _keep(self, registration: Registration, staged: _Staged) -> None:
         """Link the verified copies into the run's cache folder: ``fetch`` then never downloads them.
@@ -1039,8 +1091,23 @@ def _dataset_input(event: RunCreated) -> DatasetInput:
     return DatasetInput(entity, tags=[InputTag("mlflow.data.context", "eval")])
 
 
-def _parse_kind(spec: MetricSpec) -> str:
-    return {"column_mean": "per_query", "log_quantile": "latency_log"}.get(spec.extractor, "json")
+def _recipe_record(recipe: Recipe | None, qrels: ArtifactRecord | None) -> dict[str, Any] | None:
+    if recipe is None:
+        return None
+    out = recipe.parameters()
+    if recipe.extractor == "ranking" and qrels is not None:
+        out.update({"qrels": qrels.path, "qrels_sha256": qrels.sha256})
+    return out
+
+
+def _ranking(judged: Judged, recipe: Recipe) -> PerQuery:
+    return evaluate(judged, recipe.measure, recipe.k, relevance_level=recipe.relevance_level,  # type: ignore[arg-type]
+                    complete=recipe.complete)
+
+
+def _parse_kind(spec: MetricSpec | Recipe) -> str:
+    return {"column_mean": "per_query", "log_quantile": "latency_log", "classification": "predictions"}.get(
+        spec.extractor, "json")
 
 
 def _frozen(value: Any) -> Any:

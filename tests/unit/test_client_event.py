@@ -184,3 +184,42 @@ def test_publish_active_run_outside_an_mlflow_run_is_a_clear_error(job: dict[str
     with pytest.raises(ClientError, match="no active MLflow run"):
         publish_active_run(candidate_id="c", role="baseline", owners=["o"], dataset=job["dataset"], seed=1,
                            seed_family="f", tags=TAGS, metric_sources={})
+
+
+def test_a_metric_from_a_trec_run_and_qrels_is_validated_before_sending(job: dict[str, Any]) -> None:
+    """A claim from a trec_run is accepted with the run's qrels, and refused (nothing sent) without them."""
+    root: Path = job["artifact_root"]
+    (root / "run1" / "run.trec").write_text("q1 Q0 d1 1 2.0 bm25\nq1 Q0 d2 2 1.0 bm25\n")
+    (root / "run1" / "qrels.txt").write_text("q1 0 d1 1\n")
+    claim = Metric("ndcg@10", 1.0, "run1/run.trec")
+    run_only = [Artifact("trec_run", "run1/run.trec")]
+    with pytest.raises(InvalidRun, match="needs the judgments"):
+        build_run_event(**{**job, "metrics": [claim], "artifacts": run_only})
+    event = build_run_event(**{**job, "metrics": [Metric("ndcg@10", 1.0, "run1/run.trec", qrels="run1/qrels.txt")],
+                               "artifacts": run_only + [Artifact("trec_qrels", "run1/qrels.txt")]})
+    assert event.qrels_for(event.metrics[0]) == "run1/qrels.txt"
+    assert [a.kind for a in event.artifacts] == ["trec_run", "trec_qrels"]
+
+
+def test_cli_publishes_a_trec_run_and_qrels_claim(
+    job: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's shell example: a metric from a TREC run, scored against the run's only trec_qrels."""
+    import json
+
+    monkeypatch.delenv("RUNNOTARY_KAFKA_BOOTSTRAP", raising=False)
+    root: Path = job["artifact_root"]
+    (root / "run1" / "run.trec").write_text("q1 Q0 d1 1 2.0 bm25\nq1 Q0 d2 2 1.0 bm25\n")
+    (root / "run1" / "qrels.txt").write_text("q1 0 d1 1\n")
+    argv = ["publish-run", "--experiment", "/Shared/unit", "--run-name", "run1", "--candidate-id", "cand-1",
+            "--role", "candidate", "--owner", "ml@example.org", "--dataset", str(job["dataset"]), "--seed", "7",
+            "--seed-family", "fam-1", "--metric", "ndcg@10", "1.0", "run1/run.trec", "--metric", "map", "1.0", "run1/run.trec",
+            "--artifact", "trec_run", "run1/run.trec", "--artifact", "trec_qrels", "run1/qrels.txt",
+            "--artifact-root", str(root), "--repo", str(job["repo"]), "--dry-run", *[f"--tag={k}={v}" for k, v in TAGS.items()]]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in doc["metrics"]] == ["ndcg@10", "map"]
+    assert {a["kind"] for a in doc["artifacts"]} == {"trec_run", "trec_qrels"}
+    at = argv.index("trec_qrels")
+    assert main(argv[: at - 1] + argv[at + 2:]) != 0  # no qrels: refused before anything is sent
+    assert "needs the judgments" in capsys.readouterr().err
