@@ -53,7 +53,11 @@ def awaiting_candidates(
 ) -> tuple[list[tuple[str, dict[str, str]]], str | None]:
     """Registered candidates with no gate status (no ``runnotary.gate_overall`` tag), oldest first, one page.
 
-    Returns the page's ``(run_id, tags)`` and the token of the next page (``None`` after the last).
+    Only the runs of the registry's own deployment (``Registry.owner``, its ``runnotary.group`` tag)
+    when it has one: two deployments sharing one MLflow store (staging and production, or tests)
+    never pair and publish each other's runs. Returns the page's ``(run_id, tags)`` and the token of
+    the next page (``None`` after the last).
     """
-    return registry.search_page({"role": "candidate"}, None, max_results, without=("gate_overall",),
+    mine = {"group": registry.owner} if registry.owner else {}
+    return registry.search_page({"role": "candidate", **mine}, None, max_results, without=("gate_overall",),
                                 oldest_first=True, page_token=page_token)

@@ -290,6 +290,8 @@ class Registry:
     dropped first, and fetched again with one GET if asked for). ``observer`` (optional) is called once per MLflow operation with the
     operation's name, its duration in seconds and ``None`` or the error kind; it must not raise.
     ``io_threads`` bounds the uploads of one registration that run at once (shared by every thread).
+    ``owner`` names the deployment that registers (the service's consumer group): recorded on every run
+    as ``runnotary.group``, it scopes the reconciliation to the runs this deployment registered.
     """
 
     client: MlflowClient
@@ -303,6 +305,7 @@ class Registry:
     hygiene: HygieneSettings = DEFAULT_HYGIENE
     observer: Observer | None = None
     io_threads: int = 4
+    owner: str | None = None
     _experiments: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _artifact_uris: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _verified: dict[Path, tuple[int, int, str]] = field(default_factory=dict, init=False, repr=False)
@@ -456,6 +459,7 @@ class Registry:
             f"{TAG}requirements_hash": event.environment.requirements_hash,
             f"{TAG}owners": ",".join(event.owners),
             f"{TAG}created_at": event.created_at.isoformat(),
+            **({f"{TAG}group": self.owner} if self.owner else {}),
             "mlflow.source.git.commit": event.code.git_commit,
             "mlflow.user": event.owners[0],
             **event.tags.model_dump(),
