@@ -18,12 +18,19 @@ from runnotary.registry import (
     ArtifactError, PerQueryTable, Registration, Registry, spec_for,
 )
 
-__all__ = ["Comparison", "ComparisonSettings", "compare", "PAIRED_METRICS", "LATENCY_QUANTILE", "PAIRING"]
+__all__ = ["Comparison", "ComparisonSettings", "compare", "metric_random_state", "PAIRED_METRICS", "LATENCY_QUANTILE",
+           "PAIRING"]
 
 #: Per-query metrics compared pair by pair (query by query).
 PAIRED_METRICS: tuple[str, ...] = ("ndcg@10", "compliance@1")
 LATENCY_QUANTILE = 0.95
 PAIRING = "inner join on query_id, rows sorted by query_id"
+
+
+def metric_random_state(random_state: int, metric: str) -> int:
+    """The seed of one per-query metric's resampling: the comparison's, offset by the metric's place
+    in PAIRED_METRICS (so two metrics never share a stream, and ``verify-bundle`` can restate it)."""
+    return random_state + PAIRED_METRICS.index(metric)
 
 
 @dataclass(frozen=True)
@@ -134,7 +141,7 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                              f"query ids against the baseline (SRM p={query_sets['srm']['pvalue']:.3g})")
         except KeyError:
             notes.append("query_sets: a per-query CSV has no query_id column")
-        for offset, name in enumerate(PAIRED_METRICS):
+        for name in PAIRED_METRICS:
             try:
                 cand_ids, cand_values = cand_table.column(name)
                 base_ids, base_values = base_table.column(name)
@@ -148,7 +155,8 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                 failed[name] = f"too_few_pairs ({len(common)})"
                 continue
             try:
-                metrics[name] = paired(cand_values[ci], base_values[bi], settings, settings.random_state + offset)
+                metrics[name] = paired(cand_values[ci], base_values[bi], settings,
+                                       metric_random_state(settings.random_state, name))
             except stats.StatsError as exc:  # one metric's trouble is part of the answer, not a crash
                 notes.append(f"{name}: {exc}")
                 failed[name] = f"statistics refused the data: {exc}"

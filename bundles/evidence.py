@@ -28,9 +28,10 @@ from runnotary.registry import (
 from runnotary.registry.models import SAFE_NAME
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
-           "write_bundle", "MEETING_ID", "PLOTS"]
+           "write_bundle", "MEETING_ID", "PLOTS", "public_uri", "source_record"]
 
-MEETING_ID = re.compile(SAFE_NAME)  # the contract's rule for meeting ids
+MEETING_ID = re.compile(SAFE_NAME)
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")  # the contract's rule for meeting ids
 SCHEMA_VERSION = "decision_metrics.v1"
 BUNDLES_EXPERIMENT = "runnotary-bundles"
 PLOTS = ("ablation_bars.png", "latency_trend.png", "forest_plot.png")
@@ -58,6 +59,22 @@ def statuses(evidence: Sequence[CandidateEvidence], unknown: Sequence[str]) -> t
     per.update({candidate_id: "fail" for candidate_id in unknown})
     overall: Literal["pass", "fail"] = "pass" if per and all(s == "pass" for s in per.values()) else "fail"
     return overall, per
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` with its userinfo dropped and any other credential redacted: what a bundle may record.
+
+    MLflow reads credentials from MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN, so the URI without
+    them still opens the store for a reader who has their own.
+    """
+    return redact(_USERINFO.sub(r"\g<scheme>", uri))
+
+
+def source_record(registry: Registry) -> dict[str, str]:
+    """The ``source`` of decision_metrics.json: the store the bundle was built from and the runnotary version."""
+    from runnotary import __version__
+
+    return {"mlflow_tracking_uri": public_uri(str(registry.client.tracking_uri)), "runnotary_version": __version__}
 
 
 def where_in_file(name: str, path: str) -> dict[str, Any]:
@@ -95,7 +112,7 @@ def _numbers(run: Registration, quarantined: frozenset[str]) -> tuple[dict[str, 
 
 
 def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], unknown: Sequence[str],
-                      overall: str, per: dict[str, Literal["pass", "fail"]]) -> dict[str, Any]:
+                      overall: str, per: dict[str, Literal["pass", "fail"]], source: dict[str, str]) -> dict[str, Any]:
     candidates = []
     for item in evidence:
         runs = [item.candidate] + ([item.baseline] if item.baseline else [])
@@ -118,6 +135,7 @@ def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], un
     return {
         "schema_version": SCHEMA_VERSION,
         "meeting_id": meeting_id,
+        "source": source,
         "overall_gate_status": overall,
         "quantile_definition": recipes.QUANTILE_DEFINITION,
         "candidates": candidates,
@@ -243,7 +261,8 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
             for r in distinct_runs(evidence) for a in r.artifacts
         ]
         _dump(staging / "artifact_index.json", artifact_index)
-        _dump(staging / "decision_metrics.json", _decision_metrics(meeting_id, evidence, unknown, overall, per))
+        _dump(staging / "decision_metrics.json", _decision_metrics(meeting_id, evidence, unknown, overall, per,
+                                                                           source_record(registry)))
         _dump(staging / "gate_status.json", [e.gate_status for e in evidence])
         _plots(registry, evidence, staging / "plots")
         summary = (f"# A/B evidence for meeting `{meeting_id}`\n\n" + render_tables(evidence, meeting_id, unknown)

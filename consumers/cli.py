@@ -127,12 +127,23 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     from runnotary.bundles.verify import BundleUnreadable, MlflowUnreachable, verify_bundle
+    from runnotary.registry import redact
 
-    uri = args.tracking_uri or os.environ.get("RUNNOTARY_MLFLOW_TRACKING_URI")
-    if not uri:
-        print("verify-bundle: no MLflow to re-fetch the sources from; set RUNNOTARY_MLFLOW_TRACKING_URI or pass "
-              "--tracking-uri. Nothing was verified.", file=sys.stderr)
+    from runnotary.bundles.verify import recorded_source
+
+    try:
+        recorded = recorded_source(Path(args.dir))
+    except BundleUnreadable as exc:
+        print(f"verify-bundle: {exc}. Nothing was verified.", file=sys.stderr)
         return 2
+    uri = args.tracking_uri or os.environ.get("RUNNOTARY_MLFLOW_TRACKING_URI") or (recorded or {}).get("mlflow_tracking_uri")
+    if not uri:
+        print("verify-bundle: the bundle does not record its MLflow store and none was given; set "
+              "RUNNOTARY_MLFLOW_TRACKING_URI or pass --tracking-uri. Nothing was verified.", file=sys.stderr)
+        return 2
+    if recorded is not None:
+        print(f"verify-bundle: bundle written by runnotary {recorded.get('runnotary_version')} from "
+              f"{recorded.get('mlflow_tracking_uri')}; re-fetching from {redact(uri)}", file=sys.stderr)
     try:
         report = verify_bundle(Path(args.dir), uri)
     except (BundleUnreadable, MlflowUnreachable) as exc:
@@ -284,6 +295,8 @@ def _cell(value: object) -> str:
 
 def _render(command: str, result: dict[str, Any]) -> str:
     """A reply's result as tables a person reads."""
+    from runnotary.bundles.verify import verify_command
+
     parts: list[str] = []
     if command == "register_run":
         parts.append(_table(["run_id", "candidate", "role", "experiment_id"],
@@ -307,6 +320,7 @@ def _render(command: str, result: dict[str, Any]) -> str:
     elif command == "emit_bundle":
         parts.append(_table(["candidate", "gate status"], [[c, s] for c, s in result["candidates"].items()]))
         parts.append(f"bundle: {result['location']} ({len(result['files'])} files)")
+        parts.append(f"verify it: {verify_command(result['location'])}")
         parts.append(result["closing_line"])
     return "\n\n".join(parts)
 
@@ -572,8 +586,15 @@ def _add_publish_run(sub: Any) -> None:
     p.set_defaults(func=_flush)
 
 
+def _version() -> str:
+    from runnotary import __version__
+
+    return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runnotary", description="ML experiment provenance and A/B evidence on Kafka and MLflow.")
+    parser.add_argument("--version", action="version", version=f"runnotary {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="consume runs.created, meetings.requested and commands until SIGTERM (settings: RUNNOTARY_* env)")
@@ -606,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_replay_deadletter)
     p = sub.add_parser("verify-bundle", help="re-fetch every source of a meeting bundle from MLflow and recompute every number")
     p.add_argument("dir", help="the bundle directory, bundle/<meeting_id>/")
-    p.add_argument("--tracking-uri", default=None, help="default: RUNNOTARY_MLFLOW_TRACKING_URI")
+    p.add_argument("--tracking-uri", default=None,
+                   help="default: RUNNOTARY_MLFLOW_TRACKING_URI, else the store the bundle records it was built from")
     p.set_defaults(func=_verify_bundle)
     _add_command_parsers(sub)
     _add_publish_run(sub)
