@@ -26,6 +26,7 @@ from runnotary.registry import (
     ArtifactError, Registration, Registry, TrackingUnavailable, redact, sha256_file, spec_for,
 )
 from runnotary.registry.models import SAFE_NAME
+from runnotary.registry.tracking import EXPERIMENT_TAGS
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
            "write_bundle", "MEETING_ID", "PLOTS", "public_uri", "source_record"]
@@ -301,7 +302,7 @@ def _log_bundle(registry: Registry, bundle: Bundle) -> str:
     if experiment is None:
         location = f"{registry.artifact_location.rstrip('/')}/{BUNDLES_EXPERIMENT}" if registry.artifact_location else None
         try:
-            experiment_id = client.create_experiment(BUNDLES_EXPERIMENT, artifact_location=location)
+            experiment_id = client.create_experiment(BUNDLES_EXPERIMENT, artifact_location=location, tags=EXPERIMENT_TAGS)
         except Exception:  # another worker created it first
             found = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
             if found is None:
@@ -315,6 +316,7 @@ def _log_bundle(registry: Registry, bundle: Bundle) -> str:
     client.log_artifacts(run_id, str(bundle.path), "bundle")
     client.set_tag(run_id, "runnotary.overall_gate_status", bundle.overall)
     client.set_tag(run_id, "runnotary.decision_metrics_sha256", bundle.files.get("decision_metrics.json", ""))
+    client.set_terminated(run_id, "FINISHED")  # the meeting's files are all logged (a re-emission reopens nothing)
     return run_id
 
 

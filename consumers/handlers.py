@@ -17,6 +17,7 @@ from runnotary.bundles import (
     DEFAULT_POLICY, CandidateEvidence, Comparison, ComparisonSettings, GatePolicy, closing_line, compare, evaluate,
     gate_alerts, log_bundle, meeting_flags, write_bundle,
 )
+from runnotary.bundles.description import NOTE_TAG, decision_note
 from runnotary.bundles.hygiene import STALE_AFTER, quarantined_names
 from runnotary.consumers.events import (
     BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, encode, envelope, kafka_headers,
@@ -167,7 +168,9 @@ class Handlers:
         out = [self._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=candidate.run_id,
                        candidate_id=candidate.event.candidate_id, message=note) for note in comparison.notes]
-        tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"]}
+        tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"],
+                # The run page's Description: the decision in words, for a reviewer who opens MLflow first.
+                NOTE_TAG: decision_note(candidate, baseline, comparison, status, GATE_STATUS_PATH, AB_RESULT_PATH)}
         return out + self._alerts(flags + gate_alerts(candidate, status) + notes, cause), tags
 
     # -- meetings.requested -----------------------------------------------------------------
