@@ -21,6 +21,7 @@ import numpy as np
 
 from runnotary.bundles import recipes
 from runnotary.bundles.comparison import PAIRED_METRICS
+from runnotary.bundles.page import PAGE, render_page
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
 from runnotary.registry import (
     ArtifactError, Registration, Registry, TrackingUnavailable, redact, sha256_file, spec_for,
@@ -243,11 +244,11 @@ def _forest(plt: Any, evidence: Sequence[CandidateEvidence], target: Path, save:
 
 
 def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequence[CandidateEvidence],
-                 unknown: Sequence[str] = ()) -> Bundle:
+                 unknown: Sequence[str] = (), *, ui_url: str | None = None) -> Bundle:
     """Write ``root/<meeting_id>/`` atomically (a temporary sibling renamed into place).
 
     ``unknown`` lists requested candidates with no registered run: they appear in the bundle and
-    fail it. The returned statuses are the ones written, so ``bundles.emitted`` cannot disagree.
+    fail it. ``ui_url`` (the MLflow UI) turns the run ids of ``index.html`` into links. The returned statuses are the ones written, so ``bundles.emitted`` cannot disagree.
     """
     if not MEETING_ID.match(meeting_id):
         raise ValueError(f"meeting_id {meeting_id!r} is not a safe directory name")
@@ -262,10 +263,12 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
             for r in distinct_runs(evidence) for a in r.artifacts
         ]
         _dump(staging / "artifact_index.json", artifact_index)
-        _dump(staging / "decision_metrics.json", _decision_metrics(meeting_id, evidence, unknown, overall, per,
-                                                                           source_record(registry)))
+        decision = _decision_metrics(meeting_id, evidence, unknown, overall, per, source_record(registry))
+        _dump(staging / "decision_metrics.json", decision)
         _dump(staging / "gate_status.json", [e.gate_status for e in evidence])
         _plots(registry, evidence, staging / "plots")
+        (staging / PAGE).write_text(render_page(decision, evidence, staging / "plots", closing_line(meeting_id, overall),
+                                                ui_url=ui_url))
         summary = (f"# A/B evidence for meeting `{meeting_id}`\n\n" + render_tables(evidence, meeting_id, unknown)
                    + "\n\n" + closing_line(meeting_id, overall) + "\n")
         (staging / "ab_test_summary.md").write_text(summary)

@@ -80,6 +80,7 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
         metrics=metrics,
         policy=load_policy(settings.gate_policy),
         stale_after=timedelta(seconds=settings.stale_after_seconds),
+        mlflow_ui_url=settings.mlflow_ui_url,
     )
     return Service(settings, handlers, make_consumer(settings, bootstrap), make_producer(settings, bootstrap), metrics)
 

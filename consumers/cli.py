@@ -219,6 +219,7 @@ def _execute(args: argparse.Namespace, event: CloudEvent[Any], publishes: bool) 
         settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
         bundle_root=Path(settings.bundle_dir),
         metrics=ServiceMetrics(),
+        mlflow_ui_url=settings.mlflow_ui_url,
     )
     _progress(args, "working (registration, artifact hashing and resampling can take a while)")
     try:

@@ -65,6 +65,7 @@ class Handlers:
     metrics: ServiceMetrics
     policy: GatePolicy = DEFAULT_POLICY
     stale_after: timedelta = STALE_AFTER
+    mlflow_ui_url: str | None = None  # links the bundle page's run ids to the MLflow UI
 
     def _out(self, topic: str, data: BaseModel, subject: str, cause: CloudEvent[Any] | str) -> Outgoing:
         caused_by = cause if isinstance(cause, str) else cause.id
@@ -198,7 +199,8 @@ class Handlers:
         used = list({r.run_id: r for c, b, _ in found for r in (b, c) if r is not None}.values())
         quarantined, flags = meeting_flags(used, None, stale_after=self.stale_after)
         evidence = [self._evidence(c, b, comparison, quarantined, flags) for c, b, comparison in found]
-        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown)
+        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown,
+                              ui_url=self.mlflow_ui_url)
         mlflow_run = log_bundle(self.registry, bundle)  # TrackingUnavailable when MLflow does not answer: retried
         self.metrics.bundles.inc()
         self.metrics.observe_meeting([e.candidate.event.created_at for e in evidence]

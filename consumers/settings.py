@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     gate_policy: Path | None = Field(None, description="YAML gate policy; unset uses the seed's four gates")
+    mlflow_ui_url: str | None = Field(None, description="the MLflow UI's address; the bundle page links each run id to it")
 
     n_resamples: int = Field(10_000, ge=1, le=1_000_000, description="bootstrap and permutation resamples (bounded: CPU per event)")
     ci_method: Literal["percentile", "bca"] = "bca"

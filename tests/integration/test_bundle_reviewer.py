@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shlex
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from runnotary.bundles.verify import verify_bundle
+from tests.integration.browser import load
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
 
@@ -110,3 +113,32 @@ def test_each_kind_of_stated_value_is_checked(demo: tuple[Path, str], tmp_path: 
     report = verify_bundle(bundle, original["source"]["mlflow_tracking_uri"])
     found = [str(f) for f in report.findings]
     assert any(named in f for f in found), f"{kind}: {named!r} not named in {found}"
+
+
+def test_index_html_opens_in_a_browser_with_no_error_and_no_request_out(demo: tuple[Path, str], tmp_path: Path) -> None:
+    """Headless Chromium loads the demo's index.html from disk: no console error, no failed request, nothing
+    fetched but the page itself and its inline plots; the page shows the decision, one row per candidate
+    and the closing line."""
+    workdir, stdout = demo
+    page_path = workdir / "bundle" / "demo-review" / "index.html"
+    page = load(page_path.as_uri(), tmp_path / "profile")
+    assert page.console_errors == [] and page.failed_requests == []
+    assert [u for u in page.requests if not u.startswith("data:")] == [page_path.as_uri()]
+
+    shot = tmp_path / "index.png"
+    shot.write_bytes(page.screenshot)
+    assert shot.stat().st_size > 100_000 and page.screenshot[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", page.screenshot[16:24])
+    assert width >= 1200 and height > 2000  # the whole page (less a scrollbar), plots included
+
+    decision = json.loads((workdir / "bundle" / "demo-review" / "decision_metrics.json").read_text())
+    overall = re.search(r'id="overall"[^>]*>(.*?)</p>', page.dom, re.S)
+    assert overall is not None and f">{decision['overall_gate_status']}<" in overall.group(1)
+    rows = re.findall(r'<tr class="candidate-row" data-candidate="([^"]+)"', page.dom)
+    assert rows == [c["candidate_id"] for c in decision["candidates"]]
+    closing = stdout.strip().splitlines()[-1]
+    assert re.search(r'id="closing">(.*?)</p>', page.dom, re.S).group(1) == closing  # type: ignore[union-attr]
+    for candidate in decision["candidates"]:
+        number = candidate["metrics"][candidate["candidate_run"]]["ndcg@10"]
+        assert number["sha256"] in page.dom and number["file"] in page.dom  # every number cites its source
+    assert len(re.findall(r'<img src="data:image/png;base64,', page.dom)) == len(list((page_path.parent / "plots").glob("*.png")))
