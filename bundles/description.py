@@ -8,14 +8,19 @@ estimand, the baseline run, and where the evidence files are.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from runnotary.bundles.comparison import Comparison
 from runnotary.registry import Registration
 from runnotary.registry.models import MLFLOW_TAG_VALUE_MAX
 
-__all__ = ["NOTE_TAG", "decision_note", "estimand"]
+__all__ = ["NOTE_TAG", "UI_QUERY", "decision_note", "estimand", "run_route"]
 
 NOTE_TAG = "mlflow.note.content"
+#: MLflow 3.17's UI shows an experiment as GenAI or model training by its ``workflowType`` URL
+#: parameter (then remembered per browser), not by the experiment's ``mlflow.experimentKind`` tag:
+#: every link runnotary writes into the UI carries it, so it opens on runs.
+UI_QUERY = "?workflowType=machine_learning"
 
 
 def estimand(metric: str, entry: dict[str, Any]) -> str:
@@ -37,6 +42,18 @@ def _num(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def run_route(experiment_id: str, run_id: str, artifact: str | None = None) -> str:
+    """The MLflow UI's own (hash) route to a run or one of its artifacts, opening on model training."""
+    route = f"#/experiments/{quote(experiment_id)}/runs/{quote(run_id)}"
+    return route + (f"/artifactPath/{quote(artifact)}" if artifact else "") + UI_QUERY
+
+
+def _file(run: Registration, path: str) -> str:
+    """A link to one of the run's artifacts in the MLflow UI (relative: it works wherever the UI is
+    served), shown as its ``runs:/`` URI."""
+    return f"[`runs:/{run.run_id}/{path}`]({run_route(run.experiment_id, run.run_id, path)})"
+
+
 def decision_note(candidate: Registration, baseline: Registration, comparison: Comparison,
                   status: dict[str, Any], gate_status_path: str, ab_result_path: str) -> str:
     """The Markdown description of a paired candidate's run (at most MLflow's tag length)."""
@@ -44,7 +61,7 @@ def decision_note(candidate: Registration, baseline: Registration, comparison: C
     lines = [
         f"## runnotary: gates {overall}",
         "",
-        f"Candidate **{candidate.event.candidate_id}** paired with baseline run `{baseline.run_id}` "
+        f"Candidate **{candidate.event.candidate_id}** paired with baseline run [`{baseline.run_id}`]({run_route(baseline.experiment_id, baseline.run_id)}) "
         f"({baseline.event.candidate_id}, {baseline.event.run_name}) on dataset `{candidate.event.dataset.sha256[:16]}…`, "
         f"seed family `{candidate.event.seeds.family}`. A meeting evaluates the gates again under its policy "
         "and quarantine; its bundle is the decision of record.",
@@ -71,12 +88,12 @@ def decision_note(candidate: Registration, baseline: Registration, comparison: C
     for metric, why in comparison.failed.items():
         lines.append(f"| {metric} | — | — | — | not computed: {why} |")
     lines += ["", "### Evidence", "",
-              f"- gate status: `runs:/{candidate.run_id}/{gate_status_path}`",
-              f"- every statistic with its inputs, parameters and random_state: `runs:/{candidate.run_id}/{ab_result_path}`"]
+              f"- gate status: {_file(candidate, gate_status_path)}",
+              f"- every statistic with its inputs, parameters and random_state: {_file(candidate, ab_result_path)}"]
     for a in candidate.artifacts:
-        lines.append(f"- {a.kind}: `runs:/{candidate.run_id}/evidence/{a.path}` (sha256 `{a.sha256[:16]}…`)")
+        lines.append(f"- {a.kind}: {_file(candidate, 'evidence/' + a.path)} (sha256 `{a.sha256[:16]}…`)")
     for a in baseline.artifacts:
-        lines.append(f"- baseline {a.kind}: `runs:/{baseline.run_id}/evidence/{a.path}` (sha256 `{a.sha256[:16]}…`)")
+        lines.append(f"- baseline {a.kind}: {_file(baseline, 'evidence/' + a.path)} (sha256 `{a.sha256[:16]}…`)")
     note = "\n".join(lines) + "\n"
     if len(note) > MLFLOW_TAG_VALUE_MAX:
         cut = note[: MLFLOW_TAG_VALUE_MAX - 60].rsplit("\n", 1)[0]

@@ -13,9 +13,8 @@ import base64
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from runnotary.bundles.description import estimand
+from runnotary.bundles.description import estimand, run_route
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs
 
 __all__ = ["PAGE", "render_page"]
@@ -55,7 +54,7 @@ def render_page(decision: dict[str, Any], evidence: Sequence[CandidateEvidence],
     def run_link(run_id: str) -> str | None:
         if not ui_url or run_id not in experiments:
             return None
-        return f"{ui_url.rstrip('/')}/#/experiments/{quote(experiments[run_id])}/runs/{quote(run_id)}"
+        return f"{ui_url.rstrip('/')}/{run_route(experiments[run_id], run_id)}"
 
     runs = [{"run_id": r.run_id, "candidate_id": r.event.candidate_id, "role": r.event.role, "run_name": r.event.run_name,
              "experiment": r.event.experiment, "dataset_sha256": r.event.dataset.sha256, "seed_family": r.event.seeds.family,

@@ -40,6 +40,7 @@ def test_a_meeting_requested_through_the_light_client_is_bundled_by_runnotary_se
     assert not ensure_topics(settings, ["gates.status", "bundles.emitted", "meetings.requested"])
     env = serve_env(settings)
     env["RUNNOTARY_MAX_POLL_INTERVAL_MS"] = "180000"  # registration outlasts 10 s on a loaded machine
+    env["RUNNOTARY_MLFLOW_UI_URL"] = str(settings.mlflow_tracking_uri)  # the server serves its UI too
     serve = ServeProcess(env, tmp_path / "serve.log").start()
     try:
         stream = Stream()
@@ -82,11 +83,17 @@ def test_a_meeting_requested_through_the_light_client_is_bundled_by_runnotary_se
         ndcg = candidate["ab"]["metrics"]["ndcg@10"]
         assert "mean of per-query differences (candidate − baseline), paired on query_id" in note
         assert f"{ndcg['ci95'][0]:.4g}, {ndcg['ci95'][1]:.4g}" in note
-        assert f"runs:/{candidate['candidate_run']}/runnotary/ab_result.json" in note
+        # Evidence links are the UI's own routes, opening on model training (MLflow 3.17 picks GenAI otherwise).
+        assert f"[`runs:/{candidate['candidate_run']}/runnotary/ab_result.json`](#/experiments/{run.info.experiment_id}/runs/" \
+               f"{candidate['candidate_run']}/artifactPath/runnotary/ab_result.json?workflowType=machine_learning)" in note
         source = run.data.tags["mlflow.source.name"]
         assert source.endswith("@" + event.code.git_commit[:12]) and run.data.tags["mlflow.source.type"] == "JOB"
         assert "runnotary.mlflow.note.content" not in run.data.tags
         assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+        # The bundle page links each run to its page in the MLflow UI.
+        link = (f'href="{settings.mlflow_tracking_uri}/#/experiments/{run.info.experiment_id}/runs/'
+                f'{candidate["candidate_run"]}?workflowType=machine_learning"')
+        assert link in (bundle / "index.html").read_text()
     bundles = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
     assert bundles is not None and bundles.tags["mlflow.experimentKind"] == "custom_model_development"
     [meeting_run] = client.search_runs([bundles.experiment_id], f"tags.`runnotary.meeting_id` = '{meeting_id}'")
