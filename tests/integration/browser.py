@@ -80,9 +80,11 @@ class _Pipe:
 
 
 def load(url: str, profile: Path, width: int = 1280, height: int = 900, settle: float = 1.0,
-         viewport_only: bool = False) -> PageLoad:
+         viewport_only: bool = False, wait_for_text: str | None = None, timeout: float = 60.0) -> PageLoad:
     """Open ``url`` in a fresh headless Chromium with profile dir ``profile``; return what it saw (the
-    screenshot holds the whole page, or the first ``width`` × ``height`` pixels with ``viewport_only``)."""
+    screenshot holds the whole page, or the first ``width`` × ``height`` pixels with ``viewport_only``).
+    ``wait_for_text`` waits (up to ``timeout``) until the page's text holds it: a single-page app renders
+    after its load event."""
     binary = chromium()
     assert binary is not None, "chromium is not installed (make install runs tests/browser/install-chromium.sh)"
     to_chrome_r, to_chrome_w = os.pipe()
@@ -119,6 +121,13 @@ def load(url: str, profile: Path, width: int = 1280, height: int = 900, settle: 
                 pipe.events.append(pipe.receive(max(0.05, deadline - time.monotonic())))
             except TimeoutError:
                 break
+        if wait_for_text is not None:
+            expression = f"document.body !== null && document.body.innerText.includes({json.dumps(wait_for_text)})"
+            deadline = time.monotonic() + timeout
+            while not pipe.send("Runtime.evaluate", session, expression=expression, returnByValue=True)["result"]["value"]:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
         size = pipe.send("Page.getLayoutMetrics", session)["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": width if viewport_only else size["width"],
                 "height": height if viewport_only else size["height"], "scale": 1}

@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer
 from mlflow.tracking import MlflowClient
 
+from runnotary.bundles.description import run_route
 from runnotary.bundles.evidence import BUNDLES_EXPERIMENT
 from runnotary.client import ClientSettings, InvalidMeeting, request_meeting
 from runnotary.consumers.broker import EmbeddedBroker, free_port
@@ -24,6 +25,7 @@ from runnotary.consumers.settings import Settings
 from runnotary.registry import pairing_key
 from runnotary.registry.synthetic import generate
 
+from tests.integration.browser import load
 from tests.integration.harness import ServeProcess, Stream, publish, read_topic, serve_env
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
@@ -94,6 +96,11 @@ def test_a_meeting_requested_through_the_light_client_is_bundled_by_runnotary_se
         link = (f'href="{settings.mlflow_tracking_uri}/#/experiments/{run.info.experiment_id}/runs/'
                 f'{candidate["candidate_run"]}?workflowType=machine_learning"')
         assert link in (bundle / "index.html").read_text()
+    # And the MLflow UI itself shows the decision as the run's Description.
+    shown = load(f"{settings.mlflow_tracking_uri}/{run_route(run.info.experiment_id, run.info.run_id)}",
+                 tmp_path / "profile", viewport_only=True, wait_for_text="runnotary: gates")
+    (tmp_path / "mlflow-run-page.png").write_bytes(shown.screenshot)
+    assert f"runnotary: gates {status['overall'].upper()}" in shown.dom and "Description" in shown.dom
     bundles = client.get_experiment_by_name(BUNDLES_EXPERIMENT)
     assert bundles is not None and bundles.tags["mlflow.experimentKind"] == "custom_model_development"
     [meeting_run] = client.search_runs([bundles.experiment_id], f"tags.`runnotary.meeting_id` = '{meeting_id}'")
