@@ -12,12 +12,20 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-.PHONY: demo test bench install package prometheus
-install: $(STAMP) package prometheus
+.PHONY: demo test bench install package prometheus chromium screenshot
+install: $(STAMP) package prometheus chromium
 
 # promtool and the Prometheus server for the deploy tests (Debian's package, only when promtool is absent).
 prometheus:
 	@sh deploy/prometheus/install-prometheus.sh
+
+# Headless Chromium for the browser test of a bundle's index.html (Debian's package, only when absent).
+chromium:
+	@sh tests/browser/install-chromium.sh
+
+# The README's picture of a bundle page: a fresh demo's index.html, as headless Chromium shows it.
+screenshot: $(STAMP) package chromium
+	$(VENV)/bin/python -m tests.integration.browser docs/bundle-page.png
 
 # Reinstall the project alone (dependencies untouched) from the working tree: a few seconds.
 package: $(STAMP)

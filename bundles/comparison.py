@@ -20,7 +20,8 @@ from runnotary.registry import (
 )
 from runnotary.registry.classification import MEAN_MEASURES
 
-__all__ = ["Comparison", "ComparisonSettings", "compare", "PAIRED_METRICS", "LATENCY_QUANTILE", "PAIRING"]
+__all__ = ["Comparison", "ComparisonSettings", "compare", "metric_random_state", "PAIRED_METRICS", "LATENCY_QUANTILE",
+           "PAIRING"]
 
 #: Per-query metrics compared pair by pair (query by query).
 PAIRED_METRICS: tuple[str, ...] = ("ndcg@10", "compliance@1")
@@ -28,6 +29,16 @@ LATENCY_QUANTILE = 0.95
 PAIRING = "inner join on query_id, rows sorted by query_id"
 RANKED_PAIRING = "inner join on query id over the queries judged and retrieved in both runs, sorted by query id"
 EXAMPLE_PAIRING = "inner join on example_id, rows sorted by example_id"
+
+
+def metric_random_state(random_state: int, metric: str) -> int:
+    """The seed of one per-item metric's resampling: the comparison's own, for every metric.
+
+    Every metric of a comparison resamples the same items with the same counts (a joint bootstrap):
+    the count matrix for ``(n, n_resamples, random_state)`` is drawn once and reused across metrics
+    and candidates (``stats.resample_counts``). Kept as a function so ``verify-bundle`` restates
+    each metric's seed the way the comparison derived it."""
+    return random_state
 
 
 @dataclass(frozen=True)
@@ -155,7 +166,7 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                              f"query ids against the baseline (SRM p={query_sets['srm']['pvalue']:.3g})")
         except KeyError:
             notes.append("query_sets: a per-query CSV has no query_id column")
-        for offset, name in enumerate(PAIRED_METRICS):
+        for name in PAIRED_METRICS:
             if name in ranked:
                 continue
             try:
@@ -171,7 +182,8 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                 failed[name] = f"too_few_pairs ({len(common)})"
                 continue
             try:
-                metrics[name] = paired(cand_values[ci], base_values[bi], settings, settings.random_state + offset)
+                metrics[name] = paired(cand_values[ci], base_values[bi], settings,
+                                       metric_random_state(settings.random_state, name))
             except stats.StatsError as exc:  # one metric's trouble is part of the answer, not a crash
                 notes.append(f"{name}: {exc}")
                 failed[name] = f"statistics refused the data: {exc}"
@@ -214,8 +226,7 @@ def _compare_ranked(
     notes: list[str],
 ) -> None:
     """Pair the per-query values each run's recipe reproduces from its run and qrels, query by query."""
-    for index, (name, (cand_record, base_record)) in enumerate(ranked.items()):
-        offset = PAIRED_METRICS.index(name) if name in PAIRED_METRICS else len(PAIRED_METRICS) + index
+    for name, (cand_record, base_record) in ranked.items():
         try:
             (cand_ids, cand_values), (base_ids, base_values) = (registry.per_item(candidate, cand_record),
                                                                 registry.per_item(baseline, base_record))
@@ -229,7 +240,7 @@ def _compare_ranked(
             failed[name] = f"too_few_pairs ({len(common)})"
             continue
         try:
-            metrics[name] = paired(cand_values[ci], base_values[bi], settings, settings.random_state + offset)
+            metrics[name] = paired(cand_values[ci], base_values[bi], settings, metric_random_state(settings.random_state, name))
         except stats.StatsError as exc:
             notes.append(f"{name}: {exc}")
             failed[name] = f"statistics refused the data: {exc}"

@@ -93,11 +93,19 @@ class Unknown(_Model):
     reason: str
 
 
+class Source(_Model):
+    """Where the bundle was built from, so ``verify-bundle DIR`` needs no flag to re-check it."""
+
+    mlflow_tracking_uri: str = Field(description="the tracking store the cited runs live in, credentials removed")
+    runnotary_version: str
+
+
 class DecisionMetrics(_Model):
     """decision_metrics.json: every number of a meeting bundle with run_id, file, sha256 and place."""
 
     schema_version: Literal["decision_metrics.v1"]
     meeting_id: str
+    source: Source | None = Field(default=None, description="absent in bundles written before runnotary 0.1.0 recorded it")
     overall_gate_status: Literal["pass", "fail"]
     quantile_definition: str
     candidates: list[Candidate]

@@ -22,15 +22,17 @@ import numpy as np
 from runnotary.bundles import recipes
 from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
+from runnotary.bundles.page import PAGE, render_page
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
 from runnotary.registry import ArtifactError, Registration, Registry, sha256_file, spec_for
 from runnotary.registry.models import SAFE_NAME
-from runnotary.registry.tracking import MLFLOW_ERRORS, tracking_error
+from runnotary.registry.tracking import EXPERIMENT_TAGS, MLFLOW_ERRORS, tracking_error
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
-           "write_bundle", "MEETING_ID", "PLOTS"]
+           "write_bundle", "MEETING_ID", "PLOTS", "public_uri", "source_record"]
 
-MEETING_ID = re.compile(SAFE_NAME)  # the contract's rule for meeting ids
+MEETING_ID = re.compile(SAFE_NAME)
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")  # the contract's rule for meeting ids
 SCHEMA_VERSION = "decision_metrics.v1"
 BUNDLES_EXPERIMENT = "runnotary-bundles"
 PLOTS = ("ablation_bars.png", "latency_trend.png", "forest_plot.png")
@@ -58,6 +60,22 @@ def statuses(evidence: Sequence[CandidateEvidence], unknown: Collection[str]) ->
     per.update({candidate_id: "fail" for candidate_id in unknown})
     overall: Literal["pass", "fail"] = "pass" if per and all(s == "pass" for s in per.values()) else "fail"
     return overall, per
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` with its userinfo dropped and any other credential redacted: what a bundle may record.
+
+    MLflow reads credentials from MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN, so the URI without
+    them still opens the store for a reader who has their own.
+    """
+    return redact(_USERINFO.sub(r"\g<scheme>", uri))
+
+
+def source_record(registry: Registry) -> dict[str, str]:
+    """The ``source`` of decision_metrics.json: the store the bundle was built from and the runnotary version."""
+    from runnotary import __version__
+
+    return {"mlflow_tracking_uri": public_uri(str(registry.client.tracking_uri)), "runnotary_version": __version__}
 
 
 def where_in_file(name: str, path: str, recipe: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -112,7 +130,7 @@ def _numbers(run: Registration, quarantined: frozenset[str]) -> tuple[dict[str, 
 
 
 def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], unknown: Mapping[str, str],
-                      overall: str, per: dict[str, Literal["pass", "fail"]]) -> dict[str, Any]:
+                      overall: str, per: dict[str, Literal["pass", "fail"]], source: dict[str, str]) -> dict[str, Any]:
     candidates = []
     for item in evidence:
         runs = [item.candidate] + ([item.baseline] if item.baseline else [])
@@ -135,6 +153,7 @@ def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], un
     return {
         "schema_version": SCHEMA_VERSION,
         "meeting_id": meeting_id,
+        "source": source,
         "overall_gate_status": overall,
         "quantile_definition": recipes.QUANTILE_DEFINITION,
         "candidates": candidates,
@@ -287,12 +306,15 @@ def _plots(registry: Registry, evidence: Sequence[CandidateEvidence], plots: Pat
 
 
 def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequence[CandidateEvidence],
-                 unknown: Mapping[str, str] | None = None, policy: GatePolicy = DEFAULT_POLICY) -> Bundle:
+                 unknown: Mapping[str, str] | None = None, policy: GatePolicy = DEFAULT_POLICY, *,
+                 ui_url: str | None = None) -> Bundle:
     """Write ``root/<meeting_id>/`` atomically (a temporary sibling renamed into place).
 
     ``unknown`` maps the requested candidates the meeting could not evaluate (no registered run, or
-    evidence that could not be read) to the reason: they appear in the bundle with it and fail it. The plots draw the thresholds of ``policy``, the one the gates were evaluated under.
-    The returned statuses are the ones written, so ``bundles.emitted`` cannot disagree.
+    evidence that could not be read) to the reason: they appear in the bundle with it and fail it. The
+    plots draw the thresholds of ``policy``, the one the gates were evaluated under. ``ui_url`` (the
+    MLflow UI) turns the run ids of ``index.html`` into links. The returned statuses are the ones
+    written, so ``bundles.emitted`` cannot disagree.
     """
     if not MEETING_ID.match(meeting_id):
         raise ValueError(f"meeting_id {meeting_id!r} is not a safe directory name")
@@ -308,9 +330,12 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
             for r in distinct_runs(evidence) for a in r.artifacts
         ]
         _dump(staging / "artifact_index.json", artifact_index)
-        _dump(staging / "decision_metrics.json", _decision_metrics(meeting_id, evidence, unknown, overall, per))
+        decision = _decision_metrics(meeting_id, evidence, unknown, overall, per, source_record(registry))
+        _dump(staging / "decision_metrics.json", decision)
         _dump(staging / "gate_status.json", [e.gate_status for e in evidence])
         _plots(registry, evidence, staging / "plots", policy)
+        (staging / PAGE).write_text(render_page(decision, evidence, staging / "plots", closing_line(meeting_id, overall),
+                                                ui_url=ui_url))
         summary = (f"# A/B evidence for meeting `{meeting_id}`\n\n" + render_tables(evidence, meeting_id, unknown)
                    + "\n\n" + closing_line(meeting_id, overall) + "\n")
         (staging / "ab_test_summary.md").write_text(summary)
@@ -352,6 +377,7 @@ def _log_bundle(registry: Registry, bundle: Bundle) -> str:
     client.log_artifacts(run_id, str(bundle.path), "bundle")
     client.set_tag(run_id, "runnotary.overall_gate_status", bundle.overall)
     client.set_tag(run_id, "runnotary.decision_metrics_sha256", bundle.files.get("decision_metrics.json", ""))
+    client.set_terminated(run_id, "FINISHED")  # the meeting's files are all logged (a re-emission reopens nothing)
     return run_id
 
 

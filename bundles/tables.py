@@ -13,7 +13,7 @@ from runnotary.registry import Alert, Registration
 __all__ = ["CandidateEvidence", "distinct_runs", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
 
 SUMMARY_METRICS = ("ndcg@10", "latency_p95_ms", "visual_ablation_drop_pct", "v1_v2_corr", "compliance@1")
-BUNDLE_FILES = ("ab_test_summary.md", "decision_metrics.json", "artifact_index.json", "gate_status.json",
+BUNDLE_FILES = ("index.html", "ab_test_summary.md", "decision_metrics.json", "artifact_index.json", "gate_status.json",
                 "plots/forest_plot.png", "plots/ablation_bars.png", "plots/latency_trend.png")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,10 +28,14 @@ from runnotary.bundles.evidence import where_in_file
 from runnotary.registry import classification
 from runnotary.registry.ranking import score_files
 from runnotary.registry import ArtifactError, RunnotaryError, redact, sha256_file, spec_for
+from runnotary.bundles.comparison import PAIRED_METRICS, metric_random_state
+from runnotary.bundles.policy import COMPARE
 from runnotary.registry.recompute import read_latency_log, read_per_query_table, recompute
 from runnotary.registry.models import safe_relative_path
+from runnotary.registry.tracking import PROVENANCE_PATH
 
-__all__ = ["Finding", "Report", "BundleUnreadable", "MlflowUnreachable", "verify_bundle"]
+__all__ = ["Finding", "Report", "BundleUnreadable", "MlflowUnreachable", "recorded_source", "verify_bundle",
+           "verify_command"]
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _REL_TOL = 1e-12  # the same code on the same bytes: anything beyond float noise is a change
@@ -79,6 +84,7 @@ class _Sources:
         self.report = report
         self._local: dict[tuple[str, str], Path | str] = {}
         self._checked: set[tuple[str, str, str]] = set()
+        self._provenance: dict[str, dict[str, Any] | str] = {}
 
     def get(self, cite: dict[str, Any], item: str) -> Path | None:
         run_id, file, sha = str(cite.get("run_id")), str(cite.get("file")), str(cite.get("sha256"))
@@ -97,6 +103,24 @@ class _Sources:
             if digest != sha:
                 self.report.findings.append(Finding(f"{item}.sha256", label, sha, digest))
         return local
+
+    def provenance(self, run_id: str) -> dict[str, Any] | str:
+        """The registration runnotary recorded on ``run_id`` (its ``runnotary/provenance.json``), or why not."""
+        if run_id not in self._provenance:
+            self._provenance[run_id] = self._read_provenance(run_id)
+        return self._provenance[run_id]
+
+    def _read_provenance(self, run_id: str) -> dict[str, Any] | str:
+        if not _RUN_ID.match(run_id):
+            return f"not a run id: {run_id!r}"
+        target = self.workdir / run_id / "__provenance"
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            path = self.client.download_artifacts(run_id, PROVENANCE_PATH, str(target))
+            data = json.loads(Path(path).read_text())
+        except Exception as exc:  # any refusal from the store is reported against this run
+            return redact(f"cannot read {PROVENANCE_PATH}: {type(exc).__name__}: {exc}")[:300]
+        return data if isinstance(data, dict) else f"{PROVENANCE_PATH} is not an object"
 
     def _finding(self, item: str, label: str, expected: Any, found: Any, key: tuple[str, str, str]) -> None:
         if key not in self._checked:
@@ -332,6 +356,134 @@ def _ab(ab: dict[str, Any], item: str, sources: _Sources, report: Report) -> Non
                 np.asarray(read_per_query_table(base_file).cells["query_id"]), alpha=qs["srm"]["alpha"]))
 
 
+_RULE = re.compile(r"^(?P<source>\w+)\((?P<metric>[^)]+)\) (?P<op>>=|<=|>|<) (?P<threshold>\S+)$")
+
+
+def _restated_numbers(candidate: dict[str, Any], item: str, sources: _Sources, report: Report) -> None:
+    """Each number's claim, uuid, unit and status restate the run's registration in MLflow."""
+    for run_id, metrics in candidate["metrics"].items():
+        recorded = sources.provenance(run_id)
+        if isinstance(recorded, str):
+            report.findings.append(Finding(f"{item}.metrics[{run_id}]", f"runs:/{run_id}/{PROVENANCE_PATH}",
+                                           "the run's registration", recorded))
+            continue
+        by_name = {m.get("name"): m for m in recorded.get("metrics", [])}
+        if run_id == candidate["candidate_run"]:
+            _diff(f"{item}.candidate_id", candidate["candidate_id"], recorded["event"]["candidate_id"],
+                  f"runs:/{run_id}/{PROVENANCE_PATH}", report)
+        for name, number in metrics.items():
+            registered = by_name.get(name)
+            at = f"{item}.metrics[{run_id}][{name}]"
+            if registered is None:
+                report.findings.append(Finding(at, f"runs:/{run_id}/{PROVENANCE_PATH}", number, "<not registered>"))
+                continue
+            record = {k: registered[k] for k in ("claimed", "uuid", "unit", "status", "value")}
+            record["sha256"] = registered["source_sha256"]
+            record["file"] = registered["source"]
+            _diff(at, number, record, f"runs:/{run_id}/{PROVENANCE_PATH}", report)
+
+
+def _restated_ab(candidate: dict[str, Any], quantile_definition: Any, item: str, report: Report) -> None:
+    """The comparison's top-level parameters and runs restate what each statistic recorded."""
+    ab = candidate["ab"]
+    at = f"{item}.ab"
+    runs = {"candidate": candidate["candidate_run"], "baseline": candidate["baseline_run"]}
+    _diff(at, ab, {"candidate_run": runs["candidate"], "baseline_run": runs["baseline"],
+                   "candidate_id": candidate["candidate_id"]}, None, report)
+    for name, entry in ab.get("metrics", {}).items():
+        m = f"{at}.metrics[{name}]"
+        b = entry.get("bootstrap", {})
+        # Each statistic ran with the comparison's parameters: the top level restates them.
+        seed = _metric_seed(ab.get("random_state"), name)
+        _diff(f"{at}.random_state", seed, b.get("random_state"), f"{m}.bootstrap", report)
+        _diff(f"{at}.n_resamples", ab.get("n_resamples"), b.get("n_resamples"), f"{m}.bootstrap", report)
+        _diff(f"{at}.confidence_level", ab.get("confidence_level"), b.get("confidence_level"), f"{m}.bootstrap", report)
+        _diff(f"{at}.method", ab.get("method"), entry.get("method_requested"), f"{m}.method_requested", report)
+        _diff(f"{at}.random_state", seed, entry.get("permutation", {}).get("random_state"),
+              f"{m}.permutation", report)
+        _diff(f"{at}.confidence_level", ab.get("confidence_level"), entry.get("effect_sizes", {}).get("confidence_level"),
+              f"{m}.effect_sizes", report)
+        inputs = entry.get("inputs", {})
+        for side in ("candidate", "baseline"):
+            _diff(f"{m}.inputs.{side}.run_id", inputs.get(side, {}).get("run_id"), runs[side], None, report)
+        _evidence(entry, [inputs.get("candidate", {}), inputs.get("baseline", {})], m, report)
+    latency = ab.get("latency")
+    if latency is not None:
+        rec = latency.get("bootstrap", {})
+        for key in ("random_state", "n_resamples", "confidence_level"):
+            _diff(f"{at}.{key}", ab.get(key), rec.get(key), f"{at}.latency.bootstrap", report)
+        _diff(f"{at}.latency.q", latency.get("q"), rec.get("q"), None, report)
+        _diff(f"{at}.latency.quantile_definition", latency.get("quantile_definition"), quantile_definition, None, report)
+        for side in ("candidate", "baseline"):
+            _diff(f"{at}.latency.inputs.{side}.run_id", latency["inputs"][side].get("run_id"), runs[side], None, report)
+        _evidence(latency, [latency["inputs"]["candidate"], latency["inputs"]["baseline"]], f"{at}.latency", report)
+    qs = ab.get("query_sets")
+    if qs is not None:
+        for i, side in enumerate(("candidate", "baseline")):
+            _diff(f"{at}.query_sets.inputs[{i}].run_id", qs["inputs"][i].get("run_id"), runs[side], None, report)
+
+
+def _metric_seed(random_state: Any, metric: str) -> Any:
+    """What the top-level random_state means for one metric's resampling (as the comparison derived it)."""
+    if not isinstance(random_state, int):
+        return random_state
+    return metric_random_state(random_state, metric)
+
+
+def _evidence(entry: dict[str, Any], inputs: list[dict[str, Any]], item: str, report: Report) -> None:
+    """An ``evidence`` list restates the run, file and sha256 of the statistic's inputs."""
+    if "evidence" in entry:
+        _diff(f"{item}.evidence", entry["evidence"],
+              [{k: i.get(k) for k in ("run_id", "file", "sha256")} for i in inputs], None, report)
+
+
+def _observed(rule: dict[str, str], candidate: dict[str, Any]) -> Any:
+    """The value a gate rule reads, looked up in the bundle itself (``<absent>`` when the bundle has none)."""
+    if rule["source"] == "metric":
+        number = candidate["metrics"].get(candidate["candidate_run"], {}).get(rule["metric"])
+        return number["value"] if number is not None else None
+    ab = candidate["ab"] or {}
+    latency = ab.get("latency")
+    entry = latency if latency is not None and latency.get("metric") == rule["metric"] else ab.get("metrics", {}).get(rule["metric"])
+    if entry is None:
+        return None
+    ci = entry.get("ci95") or [None, None]
+    return {"delta": entry.get("delta"), "delta_ci95_lower": ci[0], "delta_ci95_upper": ci[1],
+            "pvalue": entry.get("pvalue"), "pvalue_holm": entry.get("pvalue_holm")}.get(rule["source"], "<unknown source>")
+
+
+def _restated_gates(candidate: dict[str, Any], item: str, report: Report) -> None:
+    """Each gate's observation is the bundle's own number, its threshold is its rule's, and its verdict follows."""
+    status = candidate["gate_status"]
+    at = f"{item}.gate_status"
+    ab = candidate["ab"]
+    expected: dict[str, Any] = {"candidate_run": candidate["candidate_run"], "baseline_run": candidate["baseline_run"]}
+    if ab is not None:
+        used = sorted({m["bootstrap"]["method"] for m in ab.get("metrics", {}).values() if "bootstrap" in m})
+        expected |= {"n_resamples": ab.get("n_resamples"), "random_state": ab.get("random_state"),
+                     "method": "+".join(used) if used else ab.get("method")}
+    _diff(at, status, expected, None, report)
+    gates = status.get("gates", {})
+    for name, gate in gates.items():
+        g = f"{at}.gates[{name}]"
+        rule = _RULE.match(str(gate.get("rule")))
+        if rule is None:
+            report.findings.append(Finding(f"{g}.rule", None, gate.get("rule"), "a rule such as 'metric(x) >= 5'"))
+            continue
+        threshold = gate.get("threshold")
+        if not isinstance(threshold, (int, float)) or f"{threshold:g}" != rule["threshold"]:
+            report.findings.append(Finding(f"{g}.threshold", None, threshold, f"{rule['threshold']} (its rule: {gate['rule']})"))
+            continue
+        observed = _observed(rule.groupdict(), candidate)
+        if gate.get("reason") is None or observed is not None:
+            _diff(f"{g}.obs", gate.get("obs"), observed, None, report)
+        holds = (gate.get("reason") is None and isinstance(gate.get("obs"), (int, float))
+                 and COMPARE[rule["op"]](gate["obs"], threshold))
+        _diff(f"{g}.pass", gate.get("pass"), holds, None, report)
+    _diff(f"{at}.overall", status.get("overall"),
+          "pass" if gates and all(g.get("pass") is True for g in gates.values()) else "fail", None, report)
+
+
 def _read(directory: Path) -> tuple[dict[str, Any], DecisionMetrics]:
     path = directory / "decision_metrics.json"
     try:
@@ -343,6 +495,22 @@ def _read(directory: Path) -> tuple[dict[str, Any], DecisionMetrics]:
         raise BundleUnreadable(f"{path}: not JSON: {exc}") from exc
     except ValidationError as exc:
         raise BundleUnreadable(f"{path}: does not follow decision_metrics.v1: {exc}") from exc
+
+
+def recorded_source(directory: Path) -> dict[str, str] | None:
+    """The MLflow store and runnotary version the bundle records it was built from (None in older bundles)."""
+    _, model = _read(directory)
+    return model.source.model_dump() if model.source is not None else None
+
+
+def verify_command(location: Path | str) -> str:
+    """The exact command that re-checks a bundle from here (relative when it lies under the working directory)."""
+    path = Path(location)
+    try:
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass
+    return "runnotary verify-bundle " + shlex.quote(str(path))
 
 
 def verify_bundle(directory: Path, tracking_uri: str) -> Report:
@@ -370,8 +538,11 @@ def verify_bundle(directory: Path, tracking_uri: str) -> Report:
             item = f"candidates[{i}]({candidate['candidate_id']})"
             try:
                 _numbers(candidate, item, sources, report)
+                _restated_numbers(candidate, item, sources, report)
                 if candidate["ab"] is not None:
                     _ab(candidate["ab"], f"{item}.ab", sources, report)
+                    _restated_ab(candidate, raw.get("quantile_definition"), item, report)
+                _restated_gates(candidate, item, report)
             except (KeyError, TypeError, AttributeError, IndexError) as exc:  # a record without the fields it needs
                 report.findings.append(Finding(item, None, "a complete record", f"malformed: {type(exc).__name__}: {exc}"))
             _diff(f"{item}.status", candidate["status"], "pass" if candidate["gate_status"].get("overall") == "pass" else "fail",

@@ -10,14 +10,16 @@ and imports pydantic and confluent-kafka only::
                             seed_family="retrieval-v1", tags={...}, artifacts=[...], metrics=[...])
     print(published.event_id, published.status)
 
-Inside ``with mlflow.start_run():``, ``publish_active_run(...)`` does the same for the active run.
+Inside ``with mlflow.start_run():``, ``publish_active_run(...)`` does the same for the active run;
+``request_meeting(meeting_id, candidate_ids)`` asks the service for a meeting's evidence bundle.
 """
 
 from __future__ import annotations
 
 from runnotary.client.dataset import DatasetDigest, hash_dataset
 from runnotary.client.environment import current_environment, git_code
-from runnotary.client.errors import ClientError, InvalidRun, ProvenanceError, SpoolError, UnsafeDatasetPath
+from runnotary.client.errors import ClientError, InvalidMeeting, InvalidRun, ProvenanceError, SpoolError, UnsafeDatasetPath
+from runnotary.client.meeting import build_meeting_request, request_meeting
 from runnotary.client.mlflow_run import publish_active_run
 from runnotary.client.publisher import ClientSettings, FlushResult, Published, flush, job_source, publish_event
 from runnotary.client.run import Artifact, Metric, build_run_event, publish_run
@@ -29,6 +31,7 @@ __all__ = [
     "ClientSettings",
     "DatasetDigest",
     "FlushResult",
+    "InvalidMeeting",
     "InvalidRun",
     "Metric",
     "ProvenanceError",
@@ -37,6 +40,7 @@ __all__ = [
     "SpoolError",
     "SpooledEvent",
     "UnsafeDatasetPath",
+    "build_meeting_request",
     "build_run_event",
     "current_environment",
     "default_spool_dir",
@@ -47,4 +51,5 @@ __all__ = [
     "publish_active_run",
     "publish_event",
     "publish_run",
+    "request_meeting",
 ]

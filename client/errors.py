@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runnotary.errors import RunnotaryError
 
-__all__ = ["ClientError", "InvalidRun", "ProvenanceError", "UnsafeDatasetPath", "SpoolError"]
+__all__ = ["ClientError", "InvalidMeeting", "InvalidRun", "ProvenanceError", "UnsafeDatasetPath", "SpoolError"]
 
 
 class ClientError(RunnotaryError):
@@ -13,6 +13,10 @@ class ClientError(RunnotaryError):
 
 class InvalidRun(ClientError):
     """The run described does not satisfy the event contract; the message names the field."""
+
+
+class InvalidMeeting(ClientError):
+    """The meeting request does not satisfy the meetings.requested contract; the message names the field."""
 
 
 class ProvenanceError(ClientError):

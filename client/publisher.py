@@ -21,12 +21,12 @@ from pydantic import Field
 
 from runnotary.client.errors import ClientError, SpoolError
 from runnotary.client.spool import Spool, SpooledEvent, default_spool_dir
-from runnotary.consumers.events import encode, envelope, kafka_headers
+from runnotary.consumers.events import CloudEvent, encode, envelope, kafka_headers
 from runnotary.consumers.settings import Settings
 from runnotary.registry.errors import redact
 from runnotary.registry.models import RunCreated, pairing_key
 
-__all__ = ["ClientSettings", "FlushResult", "Published", "flush", "job_source", "publish_event"]
+__all__ = ["ClientSettings", "FlushResult", "Published", "deliver", "flush", "job_source", "publish_event"]
 
 TOPIC = "runs.created"
 
@@ -77,8 +77,16 @@ def publish_event(event: RunCreated, settings: ClientSettings | None = None, *, 
     _require_bootstrap(settings)
     envelope_ = envelope(TOPIC, event, subject=event.candidate_id,
                          source=source or job_source(event.experiment, event.run_name))
-    key = pairing_key(event)
-    message = SpooledEvent(event_id=envelope_.id, topic=settings.topic(TOPIC), key=key.encode(), value=encode(envelope_),
+    return deliver(TOPIC, envelope_, pairing_key(event), settings)
+
+
+def deliver(topic: str, envelope_: CloudEvent[Any], key: str, settings: ClientSettings) -> Published:
+    """Write ``envelope_`` ahead to the spool, then send the spool; the event is delivered or stays spooled.
+
+    ``topic`` is the logical topic (e.g. ``meetings.requested``); every publish of the client goes through here.
+    """
+    _require_bootstrap(settings)
+    message = SpooledEvent(event_id=envelope_.id, topic=settings.topic(topic), key=key.encode(), value=encode(envelope_),
                            headers=list(kafka_headers(envelope_)))
     spool = Spool(settings.spool_dir)
     try:

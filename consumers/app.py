@@ -86,6 +86,7 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
         metrics=metrics,
         policy=_policy(settings),
         stale_after=timedelta(seconds=settings.stale_after_seconds),
+        mlflow_ui_url=settings.mlflow_ui_url,
     )
     url = health_url(settings.tracking_uri())
     return Service(settings, handlers, make_consumer(settings, bootstrap), make_producer(settings, bootstrap), metrics,

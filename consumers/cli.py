@@ -133,12 +133,23 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     from runnotary.bundles.verify import BundleUnreadable, MlflowUnreachable, verify_bundle
+    from runnotary.registry import redact
 
-    uri = args.tracking_uri or os.environ.get("RUNNOTARY_MLFLOW_TRACKING_URI")
-    if not uri:
-        print("verify-bundle: no MLflow to re-fetch the sources from; set RUNNOTARY_MLFLOW_TRACKING_URI or pass "
-              "--tracking-uri. Nothing was verified.", file=sys.stderr)
+    from runnotary.bundles.verify import recorded_source
+
+    try:
+        recorded = recorded_source(Path(args.dir))
+    except BundleUnreadable as exc:
+        print(f"verify-bundle: {exc}. Nothing was verified.", file=sys.stderr)
         return 2
+    uri = args.tracking_uri or os.environ.get("RUNNOTARY_MLFLOW_TRACKING_URI") or (recorded or {}).get("mlflow_tracking_uri")
+    if not uri:
+        print("verify-bundle: the bundle does not record its MLflow store and none was given; set "
+              "RUNNOTARY_MLFLOW_TRACKING_URI or pass --tracking-uri. Nothing was verified.", file=sys.stderr)
+        return 2
+    if recorded is not None:
+        print(f"verify-bundle: bundle written by runnotary {recorded.get('runnotary_version')} from "
+              f"{recorded.get('mlflow_tracking_uri')}; re-fetching from {redact(uri)}", file=sys.stderr)
     try:
         report = verify_bundle(Path(args.dir), uri)
     except (BundleUnreadable, MlflowUnreachable) as exc:
@@ -214,6 +225,7 @@ def _execute(args: argparse.Namespace, event: CloudEvent[Any], publishes: bool) 
         settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
         bundle_root=Path(settings.bundle_dir),
         metrics=ServiceMetrics(),
+        mlflow_ui_url=settings.mlflow_ui_url,
     )
     _progress(args, "working (registration, artifact hashing and resampling can take a while)")
     try:
@@ -290,6 +302,8 @@ def _cell(value: object) -> str:
 
 def _render(command: str, result: dict[str, Any]) -> str:
     """A reply's result as tables a person reads."""
+    from runnotary.bundles.verify import verify_command
+
     parts: list[str] = []
     if command == "register_run":
         parts.append(_table(["run_id", "candidate", "role", "experiment_id"],
@@ -317,6 +331,7 @@ def _render(command: str, result: dict[str, Any]) -> str:
     elif command == "emit_bundle":
         parts.append(_table(["candidate", "gate status"], [[c, s] for c, s in result["candidates"].items()]))
         parts.append(f"bundle: {result['location']} ({len(result['files'])} files)")
+        parts.append(f"verify it: {verify_command(result['location'])}")
         parts.append(result["closing_line"])
     return "\n\n".join(parts)
 
@@ -434,6 +449,11 @@ def _add_command_parsers(sub: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("--requested-by", default="cli")
     p.set_defaults(func=_emit_bundle)
 
+    p = _command_parser(sub, "status", "what the registry knows of a run: provenance, each metric claimed vs recomputed "
+                                       "(or why quarantined), its baseline (or that it awaits one), gates, alerts", False)
+    p.add_argument("id", metavar="CANDIDATE_ID|EVENT_ID|RUN_ID")
+    p.set_defaults(func=_status)
+
     p = _command_parser(sub, "gate-check", "re-evaluate a candidate's gates with the current policy and publish gates.status", True)
     p.add_argument("candidate_run_id")
     p.set_defaults(func=_gate_check)
@@ -442,6 +462,70 @@ def _add_command_parsers(sub: argparse._SubParsersAction) -> None:  # type: igno
                         "no gate status (after a restore); publishes their gates.status", True)
     p.add_argument("--max-runs", type=int, default=10_000, help="candidates without a gate status to examine at most")
     p.set_defaults(func=_reconcile)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from runnotary.bundles import PolicyError, load_policy
+    from runnotary.consumers.app import make_registry
+    from runnotary.consumers.logs import configure_logging
+    from runnotary.consumers.settings import Settings
+    from runnotary.consumers.status import NotFound, run_status
+    from runnotary.registry import RegistryError, TrackingUnavailable, redact
+
+    try:
+        settings = Settings(**({"mlflow_tracking_uri": args.tracking_uri} if args.tracking_uri else {}))
+        policy = load_policy(settings.gate_policy)
+    except (ValidationError, PolicyError) as exc:
+        print(f"runnotary status: bad settings: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    configure_logging(settings.log_level if "RUNNOTARY_LOG_LEVEL" in os.environ else "WARNING")
+    try:
+        answer = run_status(make_registry(settings), args.id, policy)
+    except NotFound as exc:
+        print(f"runnotary status: {exc} in MLflow at {redact(settings.tracking_uri())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (TrackingUnavailable, RegistryError) as exc:
+        print(f"runnotary status: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    print(json.dumps(answer, indent=2) if args.json else _render_status(answer))
+    gates = answer.get("gates")
+    return EXIT_GATE_FAIL if gates is not None and gates["overall"] == "fail" else EXIT_OK
+
+
+def _render_status(answer: dict[str, Any]) -> str:
+    run, prov = answer["run"], answer["provenance"]
+    parts = [_table(["run_id", "candidate", "role", "experiment", "run_name", "event_id"],
+                    [[run["run_id"], run["candidate_id"], run["role"], run["experiment"], run["run_name"], run["event_id"]]]),
+             _table(["dataset_sha256", "seed_family", "seed", "git_commit", "dirty", "env_hash"],
+                    [[prov["dataset_sha256"], prov["seed_family"], prov["seed"], prov["git_commit"], prov["dirty"],
+                      prov["env_hash"]]]),
+             _table(["metric", "claimed", "recomputed", "unit", "status", "reason"],
+                    [[m["metric"], m["claimed"], m["recomputed"], m["unit"], m["status"], m["reason"]]
+                     for m in answer["metrics"]])]
+    baseline = answer["baseline"]
+    if baseline is not None:
+        if baseline["state"] == "paired":
+            parts.append(f"baseline: paired with {baseline['run_id']} ({baseline['candidate_id']}, {baseline['run_name']})")
+        else:
+            parts.append(f"baseline: {baseline['state']} (none registered yet with dataset_sha256="
+                         f"{baseline['dataset_sha256']} and seed_family={baseline['seed_family']})")
+    if answer.get("ab"):
+        parts.append(_table(["metric", "Δ", "CI95", "p-value", "p-value (Holm)"],
+                            [[n, e["delta"], e["ci95"], e["pvalue"], e["pvalue_holm"]] for n, e in answer["ab"].items()]))
+    gates = answer["gates"]
+    if gates is not None:
+        rows = [[name, g["obs"], g["threshold"], g.get("rule"), "pass" if g["pass"] else "FAIL", g.get("reason")]
+                for name, g in gates["gates"].items()]
+        parts.append(_table(["gate", "obs", "threshold", "rule", "result", "reason"], rows)
+                     + f"\noverall: {gates['overall']} (evaluated {gates['evaluated']})")
+    if answer["alerts"]:
+        parts.append(_table(["alert", "severity", "message"],
+                            [[a["kind"], a["severity"], a["message"]] for a in answer["alerts"]]))
+    else:
+        parts.append("alerts: none")
+    return "\n\n".join(parts)
 
 
 def _key_values(pairs: list[str], what: str) -> dict[str, str]:
@@ -542,6 +626,24 @@ def _flush(args: argparse.Namespace) -> int:
     return 0 if not result.failed and not result.unreadable else 1
 
 
+def _request_meeting(args: argparse.Namespace) -> int:
+    from runnotary.client import ClientError, request_meeting
+
+    try:
+        requested = request_meeting(args.meeting_id, args.candidates, requested_by=args.requested_by,
+                                    settings=_client_settings(args))
+    except ClientError as exc:
+        print(f"runnotary: {exc}", file=sys.stderr)
+        return 2
+    if requested.flushed:
+        print(f"runnotary: also delivered {len(requested.flushed)} spooled event(s)", file=sys.stderr)
+    if not requested.delivered:
+        print(f"runnotary: broker did not acknowledge ({requested.error}); request spooled at {requested.spooled_at}, "
+              "run `runnotary flush` once the broker is back", file=sys.stderr)
+    print(f"{requested.event_id} {requested.status}")
+    return 0
+
+
 def _client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spool-dir", default=None, help="default: RUNNOTARY_SPOOL_DIR, else ~/.local/state/runnotary/spool")
     p.add_argument("--delivery-timeout", type=float, default=None,
@@ -586,13 +688,28 @@ def _add_publish_run(sub: Any) -> None:
     _client_options(p)
     p.set_defaults(func=_publish_run)
 
+    p = sub.add_parser("request-meeting", help="ask the service for a meeting's evidence bundle (publishes "
+                                               "meetings.requested; spooled when the broker is down)")
+    p.add_argument("meeting_id")
+    p.add_argument("candidates", nargs="+", metavar="CANDIDATE", help="candidate_ids the meeting decides on")
+    p.add_argument("--requested-by", default=None, help="default: your login name")
+    _client_options(p)
+    p.set_defaults(func=_request_meeting)
+
     p = sub.add_parser("flush", help="send the spooled events the broker did not acknowledge")
     _client_options(p)
     p.set_defaults(func=_flush)
 
 
+def _version() -> str:
+    from runnotary import __version__
+
+    return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runnotary", description="ML experiment provenance and A/B evidence on Kafka and MLflow.")
+    parser.add_argument("--version", action="version", version=f"runnotary {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="consume runs.created, meetings.requested and commands until SIGTERM (settings: RUNNOTARY_* env)")
@@ -625,7 +742,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_replay_deadletter)
     p = sub.add_parser("verify-bundle", help="re-fetch every source of a meeting bundle from MLflow and recompute every number")
     p.add_argument("dir", help="the bundle directory, bundle/<meeting_id>/")
-    p.add_argument("--tracking-uri", default=None, help="default: RUNNOTARY_MLFLOW_TRACKING_URI")
+    p.add_argument("--tracking-uri", default=None,
+                   help="default: RUNNOTARY_MLFLOW_TRACKING_URI, else the store the bundle records it was built from")
     p.set_defaults(func=_verify_bundle)
     _add_command_parsers(sub)
     _add_publish_run(sub)

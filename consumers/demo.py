@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from runnotary.bundles.verify import verify_command
 from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
 from runnotary.consumers.events import MeetingRequested, decode, encode, envelope
 from runnotary.consumers.kafka import make_consumer, make_producer
@@ -126,6 +127,8 @@ def _report(location: Path, meeting_id: str, overall: str, started: float) -> in
     print(summary.rsplit("\n", 2)[0])
     print()
     _say(f"bundle at {location} ({len(decision['candidates'])} candidates); finished in {time.monotonic() - started:.1f} s")
+    # The closing line stays last (the seed's contract); the command that proves it comes just before.
+    _say(f"verify it (re-fetches every source from the store the bundle records): {verify_command(location)}")
     print(f"runnotary: bundle emitted for meeting_id={meeting_id} — all metrics trace to artifacts via run_id. "
           f"overall_gate_status={overall}")
     return 0

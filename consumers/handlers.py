@@ -17,6 +17,7 @@ from runnotary.bundles import (
     DEFAULT_POLICY, CandidateEvidence, Comparison, ComparisonSettings, GatePolicy, closing_line, compare, evaluate,
     gate_alerts, log_bundle, meeting_flags, write_bundle,
 )
+from runnotary.bundles.description import NOTE_TAG, decision_note
 from runnotary.bundles.hygiene import STALE_AFTER, quarantined_names
 from runnotary.consumers.events import (
     BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, encode, envelope, kafka_headers,
@@ -77,6 +78,7 @@ class Handlers:
     metrics: ServiceMetrics
     policy: GatePolicy = DEFAULT_POLICY
     stale_after: timedelta = STALE_AFTER
+    mlflow_ui_url: str | None = None  # links the bundle page's run ids to the MLflow UI
 
     def _out(self, topic: str, data: BaseModel, subject: str, cause: CloudEvent[Any] | str) -> Outgoing:
         caused_by = cause if isinstance(cause, str) else cause.id
@@ -196,7 +198,9 @@ class Handlers:
         out = [self._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=candidate.run_id,
                        candidate_id=candidate.event.candidate_id, message=note) for note in comparison.notes]
-        tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"]}
+        tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"],
+                # The run page's Description: the decision in words, for a reviewer who opens MLflow first.
+                NOTE_TAG: decision_note(candidate, baseline, comparison, status, GATE_STATUS_PATH, AB_RESULT_PATH)}
         return out + self._alerts(flags + gate_alerts(candidate, status) + notes, cause), tags
 
     # -- reconciliation ------------------------------------------------------------------------
@@ -263,7 +267,8 @@ class Handlers:
         used = list({r.run_id: r for c, b, _ in found for r in (b, c) if r is not None}.values())
         quarantined, flags = meeting_flags(used, None, stale_after=self.stale_after)
         evidence = [self._evidence(c, b, comparison, quarantined, flags) for c, b, comparison in found]
-        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown, self.policy)
+        bundle = write_bundle(self.registry, self.bundle_root, meeting.meeting_id, evidence, unknown, self.policy,
+                              ui_url=self.mlflow_ui_url)
         # MLflow not answering: TrackingUnavailable, retried; refusing (403, 400): RegistryError, dead-lettered with the reason
         mlflow_run = log_bundle(self.registry, bundle)
         self.metrics.bundles.inc()

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     gate_policy: Path | None = Field(None, description="YAML gate policy; unset uses the seed's four gates")
     metric_catalog: Path | None = Field(
         None, description="YAML metric catalog that adds metrics to runnotary's or replaces them by name; validated at start-up")
+    mlflow_ui_url: str | None = Field(None, description="the MLflow UI's address; the bundle page links each run id to it")
 
     n_resamples: int = Field(10_000, ge=1, le=1_000_000, description="bootstrap and permutation resamples (bounded: CPU per event)")
     ci_method: Literal["percentile", "bca"] = "bca"

@@ -60,6 +60,9 @@ __all__ = [
 ]
 
 TAG = "runnotary."
+#: Tags of the experiments runnotary creates: MLflow 3's UI opens a ``custom_model_development``
+#: experiment on its runs (without the tag it may open on the GenAI overview); older servers just keep the tag.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 PROVENANCE_PATH = "runnotary/provenance.json"
 FAILURE_TAG = f"{TAG}failure_reason"
 _EVIDENCE_DIR = "evidence"
@@ -272,6 +275,16 @@ def _registered(run: Run) -> bool:
     return run.data.tags.get(f"{TAG}registered") == "true"
 
 
+def _qualified(tags: dict[str, str]) -> dict[str, str]:
+    """Result tags under ``runnotary.``; MLflow's own (``mlflow.note.content``, …) keep their names."""
+    return {k if k.startswith("mlflow.") else f"{TAG}{k}": v for k, v in tags.items()}
+
+
+def job_name(event: RunCreated) -> str:
+    """What MLflow shows as the run's Source: the training code and commit that produced it."""
+    return f"{event.code.repository or event.run_name}@{event.code.git_commit[:12]}"
+
+
 def _winner(runs: list[Run]) -> Run | None:
     """The run every racer keeps: a registered one first, then the earliest start, then the smallest id."""
     if not runs:
@@ -461,6 +474,8 @@ class Registry:
             f"{TAG}created_at": event.created_at.isoformat(),
             **({f"{TAG}group": self.owner} if self.owner else {}),
             "mlflow.source.git.commit": event.code.git_commit,
+            "mlflow.source.name": job_name(event),
+            "mlflow.source.type": "JOB",
             "mlflow.user": event.owners[0],
             **event.tags.model_dump(),
         }
@@ -584,7 +599,7 @@ class Registry:
         timestamp = int(event.created_at.timestamp() * 1000)
         metrics = {spec_for(m.name).mlflow_key: m.value for m in registration.metrics if m.value is not None}
         params = {**{k: str(v) for k, v in event.params.items()}, "seed": str(event.seeds.value)}
-        tags = {**{f"{TAG}{k}": v for k, v in results.items()},
+        tags = {**_qualified(results),
                 f"{TAG}registered": "true", f"{TAG}alerts": str(len(registration.alerts))}
         if resumed_tags.get(f"{TAG}event_id") is not None and f"{TAG}dataset_sha256" not in resumed_tags:
             tags = {**self._tags(event, registration.event_id), "mlflow.runName": event.run_name, **tags}
@@ -892,7 +907,7 @@ class Registry:
         """Set ``runnotary.<key>`` tags on a run, in one request."""
         if tags:
             with self._tracking("tag a result"):
-                self._log_batch(run_id, tags={f"{TAG}{k}": v for k, v in tags.items()})
+                self._log_batch(run_id, tags=_qualified(tags))
 
     def fetch(self, registration: Registration, path: str) -> Path:
         """A local copy of one of the run's evidence artifacts, verified against its recorded hash.
@@ -1025,7 +1040,7 @@ class Registry:
             location = f"{self.artifact_location.rstrip('/')}/{_slug(name)}" if self.artifact_location else None
             try:
                 with self._tracking("create the experiment"):
-                    experiment_id = self.client.create_experiment(name, artifact_location=location)
+                    experiment_id = self.client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
             except RegistryError:
                 with self._tracking("find the experiment"):
                     found = self.client.get_experiment_by_name(name)  # another worker created it first

@@ -125,8 +125,10 @@ def test_service_bundle_verifies_and_tampering_is_named(running_service: Any, tm
     # Without a reachable MLflow nothing passes.
     closed = _verify(bundle, f"http://127.0.0.1:{free_port()}")
     assert closed.returncode == 2 and "does not answer" in closed.stderr
+    # With no flag and no environment, the store the bundle records is the one asked (the server's URI).
+    assert decision["source"]["mlflow_tracking_uri"] == uri
     unset = _verify(bundle, None)
-    assert unset.returncode == 2 and "RUNNOTARY_MLFLOW_TRACKING_URI" in unset.stderr
+    assert unset.returncode == 0 and "reproduces" in unset.stdout, unset.stderr
 
     # One source file changed in MLflow (last: it alters the store for this run).
     original = Path(settings.artifact_root) / "cand-a" / "per_query.csv"

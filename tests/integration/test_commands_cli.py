@@ -103,6 +103,8 @@ def test_the_five_subcommands_against_mlflow_and_kafka(kafka_bootstrap: str, mlf
     code, out, err = _run(env, tmp_path, "emit-bundle", "cli-review", cand_a.candidate_id, cand_b.candidate_id, *uri)
     assert code == 1, err
     assert "overall_gate_status=fail" in out and (tmp_path / "bundle" / "cli-review" / "artifact_index.json").is_file()
+    assert "verify it: runnotary verify-bundle bundle/cli-review" in out  # the exact command, from where it ran
+    assert out.strip().splitlines()[-1].endswith("overall_gate_status=fail")
 
     code, out, err = _run(env, tmp_path, "compute-stats", cand_a_run, base_run, "--metric", "bleu", *uri)
     assert code == 2 and "unknown_metric" in out and "bleu" in out

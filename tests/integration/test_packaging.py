@@ -57,6 +57,7 @@ def test_the_wheel_holds_one_top_level_name_with_its_schemas(tmp_path: Path) -> 
     assert {n.split("/")[0] for n in names} == {"runnotary", "runnotary-0.1.0.dist-info"}
     assert "runnotary/consumers/schemas/runs.created.json" in names
     assert "runnotary/stats/py.typed" in names
+    assert "runnotary/bundles/templates/index.html.j2" in names  # the bundle page's template
     assert not [n for n in names if "bench" in n or "devserver" in n]
 
 
