@@ -24,15 +24,15 @@ from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
 from runnotary.bundles.page import PAGE, render_page
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
-from runnotary.registry import ArtifactError, Registration, Registry, sha256_file, spec_for
+from runnotary.registry import ArtifactError, Registration, Registry, redact, sha256_file, spec_for
 from runnotary.registry.models import SAFE_NAME
 from runnotary.registry.tracking import EXPERIMENT_TAGS, MLFLOW_ERRORS, tracking_error
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
            "write_bundle", "MEETING_ID", "PLOTS", "public_uri", "source_record"]
 
-MEETING_ID = re.compile(SAFE_NAME)
-_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")  # the contract's rule for meeting ids
+MEETING_ID = re.compile(SAFE_NAME)  # the contract's rule for meeting ids
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")  # URL userinfo: credentials
 SCHEMA_VERSION = "decision_metrics.v1"
 BUNDLES_EXPERIMENT = "runnotary-bundles"
 PLOTS = ("ablation_bars.png", "latency_trend.png", "forest_plot.png")

@@ -433,8 +433,13 @@ def _metric_seed(random_state: Any, metric: str) -> Any:
 def _evidence(entry: dict[str, Any], inputs: list[dict[str, Any]], item: str, report: Report) -> None:
     """An ``evidence`` list restates the run, file and sha256 of the statistic's inputs."""
     if "evidence" in entry:
-        _diff(f"{item}.evidence", entry["evidence"],
-              [{k: i.get(k) for k in ("run_id", "file", "sha256")} for i in inputs], None, report)
+        expected = []
+        for i in inputs:
+            expected.append({k: i.get(k) for k in ("run_id", "file", "sha256")})
+            recipe = i.get("recipe") or {}
+            if "qrels" in recipe:  # a ranking recipe's other input: the qrels its run was scored against
+                expected.append({"run_id": i.get("run_id"), "file": recipe["qrels"], "sha256": recipe.get("qrels_sha256")})
+        _diff(f"{item}.evidence", entry["evidence"], expected, None, report)
 
 
 def _observed(rule: dict[str, str], candidate: dict[str, Any]) -> Any:

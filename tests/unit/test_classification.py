@@ -109,7 +109,9 @@ def test_registered_compared_by_example_and_verified(tmp_path: Path, run_event: 
     (yc, pc, _), (yb, pb, _) = truth["cls-c"], truth["cls-b"]
     assert accuracy["n"] == 500 and accuracy["delta"] == pytest.approx(np.mean(pc == yc) - np.mean(pb == yb))
     assert "log_loss" in comparison.metrics and "roc_auc" not in comparison.metrics  # AUC is not a per-example mean
-    write_bundle(registry, tmp_path / "bundles", "m-cls", [CandidateEvidence(regs["cls-c"], regs["cls-b"], comparison,
-                                                                            {"overall": "pass"})])
+    from runnotary.bundles import evaluate
+
+    status = evaluate(regs["cls-c"], comparison)
+    write_bundle(registry, tmp_path / "bundles", "m-cls", [CandidateEvidence(regs["cls-c"], regs["cls-b"], comparison, status)])
     report = verify_bundle(tmp_path / "bundles" / "m-cls", registry.client.tracking_uri)
     assert report.findings == [] and report.numbers == 6, report.findings

@@ -141,7 +141,9 @@ def test_the_bundle_cites_the_recipe_and_verify_bundle_rederives_it_from_the_fil
         value = float(np.mean([v["map"] for v in pytrec_eval.RelevanceEvaluator(qrels, {"map"}).evaluate(run).values()]))
         regs[name] = registry.register(_event(run_event, name, {"map": value}, role), f"e-{name}")
     comparison = compare(registry, regs["vcand"], regs["vbase"], ComparisonSettings(n_resamples=500))
-    evidence = CandidateEvidence(regs["vcand"], regs["vbase"], comparison, {"overall": "pass"})
+    from runnotary.bundles import evaluate
+
+    evidence = CandidateEvidence(regs["vcand"], regs["vbase"], comparison, evaluate(regs["vcand"], comparison))
     bundle = write_bundle(registry, tmp_path / "bundles", "m-ranking", [evidence])
     folder = tmp_path / "bundles" / "m-ranking"
     doc = json.loads((folder / "decision_metrics.json").read_text())
