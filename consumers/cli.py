@@ -133,7 +133,14 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     from runnotary.bundles.verify import BundleUnreadable, MlflowUnreachable, verify_bundle
+    from runnotary.registry.catalog import CatalogError, use_catalog
 
+    catalog = os.environ.get("RUNNOTARY_METRIC_CATALOG")
+    try:
+        use_catalog(Path(catalog) if catalog else None)  # an operator's metric is re-derived with its recipe
+    except CatalogError as exc:
+        print(f"verify-bundle: {exc}. Nothing was verified.", file=sys.stderr)
+        return 2
     uri = args.tracking_uri or os.environ.get("RUNNOTARY_MLFLOW_TRACKING_URI")
     if not uri:
         print("verify-bundle: no MLflow to re-fetch the sources from; set RUNNOTARY_MLFLOW_TRACKING_URI or pass "
