@@ -93,3 +93,26 @@ def test_identical_arms_collapse_and_bad_input_is_named():
         stats.paired_set_bootstrap(cand, cand, np.ones(20), statistic="roc_auc", random_state=0)
     with pytest.raises(stats.InvalidInputError, match="length mismatch"):
         stats.paired_set_bootstrap(cand, cand[:-1], labels, statistic="roc_auc", random_state=0)
+
+
+@pytest.mark.parametrize("statistic", ["f1", "roc_auc"])
+def test_the_result_does_not_depend_on_threads_or_blocks_of_resamples(statistic, monkeypatch):
+    import numba
+
+    from runnotary.stats import countmatrix
+
+    labels, cand, base = _data(120, 9)
+    if statistic == "f1":
+        cand, base = (cand >= 0.5).astype(np.int8), (base >= 0.5).astype(np.int8)
+    kwargs = dict(statistic=statistic, n_resamples=700, method="bca", random_state=21, return_distribution=True)
+    whole = stats.paired_set_bootstrap(cand, base, labels, **kwargs)
+    monkeypatch.setattr(countmatrix, "CACHE_BYTES", 1000)  # streamed in blocks of 1000 // 120 resamples
+    monkeypatch.setattr(countmatrix, "BLOCK_BYTES", 1000)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        blocked = stats.paired_set_bootstrap(cand, base, labels, **kwargs)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(whole.distribution, blocked.distribution)
+    assert whole == blocked
