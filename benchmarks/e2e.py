@@ -44,7 +44,7 @@ from benchmarks.harness import Kafka, profile_summary, profiled, serving, warm_u
 from benchmarks.lookups import count_registered, fill_to, tag_index, time_lookups
 from benchmarks.procs import CpuMeter, postgres_backends, processes, tree
 from benchmarks.servers import DEFAULT_PG, throwaway_mlflow_server
-from benchmarks.workload import GROUP, Workload, make_workload
+from benchmarks.workload import GROUP, WORKLOADS, Workload, make_workload
 
 
 # -- measuring ------------------------------------------------------------------------------------------
@@ -140,7 +140,8 @@ def _loop(client: Any, experiment: str, workload: Workload, runs: int) -> float:
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(_METRIC_NAME.sub("_", m.name), m.value, now, 0) for m in event.metrics],
                          params=[Param(k, str(v)) for k, v in {**event.params, "seed": event.seeds.value}.items()])
-        for path in dict.fromkeys(m.source for m in event.metrics):  # each cited file once
+        cited = [m.source for m in event.metrics] + [a.path for a in event.artifacts if a.kind == "trec_qrels"]
+        for path in dict.fromkeys(cited):  # each cited file once, and the qrels a ranking claim is scored against
             client.log_artifact(run_id, str(workload.root / path), "evidence/" + path.rsplit("/", 1)[0])
         client.set_terminated(run_id)
     return time.perf_counter() - start
@@ -222,7 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=120, help="runs of the loop and of each throughput phase")
     parser.add_argument("--latency-runs", type=int, default=48, help="runs published at half the rate")
-    parser.add_argument("--queries", type=int, default=5000, help="rows of each per-query CSV")
+    parser.add_argument("--workload", choices=WORKLOADS, default="csv",
+                        help="csv: per-query CSV claims; trec: a TREC run (--queries x 100 documents) and qrels instead")
+    parser.add_argument("--queries", type=int, default=5000, help="rows of each per-query CSV (queries of each TREC run)")
     parser.add_argument("--requests", type=int, default=20000, help="lines of each latency log")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
     parser.add_argument("--fill", type=int, nargs="*", default=[1000, 10000, 25000],
@@ -250,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runnotary-e2e-")))
         say(f"writing {args.runs} runs' files ({args.queries} queries, {args.requests} requests each)")
         total = -(-max(args.runs, args.latency_runs) // GROUP) * GROUP + 2 * GROUP  # + two warm-up groups
-        workload = make_workload(work / "jobs", total, n_queries=args.queries, n_requests=args.requests)
+        workload = make_workload(work / "jobs", total, n_queries=args.queries, n_requests=args.requests,
+                                 workload=args.workload)
 
         bootstrap = os.environ.get("RUNNOTARY_KAFKA_BOOTSTRAP")
         broker_procs = None
@@ -336,7 +340,9 @@ def main(argv: list[str] | None = None) -> None:
                 tag_index(dsn, False)
                 lookups.append((count_registered(dsn), row))
 
-    print(f"\nrunnotary end-to-end benchmark: {args.runs} runs ({args.queries}-row per-query CSV, {args.requests}-line "
+    files = (f"{args.queries}-row per-query CSV" if args.workload == "csv" else
+             f"TREC run of {args.queries} queries x 100 documents and its qrels, no per-query CSV")
+    print(f"\nrunnotary end-to-end benchmark, {args.workload} workload: {args.runs} runs ({files}, {args.requests}-line "
           f"latency log, ablation + correlation JSON; 1 baseline per {GROUP - 1} candidates), mlflow "
           f"{__import__('mlflow').__version__} server (gunicorn --workers 2 --threads 4) on PostgreSQL, broker "
           f"{'Tansu (embedded)' if broker_procs else bootstrap}, {args.partitions} partitions, {os.cpu_count()} cores, "

@@ -4,21 +4,33 @@ Files come from ``runnotary.registry.synthetic.generate`` (one call writes a bas
 one query set). A group takes two calls: the second call's baseline becomes a sixth candidate, so a group
 is 1 baseline + 5 candidates, every run with files of its own (nothing a cache keyed by content could
 share). Each group gets a seed family of its own, hence a pairing key (and Kafka message key) of its own.
+
+Two workloads: ``csv``, the runs as ``generate`` writes them (``ndcg@10`` and ``compliance@1`` from the job's
+per-query CSV); ``trec``, where each run carries a TREC run of ``n_queries`` queries x 100 documents and the
+group's qrels instead of the CSV, and claims ``ndcg@10`` and ``map`` from them (reproduced per query by the
+ranking recipe, as trec_eval computes them).
 """
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
+
+from runnotary.registry import ranking
+from runnotary.registry.artifacts import sha256_file
 from runnotary.registry.models import RunCreated, pairing_key
 from runnotary.registry.synthetic import generate
 
-__all__ = ["GROUP", "Run", "Workload", "make_workload", "message_key"]
+__all__ = ["GROUP", "WORKLOADS", "Run", "Workload", "make_workload", "message_key"]
 
 GROUP = 6  # 1 baseline + 5 candidates share a pairing key
+WORKLOADS = ("csv", "trec")
+_DOCS = 100  # documents ranked per query in the trec workload
 
 
 @dataclass(frozen=True)
@@ -63,16 +75,46 @@ def _prefixed(event: RunCreated, prefix: str) -> dict[str, Any]:
     return data
 
 
-def _write_half(root: Path, group: int, half: int, n_queries: int, n_requests: int) -> list[dict[str, Any]]:
+def _write_half(root: Path, group: int, half: int, n_queries: int, n_requests: int, workload: str) -> list[dict[str, Any]]:
     prefix = f"g{group:04d}-{half}"
     events = generate(root / prefix, n_queries=n_queries, n_requests=n_requests, seed=1 + 2 * group + half)
-    return [_prefixed(e, prefix) for e in events]  # baseline, cand-a, cand-b
+    data = [_prefixed(e, prefix) for e in events]  # baseline, cand-a, cand-b
+    if workload == "trec":
+        grades = np.random.default_rng([group]).random((n_queries, _DOCS))  # the group's judgments, shared by its runs
+        grades = np.where(grades < 0.3, np.floor(grades / 0.3 * 5).clip(0, 4) - 1, -1).clip(-1, 3).astype(np.int64)
+        data = [_trec_only(root, d, grades, np.random.default_rng([group, half, i])) for i, d in enumerate(data)]
+    return data
 
 
-def make_workload(root: Path, runs: int, *, n_queries: int = 5000, n_requests: int = 20000, workers: int = 2) -> Workload:
-    """Write ``runs`` runs' files (rounded up to whole groups) under ``root``."""
+def _trec_only(root: Path, data: dict[str, Any], grades: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    """The run with a TREC run and qrels in place of its per-query CSV, claiming ndcg@10 and map from them."""
+    run_path = next(a["path"] for a in data["artifacts"] if a["kind"] == "trec_run")
+    qrels_path = next(a["path"] for a in data["artifacts"] if a["kind"] == "trec_qrels")
+    n_queries, n_docs = grades.shape
+    scores = np.round(np.clip(grades, 0, None) * rng.uniform(0.6, 1.0) + rng.normal(size=grades.shape), 3)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    qids = [f"q{q:05d}" for q in range(n_queries)]
+    (root / run_path).write_text("".join(
+        f"{qids[q]} Q0 q{q}-d{d} {rank} {scores[q, d]:.3f} bench\n"
+        for q in range(n_queries) for rank, d in enumerate(order[q].tolist(), start=1)))
+    (root / qrels_path).write_text("".join(
+        f"{qids[q]} 0 q{q}-d{d} {grades[q, d]}\n" for q, d in zip(*np.nonzero(grades >= 0))))
+    judged = ranking.judge(ranking.read_run(root / run_path, 1 << 30), ranking.read_qrels(root / qrels_path, 1 << 30))
+    claims = {"ndcg@10": ranking.evaluate(judged, "ndcg", 10).mean, "map": ranking.evaluate(judged, "map").mean}
+    data["metrics"] = [m for m in data["metrics"] if not m["source"].endswith("per_query.csv") and m["name"] != "map"] + [
+        {"uuid": str(uuid.uuid4()), "name": name, "value": value, "source": run_path} for name, value in claims.items()]
+    data["artifacts"] = [a for a in data["artifacts"] if a["kind"] != "per_query"]
+    for artifact in data["artifacts"]:
+        if artifact["path"] in (run_path, qrels_path):
+            artifact["sha256"] = sha256_file(root / artifact["path"])[0]
+    return data
+
+
+def make_workload(root: Path, runs: int, *, n_queries: int = 5000, n_requests: int = 20000, workers: int = 2,
+                  workload: Literal["csv", "trec"] = "csv") -> Workload:
+    """Write ``runs`` runs' files (rounded up to whole groups) under ``root``; ``workload`` as the module says."""
     groups = -(-runs // GROUP)
-    jobs = [(root, g, h, n_queries, n_requests) for g in range(groups) for h in (0, 1)]
+    jobs = [(root, g, h, n_queries, n_requests, workload) for g in range(groups) for h in (0, 1)]
     with ProcessPoolExecutor(workers) as pool:
         halves = list(pool.map(_write_half, *zip(*jobs)))
     out: list[Run] = []

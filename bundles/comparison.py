@@ -18,7 +18,7 @@ from runnotary.bundles import recipes
 from runnotary.registry import (
     ArtifactError, MetricRecord, PerQueryTable, Registration, Registry, spec_for,
 )
-from runnotary.registry.classification import MEAN_MEASURES
+from runnotary.registry.classification import MEAN_MEASURES, SET_MEASURES, set_inputs
 
 __all__ = ["Comparison", "ComparisonSettings", "compare", "metric_random_state", "PAIRED_METRICS", "LATENCY_QUANTILE",
            "PAIRING"]
@@ -195,8 +195,9 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
             }
             metrics[name]["evidence"] = [cite(candidate, cand_path), cite(baseline, base_path)]
     _compare_ranked(registry, candidate, baseline, settings, ranked, metrics, failed, notes)
-    if metrics:
-        names = list(metrics)
+    _compare_whole_set(registry, candidate, baseline, settings, _whole_set(candidate, baseline), metrics, failed, notes)
+    names = [n for n in metrics if metrics[n]["pvalue"] is not None]  # a whole-set statistic has no p-value
+    if names:
         pvalues = [metrics[n]["pvalue"] for n in names]
         adjusted = recipes.holm(pvalues)
         holm = {"metrics": names, "pvalues": pvalues, "adjusted": adjusted, "method": "holm"}
@@ -254,6 +255,58 @@ def _compare_ranked(
             cite(run, path) for run, record in ((candidate, cand_record), (baseline, base_record))
             for path in (record.source, *([str(record.recipe["qrels"])] if record.recipe and "qrels" in record.recipe else []))
         ]
+
+
+def _whole_set(candidate: Registration, baseline: Registration) -> dict[str, tuple[MetricRecord, MetricRecord]]:
+    """Classification statistics of the whole set (F1, ROC AUC) both runs had reproduced, by name."""
+    def kept(run: Registration) -> dict[str, MetricRecord]:
+        return {m.name: m for m in run.metrics if m.value is not None and m.recipe is not None
+                and m.recipe.get("extractor") == "classification" and m.recipe.get("measure") in SET_MEASURES}
+    cand, base = kept(candidate), kept(baseline)
+    return {name: (cand[name], base[name]) for name in cand if name in base}
+
+
+def _compare_whole_set(
+    registry: Registry, candidate: Registration, baseline: Registration, settings: ComparisonSettings,
+    pairs: dict[str, tuple[MetricRecord, MetricRecord]], metrics: dict[str, dict[str, Any]],
+    failed: dict[str, str], notes: list[str],
+) -> None:
+    """Bootstrap the difference of F1 or ROC AUC over the examples both runs scored, recomputing the
+    statistic on each paired resample; the two runs must agree on those examples' labels."""
+    for name, (cand_record, base_record) in pairs.items():
+        try:
+            laid_out = []
+            for run, record in ((candidate, cand_record), (baseline, base_record)):
+                data, recipe = registry.predictions(run, record), record.recipe or {}
+                laid_out.append((data.example_ids, *set_inputs(data, str(recipe["measure"]), positive_label=str(
+                    recipe["positive_label"]), threshold=float(recipe["threshold"]))))
+        except ArtifactError as exc:
+            notes.append(f"{name}: {exc}")
+            failed[name] = str(exc)
+            continue
+        (cand_ids, cand_labels, cand_values), (base_ids, base_labels, base_values) = laid_out
+        common, ci, bi = _common(cand_ids, base_ids)
+        disagree = int(np.count_nonzero(cand_labels[ci] != base_labels[bi]))
+        reason = (f"too_few_pairs ({len(common)})" if len(common) < 2 else
+                  f"labels_differ: the runs give {disagree} common examples different labels" if disagree else None)
+        if reason is None:
+            try:
+                entry: dict[str, Any] = {"method_requested": settings.method, "bootstrap": recipes.set_bootstrap(
+                    cand_values[ci], base_values[bi], cand_labels[ci], statistic=str(cand_record.recipe["measure"]),  # type: ignore[index]
+                    n_resamples=settings.n_resamples, confidence_level=settings.confidence_level, method=settings.method,
+                    random_state=metric_random_state(settings.random_state, name))}
+            except stats.StatsError as exc:
+                reason = f"statistics refused the data: {exc}"
+        if reason is not None:
+            notes.append(f"{name}: {reason}")
+            failed[name] = reason
+            continue
+        entry.update(recipes.summary(entry))
+        entry["inputs"] = {"candidate": cite(candidate, cand_record.source, recipe=cand_record.recipe),
+                           "baseline": cite(baseline, base_record.source, recipe=base_record.recipe),
+                           "pairing": EXAMPLE_PAIRING}
+        entry["evidence"] = [cite(candidate, cand_record.source), cite(baseline, base_record.source)]
+        metrics[name] = entry
 
 
 def _common(cand_ids: np.ndarray, base_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from runnotary import stats
 
 __all__ = [
     "QUANTILE_METHOD", "QUANTILE_DEFINITION", "PSI_BINS", "POWER_ALPHA", "POWER_TARGET",
-    "bootstrap", "permutation", "effects", "drift", "power", "summary", "holm", "latency_quantiles", "latency_delta",
+    "bootstrap", "set_bootstrap", "permutation", "effects", "drift", "power", "summary", "holm", "latency_quantiles", "latency_delta",
     "query_sets",
 ]
 
@@ -37,6 +37,16 @@ def bootstrap(cand: np.ndarray, base: np.ndarray, *, statistic: str, n_resamples
     return stats.paired_bootstrap(
         cand, base, statistic=statistic, n_resamples=n_resamples, confidence_level=confidence_level,  # type: ignore[arg-type]
         method=method, random_state=random_state,  # type: ignore[arg-type]
+    ).to_dict()
+
+
+def set_bootstrap(cand: np.ndarray, base: np.ndarray, labels: np.ndarray, *, statistic: str, n_resamples: int,
+                  confidence_level: float, method: str, random_state: int) -> dict[str, Any]:
+    """Paired bootstrap CI of the difference of a whole-set statistic (F1, ROC AUC), recomputed on each
+    resample of the examples; ``method`` is the one asked for (BCa may fall back)."""
+    return stats.paired_set_bootstrap(
+        cand, base, labels, statistic=statistic, n_resamples=n_resamples,  # type: ignore[arg-type]
+        confidence_level=confidence_level, method=method, random_state=random_state,  # type: ignore[arg-type]
     ).to_dict()
 
 
@@ -69,10 +79,12 @@ def power(cand: np.ndarray, base: np.ndarray, *, alpha: float, target: float) ->
 
 
 def summary(entry: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers of a paired metric, copied from its statistics."""
+    """The headline numbers of a paired metric, copied from its statistics (no p-value for a whole-set
+    statistic, which has a bootstrap interval only)."""
     boot = entry["bootstrap"]
+    pvalue = entry["permutation"]["pvalue"] if "permutation" in entry else None
     return {"n": boot["n"], "delta": boot["estimate"], "ci95": [boot["low"], boot["high"]],
-            "significance_pass": boot["low"] > 0, "pvalue": entry["permutation"]["pvalue"], "method": boot["method"]}
+            "significance_pass": boot["low"] > 0, "pvalue": pvalue, "method": boot["method"]}
 
 
 def holm(pvalues: list[float]) -> list[float]:

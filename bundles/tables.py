@@ -123,6 +123,8 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
             srm_rows.append((c.candidate_run, qs["n_candidate"], qs["n_baseline"], qs["n_common"], qs["n_missing"],
                              qs["n_extra"], qs["srm"]["pvalue"], "pass" if qs["pass"] else "FAIL"))
         for name, entry in c.metrics.items():
+            if "drift" not in entry:  # a whole-set statistic (F1, ROC AUC): a bootstrap interval only
+                continue
             d, p = entry["drift"], entry["power"]
             drift_rows.append((c.candidate_run, name, d["psi"], d["psi_level"], d["ks_statistic"], d["ks_pvalue"]))
             power_rows.append((c.candidate_run, name, p["n"], p["sd_diff"], p["mde"], entry["delta"], p["power_at_observed_delta"]))

@@ -230,6 +230,42 @@ def _examples(sources: _Sources, inputs: dict[str, Any], item: str) -> tuple[np.
     return cand[ci], base[bi]
 
 
+def _labelled(sources: _Sources, inputs: dict[str, Any], item: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Both runs' predictions or scores and the labels, re-derived from their predictions files for F1 or
+    ROC AUC and paired by example id (the labels are the candidate's; the comparison checked they agree)."""
+    laid_out = []
+    for side in ("candidate", "baseline"):
+        cite, recipe = inputs[side], inputs[side]["recipe"]
+        local = sources.get(cite, f"{item}.inputs.{side}")
+        if local is None:
+            return None
+        try:
+            data = classification.read_predictions(local, 1 << 34)
+            laid_out.append((data.example_ids, *classification.set_inputs(
+                data, recipe["measure"], positive_label=str(recipe["positive_label"]), threshold=float(recipe["threshold"]))))
+        except (ArtifactError, KeyError, ValueError) as exc:
+            sources.report.findings.append(Finding(f"{item}.inputs.{side}", _label(cite), recipe, str(exc)))
+            return None
+    (cand_ids, labels, cand), (base_ids, _, base) = laid_out
+    _, ci, bi = np.intersect1d(cand_ids, base_ids, assume_unique=True, return_indices=True)
+    return cand[ci], base[bi], labels[ci]
+
+
+def _whole_set(entry: dict[str, Any], item: str, sources: _Sources, report: Report) -> None:
+    """Recompute the bootstrap of a whole-set statistic (F1, ROC AUC) and its headline numbers."""
+    inputs = entry["inputs"]
+    laid_out = _labelled(sources, inputs, item)
+    if laid_out is None:
+        return
+    cand, base, labels = laid_out
+    label = _label(inputs["candidate"], inputs["baseline"])
+    b = entry.get("bootstrap", {})
+    _statistic(report, f"{item}.bootstrap", label, b, lambda: recipes.set_bootstrap(
+        cand, base, labels, statistic=b["statistic"], n_resamples=b["n_resamples"],
+        confidence_level=b["confidence_level"], method=entry["method_requested"], random_state=b["random_state"]))
+    _statistic(report, item, label, entry, lambda: recipes.summary(entry))
+
+
 def _ranking_recipe(recorded: Any) -> dict[str, Any] | None:
     """The ranking recipe a bundle records for a number or a comparison input (``None``: another recipe)."""
     return recorded if isinstance(recorded, dict) and recorded.get("extractor") == "ranking" else None
@@ -280,6 +316,9 @@ def _paired(entry: dict[str, Any], item: str, sources: _Sources, report: Report)
     inputs = entry.get("inputs")
     if not isinstance(inputs, dict):
         report.findings.append(Finding(f"{item}.inputs", None, inputs, "recorded inputs"))
+        return None
+    if (inputs["candidate"].get("recipe") or {}).get("measure") in classification.SET_MEASURES:
+        _whole_set(entry, item, sources, report)
         return None
     if _ranking_recipe(inputs["candidate"].get("recipe")) is not None:
         pair = _ranked(sources, inputs, item)

@@ -133,10 +133,16 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     from runnotary.bundles.verify import BundleUnreadable, MlflowUnreachable, verify_bundle
-    from runnotary.registry import redact
-
     from runnotary.bundles.verify import recorded_source
+    from runnotary.registry import redact
+    from runnotary.registry.catalog import CatalogError, use_catalog
 
+    catalog = os.environ.get("RUNNOTARY_METRIC_CATALOG")
+    try:
+        use_catalog(Path(catalog) if catalog else None)  # an operator's metric is re-derived with its recipe
+    except CatalogError as exc:
+        print(f"verify-bundle: {exc}. Nothing was verified.", file=sys.stderr)
+        return 2
     try:
         recorded = recorded_source(Path(args.dir))
     except BundleUnreadable as exc:
@@ -437,7 +443,8 @@ def _add_command_parsers(sub: argparse._SubParsersAction) -> None:  # type: igno
     p = _command_parser(sub, "compute-stats", "paired statistics of a candidate run against a baseline run (publishes nothing)", False)
     p.add_argument("candidate_run_id")
     p.add_argument("baseline_run_id")
-    p.add_argument("--metric", action="append", help="ndcg@10, compliance@1 or latency_p95_ms; repeat for several (default: all)")
+    p.add_argument("--metric", action="append", help="any metric of the catalog (RUNNOTARY_METRIC_CATALOG included), by name or alias, "
+                   "that both runs carry; repeat for several (default: every metric the comparison computed)")
     p.add_argument("--method", choices=("percentile", "bca", "permutation"), default="bca")
     p.add_argument("--n-resamples", type=int, default=None, help="default: RUNNOTARY_N_RESAMPLES")
     p.add_argument("--random-state", type=int, default=None, help="default: RUNNOTARY_RANDOM_STATE")

@@ -18,14 +18,15 @@ from typing import Any
 import structlog
 
 from runnotary.bundles import Comparison, closing_line, compare, evaluate
-from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.consumers.errors import InvalidEvent
 from runnotary.consumers.events import (
     COMMAND_NAMES, TOPICS, CloudEvent, Command, CommandError, CommandReply, ComputeStats, EmitBundle, GateCheck,
     GateStatus, MeetingRequested, PairAB, Reconcile, RegisterRun, decode, envelope,
 )
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
-from runnotary.registry import Alert, Registration, RegistryError, TrackingUnavailable, find_baseline, redact
+from runnotary.registry import (
+    Alert, Registration, RegistryError, TrackingUnavailable, UnknownMetric, find_baseline, redact, spec_for,
+)
 from runnotary.registry.models import pairing_key
 from runnotary.registry.tracking import TAG
 
@@ -181,10 +182,12 @@ class Commands:
         return self._pair_result(candidate, baseline, effects), effects
 
     def _compute_stats(self, body: ComputeStats, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
-        known = (*PAIRED_METRICS, LATENCY_METRIC)
-        unknown = [m for m in body.metrics if m not in known]
-        if unknown:
-            raise CommandRefused("unknown_metric", f"metrics {unknown}: compute_stats compares {list(known)}")
+        asked = []
+        for name in body.metrics:  # any catalog metric, by name or alias (an operator's catalog included)
+            try:
+                asked.append(spec_for(name).name)
+            except UnknownMetric as exc:
+                raise CommandRefused("unknown_metric", f"compute_stats: {exc}") from exc
         candidate, _ = self._registered(body.candidate_run_id, "candidate_run_id")
         baseline, _ = self._registered(body.baseline_run_id, "baseline_run_id")
         if candidate.event.dataset.sha256 != baseline.event.dataset.sha256:
@@ -196,7 +199,8 @@ class Commands:
         settings = replace(defaults, method=bootstrap, n_resamples=body.n_resamples or defaults.n_resamples,
                            random_state=defaults.random_state if body.random_state is None else body.random_state)
         comparison = compare(self.handlers.registry, candidate, baseline, settings)
-        wanted = body.metrics or list(known)
+        computed = [*comparison.metrics, *([comparison.latency["metric"]] if comparison.latency is not None else [])]
+        wanted = list(dict.fromkeys(asked)) or computed
         result = {
             "candidate_run": candidate.run_id,
             "baseline_run": baseline.run_id,
@@ -206,6 +210,7 @@ class Commands:
             "random_state": settings.random_state,
             "confidence_level": settings.confidence_level,
             "metrics": _stats_of(comparison, wanted, body.method),
+            "not_computed": {name: comparison.failed.get(name, _NOT_COMPARED) for name in wanted if name not in computed},
             "notes": list(comparison.notes),
         }
         return result, []
@@ -314,22 +319,25 @@ def _mismatch_text(candidate: Registration, sha256: str, what: str) -> str:
             f"{candidate.event.dataset.sha256[:12]}…")
 
 
+_NOT_COMPARED = "not compared: the two runs do not both carry it (a per-query column or a recipe's raw logs)"
+
+
 def _stats_of(comparison: Comparison, wanted: Sequence[str], method: str) -> dict[str, Any]:
     """The statistics of ``wanted`` metrics, in the shape of ``method``: a CI for the bootstraps, a p-value for
-    the permutation test. A metric ``compare`` could not compute is absent (its reason is in the notes)."""
+    the permutation test (none for F1 or ROC AUC, whose comparison is a bootstrap only). A metric ``compare``
+    could not compute is absent (its reason is in ``not_computed`` and the notes)."""
     out: dict[str, Any] = {}
     for name in wanted:
-        if name == LATENCY_METRIC:
-            if comparison.latency is not None:
-                out[name] = {"delta_ms": comparison.latency["delta_ms"], "ci95": comparison.latency["ci95"],
-                             "method": "bootstrap of the p95 difference", "evidence": comparison.latency["evidence"]}
+        if comparison.latency is not None and name == comparison.latency["metric"]:
+            out[name] = {"delta_ms": comparison.latency["delta_ms"], "ci95": comparison.latency["ci95"],
+                         "method": "bootstrap of the p95 difference", "evidence": comparison.latency["evidence"]}
             continue
         m = comparison.metrics.get(name)
         if m is None:
             continue
-        common = {"n": m["n"], "delta": m["delta"], "effect_sizes": m["effect_sizes"], "evidence": m["evidence"]}
+        common = {"n": m["n"], "delta": m["delta"], "effect_sizes": m.get("effect_sizes"), "evidence": m["evidence"]}
         if method == "permutation":
-            out[name] = {**common, "pvalue": m["pvalue"], "pvalue_holm": m.get("pvalue_holm"), "permutation": m["permutation"]}
+            out[name] = {**common, "pvalue": m["pvalue"], "pvalue_holm": m.get("pvalue_holm"), "permutation": m.get("permutation")}
         else:
             out[name] = {**common, "ci95": m["ci95"], "significance_pass": m["significance_pass"], "pvalue": m["pvalue"],
                          "bootstrap": m["bootstrap"]}

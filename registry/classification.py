@@ -12,8 +12,9 @@ probability of the positive class, binary tasks). Example ids must not repeat.
   statistics of the whole set, not means of per-example values.
 
 The per-example values of the four mean measures are what the paired statistics compare, paired by
-example id; F1 and ROC AUC are reproduced and checked, but not compared (their paired bootstrap would
-resample examples and recompute the statistic, which ``stats`` does not offer yet).
+example id; F1 and ROC AUC are compared by a paired bootstrap that resamples the examples both runs
+scored and recomputes the statistic on each resample (``stats.paired_set_bootstrap``), from the
+0/1 labels and the predictions or scores :func:`set_inputs` lays out.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ from scipy.stats import rankdata
 
 from runnotary.registry.errors import ArtifactError, ArtifactTooLarge
 
-__all__ = ["MEAN_MEASURES", "ClassificationMeasure", "Predictions", "per_example", "read_predictions", "statistic"]
+__all__ = ["MEAN_MEASURES", "SET_MEASURES", "ClassificationMeasure", "Predictions", "per_example", "read_predictions",
+           "set_inputs", "statistic"]
 
 ClassificationMeasure = Literal["accuracy", "error_rate", "log_loss", "brier", "f1", "roc_auc"]
 MEAN_MEASURES: tuple[str, ...] = ("accuracy", "error_rate", "log_loss", "brier")
+#: Statistics of the whole set: compared by resampling examples and recomputing them.
+SET_MEASURES: tuple[str, ...] = ("f1", "roc_auc")
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -165,6 +169,20 @@ def per_example(data: Predictions, measure: str, *, positive_label: str = "1", t
         clipped = np.clip(p, _EPS, 1 - _EPS)
         return -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
     raise ValueError(f"{measure} is not a mean of per-example values")
+
+
+def set_inputs(data: Predictions, measure: str, *, positive_label: str = "1", threshold: float = 0.5
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, values)`` of F1 or ROC AUC, one per example in id order: the label 1 for the positive
+    class else 0, and the predicted label the same way (F1) or the score (ROC AUC)."""
+    positive = _positive(data, positive_label)
+    if measure == "f1":
+        predicted = _predicted(data, positive_label, threshold) == positive
+        return (data.labels == positive).astype(np.int8), predicted.astype(np.int8)
+    if measure == "roc_auc":
+        y, p = _binary(data, positive_label, measure)
+        return y.astype(np.int8), p
+    raise ValueError(f"{measure} is not a statistic of the whole set")
 
 
 def statistic(data: Predictions, measure: str, *, positive_label: str = "1", threshold: float = 0.5) -> float:

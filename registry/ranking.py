@@ -5,6 +5,9 @@ Files (``read_run``, ``read_qrels``; the form is recognised from the content):
 - a TREC run, ``qid Q0 docno rank score tag`` per line, whitespace separated (more columns are
   ignored, as trec_eval does); the rank column is ignored: documents are ordered by score;
 - a TREC qrels file, ``qid iter docno rel``; ``rel`` is read as C's ``atol`` does (``2.7`` is 2);
+- an MS MARCO run, ``qid<TAB>pid<TAB>rank`` (three fields, no score): documents are ordered by rank, as
+  if each scored ``-rank`` (a whole number from 1 to 2**24 - 1; equal ranks tie and fall back to docno
+  descending, as equal scores do);
 - the ``{qid: {docno: score}}`` JSON of pytrec_eval and BEIR, for runs and for qrels;
 - BEIR's qrels TSV, ``query-id corpus-id score`` with that header.
 
@@ -58,6 +61,7 @@ MEASURES: tuple[Measure, ...] = ("ndcg", "p", "recall", "recip_rank", "map")
 #: The longest query id or docno accepted, in bytes (each id is stored at the longest one's width).
 MAX_ID_BYTES = 256
 _BLOCK_BYTES = 8 << 20
+_MAX_RANK = 1 << 24  # an MS MARCO rank becomes the score -rank, exact in float32 below 2**24
 _BEIR_HEADER = (b"query-id", b"corpus-id", b"score")
 _NON_SPACE = re.compile(rb"[^\t\n\v\f\r ]")
 
@@ -136,6 +140,17 @@ def parse_run(data: bytes, name: str) -> Run:
         qids, docnos, values = _json_triples(data, name, "score")
         scores = _scores(np.asarray(values, dtype=np.float64), name, np.zeros(len(values), np.int64))
         return Run(name, qids, docnos, scores, np.zeros(len(scores), np.int64))
+    first_line = data[begin:data.find(b"\n", begin) if b"\n" in data[begin:] else len(data)]
+    if len(first_line.split()) == 3:  # MS MARCO: qid, pid, rank; no score
+        fields, lines = _columns(data, name, (0, 1, 2), min_fields=3, max_fields=3, what="an MS MARCO run line "
+                                 "('qid pid rank')")
+        ranks = _floats(fields[2], name, lines, "rank")
+        bad = (ranks < 1) | (ranks != np.floor(ranks)) | (ranks >= _MAX_RANK)
+        if bad.any():
+            at = int(np.argmax(bad))
+            raise ArtifactError(f"{name}:{lines[at]}: the rank {fields[2][at][:40]!r} is not a whole number from 1 "
+                                f"to {_MAX_RANK - 1}")
+        return Run(name, fields[0], fields[1], _scores(-ranks, name, lines), lines)
     fields, lines = _columns(data, name, (0, 2, 4), min_fields=6, max_fields=None, what="a TREC run line "
                              "('qid Q0 docno rank score tag')")
     scores = _scores(_floats(fields[2], name, lines, "score"), name, lines)

@@ -43,7 +43,7 @@ from runnotary.registry.catalog import MetricSpec, Recipe, UnknownMetric, normal
 from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable, redact
 from runnotary.registry.hygiene import DEFAULT_HYGIENE, HygieneSettings, check_run
 from runnotary.registry.models import MLFLOW_TAG_VALUE_MAX, Alert, RunCreated
-from runnotary.registry.classification import MEAN_MEASURES, per_example, read_predictions
+from runnotary.registry.classification import MEAN_MEASURES, Predictions, per_example, read_predictions
 from runnotary.registry.ranking import Judged, PerQuery, evaluate, judge, read_qrels, read_run
 from runnotary.registry.recompute import (
     MAX_PARSE_BYTES, PerQueryTable, parse_artifact, read_latency_log, read_per_query_table, recompute_from,
@@ -746,12 +746,16 @@ class Registry:
             ranked = self.ranked(registration, record)
             return ranked.query_ids, ranked.values
         if recipe.get("extractor") == "classification" and recipe.get("measure") in MEAN_MEASURES:
-            source = self._record(registration, record.source)
-            data = self._parsed.get_or_parse("predictions", source.sha256, lambda: read_predictions(
-                self.fetch(registration, record.source), self.max_parse_bytes))
+            data = self.predictions(registration, record)
             return data.example_ids, per_example(data, str(recipe["measure"]), positive_label=str(recipe["positive_label"]),
                                                  threshold=float(recipe["threshold"]))
         raise ArtifactError(f"{record.name} of run {registration.run_id} has no per-item values from raw logs")
+
+    def predictions(self, registration: Registration, record: MetricRecord) -> Predictions:
+        """The predictions file a classification metric was reproduced from, verified and parsed once."""
+        source = self._record(registration, record.source)
+        return self._parsed.get_or_parse("predictions", source.sha256, lambda: read_predictions(
+            self.fetch(registration, record.source), self.max_parse_bytes))
 
     def ranked(self, registration: Registration, record: MetricRecord) -> PerQuery:
         """The per-query values of a metric reproduced from a run and qrels, from the verified files."""

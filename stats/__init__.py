@@ -22,6 +22,7 @@ from .power import difference_sd, paired_mde, paired_power, paired_sample_size
 from .quantiles import quantile_delta
 from .runswap import run_swap_permutation
 from .twoway import two_way_bootstrap
+from .wholeset import paired_set_bootstrap
 from .results import (
     BootstrapResult,
     CrossedResult,
@@ -65,6 +66,7 @@ __all__ = [
     "paired_bootstrap",
     "paired_mde",
     "paired_permutation_test",
+    "paired_set_bootstrap",
     "paired_power",
     "paired_sample_size",
     "psi",

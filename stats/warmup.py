@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from . import _kernels as kernels
+from . import _setkernels as set_kernels
 from .countmatrix import _matrix as _count_matrix
 from .rng import STREAM_QUANTILE_CANDIDATE, STREAM_SEEDS_CANDIDATE
 
@@ -59,4 +60,7 @@ def warmup() -> float:
     kernels.random_relabelings(2, 2, False, 3, seed, masks)
     kernels.run_swap_statistics(runs @ runs.T, np.zeros(2), np.array([1], dtype=np.int64), d.shape[0], True,
                                 np.empty(1))
+    binary = np.array([1, 0, 1, 0], dtype=np.int8)
+    set_kernels.count_f1(counts, binary, binary, out)
+    set_kernels.count_auc(counts, np.argsort(d), np.ones(d.shape[0], dtype=np.bool_), binary, out)
     return time.perf_counter() - start

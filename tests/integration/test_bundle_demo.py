@@ -61,6 +61,19 @@ def test_demo_bundle_sections_plots_and_one_quantile_definition(tmp_path: Path) 
         ndcg = ab["metrics"]["ndcg@10"]
         assert ndcg["pvalue"] <= ndcg["pvalue_holm"] <= 1.0  # Holm-adjusted beside the raw one
 
+    # MAP is reproduced from each run's TREC run and qrels, compared per query, and verify-bundle re-derives it
+    # (and every other number) from the files in MLflow.
+    for candidate in decision["candidates"]:
+        ranked = candidate["ab"]["metrics"]["map"]
+        assert ranked["inputs"]["candidate"]["recipe"]["extractor"] == "ranking"
+        assert ranked["inputs"]["candidate"]["file"].endswith("trec/run.trec")
+        assert ranked["inputs"]["candidate"]["recipe"]["qrels"].endswith("trec/qrels.txt")
+        assert ranked["inputs"]["pairing"].startswith("inner join on query id")
+    store = next(tmp_path.rglob("mlflow.db"))
+    verified = subprocess.run([RUNNOTARY, "verify-bundle", str(bundle), "--tracking-uri", f"sqlite:///{store}"],
+                              capture_output=True, text=True, timeout=600)
+    assert verified.returncode == 0 and "reproduces" in verified.stdout, verified.stdout[-2000:] + verified.stderr[-3000:]
+
     # Every plot, the forest plot included, has content (pixel variance), not a blank canvas.
     plots = sorted((bundle / "plots").glob("*.png"))
     assert {"forest_plot.png", "ablation_bars.png", "latency_trend.png"} <= {p.name for p in plots}

@@ -95,6 +95,12 @@ def test_the_five_subcommands_against_mlflow_and_kafka(kafka_bootstrap: str, mlf
     assert code == 0 and stats["command"] == "compute_stats"
     assert (stats["result"]["method"], stats["result"]["n_resamples"], stats["result"]["random_state"]) == ("permutation", 500, 3)
     assert 0 < stats["result"]["metrics"]["ndcg@10"]["pvalue"] <= 1
+    # Any catalog metric, by alias too: MAP is reproduced from the runs' TREC files; F1 has no predictions here.
+    code, stats = _json(env, tmp_path, "compute-stats", cand_a_run, base_run, "--metric", "mean_average_precision",
+                        "--metric", "f1", "--n-resamples", "500", *uri)
+    assert code == 0 and set(stats["result"]["metrics"]) == {"map"}
+    assert stats["result"]["metrics"]["map"]["bootstrap"]["statistic"] == "mean"
+    assert set(stats["result"]["not_computed"]) == {"f1"}
 
     code, status = _json(env, tmp_path, "gate-check", cand_b_run, *uri)
     assert code == 1 and status["result"]["gate_status"]["overall"] == "fail"  # exit 1: a gate failed

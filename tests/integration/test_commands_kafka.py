@@ -106,7 +106,7 @@ def test_each_command_over_kafka_gets_a_reply_and_its_effects(running_service: A
     assert set(perm["metrics"]) == {"ndcg@10"} and 0 < perm["metrics"]["ndcg@10"]["pvalue"] <= 1
     assert "ci95" not in perm["metrics"]["ndcg@10"]
     ci = replies[stats_ci[0]].result
-    assert set(ci["metrics"]) == {"ndcg@10", "compliance@1", "latency_p95_ms"}
+    assert set(ci["metrics"]) == {"ndcg@10", "compliance@1", "latency_p95_ms", "map"}  # every metric it compared
     low, high = ci["metrics"]["ndcg@10"]["ci95"]
     assert low < ci["metrics"]["ndcg@10"]["delta"] < high
 

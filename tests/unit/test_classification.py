@@ -97,7 +97,7 @@ def test_registered_compared_by_example_and_verified(tmp_path: Path, run_event: 
         y, predicted, scores = _write(registry.artifact_root / name / "pred.csv", seed, skill=skill)
         truth[name] = (y, predicted, scores)
         claims = {"accuracy": metrics.accuracy_score(y, predicted), "log_loss": metrics.log_loss(y, scores),
-                  "roc_auc": metrics.roc_auc_score(y, scores)}
+                  "roc_auc": metrics.roc_auc_score(y, scores), "f1": metrics.f1_score(y, predicted)}
         event = {**run_event, "run_name": name, "candidate_id": name, "role": role,
                  "metrics": [{"uuid": str(uuid.uuid4()), "name": k, "value": float(v), "source": f"{name}/pred.csv"}
                              for k, v in claims.items()],
@@ -108,10 +108,25 @@ def test_registered_compared_by_example_and_verified(tmp_path: Path, run_event: 
     accuracy = comparison.metrics["accuracy"]
     (yc, pc, _), (yb, pb, _) = truth["cls-c"], truth["cls-b"]
     assert accuracy["n"] == 500 and accuracy["delta"] == pytest.approx(np.mean(pc == yc) - np.mean(pb == yb))
-    assert "log_loss" in comparison.metrics and "roc_auc" not in comparison.metrics  # AUC is not a per-example mean
+    assert "log_loss" in comparison.metrics
+    (_, _, sc), (_, _, sb) = truth["cls-c"], truth["cls-b"]
+    for name, oracle, cand, base in (("roc_auc", metrics.roc_auc_score, sc, sb), ("f1", metrics.f1_score, pc, pb)):
+        entry = comparison.metrics[name]  # not a per-example mean: examples resampled, the statistic recomputed
+        assert entry["delta"] == pytest.approx(oracle(yc, cand) - oracle(yb, base), abs=1e-12)
+        assert entry["bootstrap"]["statistic"] == name and entry["method"] == "bca" and entry["pvalue"] is None
+        assert entry["ci95"][0] < entry["delta"] < entry["ci95"][1]
+        assert entry["inputs"]["pairing"].startswith("inner join on example_id")
+    assert set(comparison.holm["metrics"]) == {"accuracy", "log_loss"}  # type: ignore[index]
     from runnotary.bundles import evaluate
 
     status = evaluate(regs["cls-c"], comparison)
     write_bundle(registry, tmp_path / "bundles", "m-cls", [CandidateEvidence(regs["cls-c"], regs["cls-b"], comparison, status)])
     report = verify_bundle(tmp_path / "bundles" / "m-cls", registry.client.tracking_uri)
-    assert report.findings == [] and report.numbers == 6, report.findings
+    assert report.findings == [] and report.numbers == 8, report.findings
+    bundle = tmp_path / "bundles" / "m-cls" / "decision_metrics.json"
+    recorded = json.loads(bundle.read_text())
+    recorded["candidates"][0]["ab"]["metrics"]["roc_auc"]["bootstrap"]["low"] -= 0.01
+    bundle.write_text(json.dumps(recorded))
+    report = verify_bundle(tmp_path / "bundles" / "m-cls", registry.client.tracking_uri)
+    assert [f.item for f in report.findings] == ["candidates[0](cls-c).ab.metrics[roc_auc].bootstrap.low",
+                                                 "candidates[0](cls-c).ab.metrics[roc_auc].ci95[0]"]

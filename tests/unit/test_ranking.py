@@ -240,3 +240,34 @@ def test_large_files_are_parsed_in_blocks(monkeypatch: pytest.MonkeyPatch, tmp_p
     np.testing.assert_array_equal(whole.lines, blocks.lines)
     np.testing.assert_array_equal(whole.docnos, blocks.docnos)
     np.testing.assert_array_equal(whole.scores, blocks.scores)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_ms_marco_run_is_ordered_by_its_rank_column(tmp_path: Path, seed: int) -> None:
+    """``qid<TAB>pid<TAB>rank`` without a score: pytrec_eval on scores -rank, and MRR@10 as MS MARCO's
+    evaluation script computes it (1 / the rank of the first relevant passage within the top 10)."""
+    run, qrels = _case(200 + seed)
+    rng = np.random.default_rng(seed)
+    ranked = {qid: {docno: rank for rank, docno in enumerate(rng.permutation(list(docs)).tolist(), start=1)}
+              for qid, docs in run.items()}
+    lines = [f"{qid}\t{docno}\t{rank}\n" for qid, docs in ranked.items() for docno, rank in docs.items()]
+    (tmp_path / "run.tsv").write_text("".join(rng.permutation(lines).tolist()))  # line order means nothing
+    _, qrels_path = _write_trec(tmp_path, run, qrels)
+    judged = ranking.judge(ranking.read_run(tmp_path / "run.tsv", 1 << 24), ranking.read_qrels(qrels_path, 1 << 24))
+    as_scores = {qid: {docno: float(-rank) for docno, rank in docs.items()} for qid, docs in ranked.items()}
+    oracle = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "map", "recip_rank"}).evaluate(as_scores)
+    for measure, k, te_name in (("ndcg", 10, "ndcg_cut_10"), ("map", None, "map"), ("recip_rank", None, "recip_rank")):
+        ours = ranking.evaluate(judged, measure, k)  # type: ignore[arg-type]
+        np.testing.assert_allclose(ours.values, [oracle[q][te_name] for q in ours.query_ids], rtol=1e-12, err_msg=te_name)
+    mrr = ranking.evaluate(judged, "recip_rank", 10)
+    by_hand = []
+    for qid in mrr.query_ids:
+        relevant = sorted(rank for docno, rank in ranked[qid].items() if qrels[qid].get(docno, 0) >= 1 and rank <= 10)
+        by_hand.append(1.0 / relevant[0] if relevant else 0.0)
+    np.testing.assert_allclose(mrr.values, by_hand, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rank", ["0", "2.5", "-3", "16777216", "x"])
+def test_an_ms_marco_rank_that_is_not_a_whole_number_is_refused_with_its_line(rank: str) -> None:
+    with pytest.raises(ArtifactError, match=r"run.tsv:2: the rank"):
+        ranking.parse_run(f"q1\td1\t1\nq1\td2\t{rank}\n".encode(), "run.tsv")
