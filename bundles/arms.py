@@ -289,3 +289,15 @@ def _latency(registry: Registry, candidate: Arm, baseline: Arm, settings: Compar
         },
         "evidence": [cite(r, p) for rows in logs for r, p, _ in rows],
     }
+
+
+def seed_points(entry: dict[str, Any]) -> list[tuple[str, float]]:
+    """``(arm, score - baseline arm's mean score)`` of each seed run of a comparison entry (none for one
+    run a side): where each run sits on the scale of the difference, for the forest plot."""
+    runs = entry.get("per_run") or []
+    key = "mean" if runs and "mean" in runs[0] else "p95"
+    base = [r[key] for r in runs if r["arm"] == "baseline"]
+    if not base:
+        return []
+    centre = float(np.mean(base))
+    return [(r["arm"], float(r[key]) - centre) for r in runs]

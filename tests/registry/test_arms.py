@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import pytest
 
 from runnotary import stats
 from runnotary.bundles import GatePolicy, GateRule, GateSpec
-from runnotary.consumers.events import decode, envelope
+from runnotary.bundles.verify import verify_bundle
+from runnotary.consumers.events import MeetingRequested, decode, envelope
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
 from runnotary.registry import Registration, Registry, RunCreated
 from runnotary.registry.synthetic import generate
@@ -159,3 +161,35 @@ def test_a_rule_naming_an_estimand_and_min_seeds_reads_that_interval_or_fails_wi
     assert status.gates["e2"].rule == "delta_ci95_lower(ndcg@10) > -1 [E2]"
     with pytest.raises(ValueError, match="per-query difference"):
         GateRule(source="delta_ci95_upper", metric="latency_p95_ms", op="<=", threshold=5.0, estimand="E3")
+
+
+def test_a_meeting_bundle_of_seed_run_arms_shows_seeds_estimand_and_split_and_verify_bundle_recomputes_it(
+    tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+) -> None:
+    """Table 3 shows 3/3 seeds, E3 and the variance split, and every per-seed run; verify-bundle redoes every
+    statistic from every run's file and finds a changed interval."""
+    runs = _events(tmp_path / "jobs")
+    handlers = local_handlers(local_registry())
+    for event in runs["baseline"] + runs["cand-a"]:
+        _register(handlers, event)
+    meeting = MeetingRequested(meeting_id="m-arms", candidates=["retrieval-cand-a"], requested_by="review@example.org")
+    handlers.meeting_requested(envelope("meetings.requested", meeting, subject="m-arms"))
+    bundle = tmp_path / "bundle" / "m-arms"
+    text = (bundle / "ab_test_summary.md").read_text()
+    seeds_table = text.split("#### Seeds per arm")[1].split("####")[0]
+    row = next(line for line in seeds_table.splitlines() if "| ndcg@10 |" in line)
+    assert "| 3/3 | E3 |" in row
+    per_seed = text.split("#### Per-seed runs")[1].split("####")[0]
+    for event in runs["cand-a"] + runs["baseline"]:
+        assert f"| {event.seeds.value} |" in per_seed
+    assert (bundle / "plots" / "forest_plot.png").stat().st_size > 0
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    report = verify_bundle(bundle, uri)
+    assert report.ok, [str(f) for f in report.findings]
+    assert report.statistics >= 2 * 4 + 2, "E1, E2, E3 and run-swap per metric, and the latency bootstrap"
+    decision = json.loads((bundle / "decision_metrics.json").read_text())
+    decision["candidates"][0]["ab"]["metrics"]["ndcg@10"]["intervals"]["E3"]["low"] += 1e-6
+    (bundle / "decision_metrics.json").write_text(json.dumps(decision))
+    report = verify_bundle(bundle, uri)
+    assert any("intervals[E3].low" in f.item for f in report.findings), [str(f) for f in report.findings]
