@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from runnotary.bundles import GatePolicy, GateRule, GateSpec
 from runnotary.bundles.verify import verify_bundle
 from runnotary.consumers.events import MeetingRequested, decode, envelope
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
-from runnotary.registry import Registration, Registry, RunCreated
+from runnotary.registry import Prepared, Registration, Registry, RunCreated
 from runnotary.registry.synthetic import generate
 
 EXPERIMENT = "/Shared/arms"
@@ -193,3 +194,51 @@ def test_a_meeting_bundle_of_seed_run_arms_shows_seeds_estimand_and_split_and_ve
     (bundle / "decision_metrics.json").write_text(json.dumps(decision))
     report = verify_bundle(bundle, uri)
     assert any("intervals[E3].low" in f.item for f in report.findings), [str(f) for f in report.findings]
+
+
+class TwoSeedsRacing(Registry):
+    """Holds each candidate seed at its ``registered`` mark until the other one has looked before its own:
+    neither seed's first comparison can see the other."""
+
+    looked: dict[int, threading.Event]
+
+    def finish(self, prepared: Prepared, tags: dict[str, str] | None = None) -> Registration:
+        event = prepared.registration.event
+        if event.role == "candidate":
+            mine = event.seeds.value
+            self.looked[mine].set()
+            other = next(seed for seed in self.looked if seed != mine)
+            assert self.looked[other].wait(60), "the other seed never looked"
+        return super().finish(prepared, tags)
+
+
+def test_two_seed_runs_of_one_candidate_registering_at_once_end_with_a_comparison_of_both(
+    tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+) -> None:
+    """Each seed compares before its mark without the other; the look at its arm after the mark sees the other."""
+    runs = _events(tmp_path / "jobs", seeds=2)
+    registry = local_registry(TwoSeedsRacing)
+    assert isinstance(registry, TwoSeedsRacing)
+    handlers = local_handlers(registry)
+    for event in runs["baseline"]:
+        _register(handlers, event)
+    registry.looked = {e.seeds.value: threading.Event() for e in runs["cand-a"]}
+    results: list[list[Outgoing]] = []
+    errors: list[BaseException] = []
+
+    def register(run: RunCreated) -> None:
+        try:
+            results.append(_register(handlers, run)[1])
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(run,)) for run in runs["cand-a"]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    statuses = [s for out in results for _, s in _statuses(out)]
+    sizes = sorted(len(s.arms.candidate.runs) for s in statuses)
+    assert sizes[:2] == [1, 1], "before its mark neither seed sees the other"
+    assert sizes[-1] == 2, "after the marks, a look sees both seeds and compares them"
