@@ -143,6 +143,10 @@ def compare_arms(registry: Registry, candidate: Arm, baseline: Arm, settings: Co
         for name in PAIRED_METRICS:
             try:
                 metrics[name] = _per_item_metric(name, tables, candidate, baseline, settings, headline, allowed)
+                lost = [r for r in metrics[name]["per_run"] if r["dropped_items"]]
+                if lost:
+                    notes.append(f"{name}: query ids not scored by every run of both arms were left out: "
+                                 + ", ".join(f"{r['dropped_items']} of run {r['run_id']} (seed {r['seed']})" for r in lost))
             except (ArtifactError, stats.StatsError, ValueError) as exc:  # one metric's trouble, not the comparison's
                 notes.append(f"{name}: {exc}")
                 failed[name] = str(exc)

@@ -235,7 +235,8 @@ class Commands:
 
     def _reconcile(self, body: Reconcile, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
         """Pass over every candidate without a gate status (up to ``max_runs``), pairing those whose baseline is registered."""
-        examined, paired, awaiting = 0, [], 0
+        examined, awaiting = 0, 0
+        paired: list[str] = []
         effects: list[Outgoing] = []
         token: str | None = None
         while examined < body.max_runs:
@@ -292,14 +293,16 @@ class Commands:
                                  f"{candidate.run_id} has {candidate.event.seeds.family!r}")
 
     def _pair_result(self, candidate: Registration, baseline: Registration, effects: list[Outgoing]) -> dict[str, Any]:
-        recorded = self.handlers.registry.read_json(candidate.run_id, AB_RESULT_PATH)
+        status = _published(effects, "gates.status")[0]
+        # Seed-run arms record their comparison on the candidate arm's newest run, the status's candidate_run.
+        recorded = self.handlers.registry.read_json(status["candidate_run"], AB_RESULT_PATH)
         ab = None
         if recorded is not None:
             comparison = Comparison.from_dict(recorded)
             ab = {"metrics": _stats_of(comparison, [*comparison.metrics, LATENCY_METRIC], comparison.settings.method),
                   "notes": list(comparison.notes)}
         return {"candidate_run": candidate.run_id, "baseline_run": baseline.run_id,
-                "candidate_id": candidate.event.candidate_id, "gate_status": _published(effects, "gates.status")[0], "ab": ab}
+                "candidate_id": candidate.event.candidate_id, "gate_status": status, "ab": ab}
 
 
 def _as_input(event: CloudEvent[Command], topic: str, data: Any, subject: str) -> CloudEvent[Any]:
@@ -331,6 +334,11 @@ def _stats_of(comparison: Comparison, wanted: Sequence[str], method: str) -> dic
             continue
         m = comparison.metrics.get(name)
         if m is None:
+            continue
+        if "crossed" in m:  # seed-run arms: the crossed-design interval, the run-swap test beside it
+            out[name] = {"n": m["n"], "delta": m["delta"], "ci95": m["ci95"], "estimand": m["estimand"],
+                         "pvalue": m["pvalue"], "pvalue_holm": m.get("pvalue_holm"), "crossed": m["crossed"],
+                         "run_swap": m["run_swap"], "evidence": m["evidence"]}
             continue
         common = {"n": m["n"], "delta": m["delta"], "effect_sizes": m["effect_sizes"], "evidence": m["evidence"]}
         if method == "permutation":

@@ -15,9 +15,10 @@ import pytest
 from runnotary import stats
 from runnotary.bundles import GatePolicy, GateRule, GateSpec
 from runnotary.bundles.verify import verify_bundle
-from runnotary.consumers.events import MeetingRequested, decode, envelope
+from runnotary.consumers.commands import Commands
+from runnotary.consumers.events import Command, MeetingRequested, decode, envelope
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
-from runnotary.registry import Prepared, Registration, Registry, RunCreated
+from runnotary.registry import Prepared, Registration, Registry, RunCreated, sha256_file
 from runnotary.registry.synthetic import generate
 
 EXPERIMENT = "/Shared/arms"
@@ -242,3 +243,51 @@ def test_two_seed_runs_of_one_candidate_registering_at_once_end_with_a_compariso
     sizes = sorted(len(s.arms.candidate.runs) for s in statuses)
     assert sizes[:2] == [1, 1], "before its mark neither seed sees the other"
     assert sizes[-1] == 2, "after the marks, a look sees both seeds and compares them"
+
+
+def test_pair_ab_on_a_seed_run_answers_with_its_arms_crossed_interval_read_from_the_arms_newest_run(
+    tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+) -> None:
+    """The command names an older seed run: the answer is its arm's comparison, recorded on the arm's newest run."""
+    runs = _events(tmp_path / "jobs", seeds=2)
+    handlers = local_handlers(local_registry())
+    registered = {e.seeds.value: _register(handlers, e)[0] for e in runs["baseline"] + runs["cand-a"]}
+    oldest = registered[min(e.seeds.value for e in runs["cand-a"])]
+    command = Command.model_validate({"command": "pair_ab", "candidate_run_id": oldest.run_id,
+                                      "baseline_selector": {"newest_matching": True}})
+    answer = Commands(handlers).execute(envelope("commands", command, subject=oldest.run_id))
+    reply = decode("commands.replies", answer.outgoing()[-1].value).data
+    assert reply.status == "ok", reply.error
+    ndcg = reply.result["ab"]["metrics"]["ndcg@10"]
+    assert ndcg["estimand"] == "E3" and ndcg["crossed"]["seeds_candidate"] == 2
+    assert reply.result["gate_status"]["candidate_run"] != oldest.run_id
+    assert reply.result["gate_status"]["arms"]["metrics"]["ndcg@10"]["ci95"] == ndcg["ci95"]
+
+
+def test_queries_a_seed_run_did_not_score_are_left_out_of_both_arms_and_reported(
+    tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+) -> None:
+    """One candidate seed run lacks 5 queries: every run's matrix drops them, per_run and a note say so."""
+    root = tmp_path / "jobs"
+    runs = _events(root, seeds=2)
+    short = runs["cand-a"][0]
+    artifact = next(a for a in short.artifacts if a.kind == "per_query")
+    lines = (root / artifact.path).read_text().splitlines(keepends=True)
+    (root / artifact.path).write_text("".join(lines[:1] + lines[6:]))  # the header, then all but the first 5 queries
+    artifacts = [a.model_copy(update={"sha256": sha256_file(root / a.path)[0]}) if a.kind == "per_query" else a
+                 for a in short.artifacts]
+    runs["cand-a"][0] = short.model_copy(update={"artifacts": artifacts})
+    handlers = local_handlers(local_registry())
+    for event in runs["baseline"] + runs["cand-a"]:
+        out = _register(handlers, event)[1]
+    (_, status), = _statuses(out)
+    record = handlers.registry.read_json(status.candidate_run, AB_RESULT_PATH)
+    assert record is not None
+    ndcg = record["metrics"]["ndcg@10"]
+    assert ndcg["n"] == 75 and ndcg["items"] == {"n_common": 75, "dropped": 5 * 3}
+    assert [r["dropped_items"] for r in ndcg["per_run"]] == [0, 5, 5, 5], "the short run lost none; the others 5 each"
+    assert any("left out" in note and "seed" in note for note in record["notes"])
+    cand = np.vstack([_matrix(root, runs["cand-a"][:1], "ndcg@10"), _matrix(root, runs["cand-a"][1:], "ndcg@10")[:, 5:]])
+    expected = stats.crossed_interval(cand, _matrix(root, runs["baseline"], "ndcg@10")[:, 5:])
+    assert (ndcg["delta"], ndcg["ci95"]) == (pytest.approx(expected.delta, rel=1e-12),
+                                             pytest.approx([expected.low, expected.high], rel=1e-12))
