@@ -25,7 +25,7 @@ from runnotary.consumers.events import (
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.registry import (
     Alert, Registration, Registry, RegistryError, RunCreated, TrackingUnavailable, arm_from, awaiting_candidates,
-    candidates_for, find_baseline, key_runs, redact,
+    candidates_for, find_baseline, key_runs, newest_baseline, redact,
 )
 
 __all__ = ["Outgoing", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
@@ -180,11 +180,13 @@ class Handlers:
         """Pair a candidate whose run is not marked registered yet: the events, the tags that record the
         pairing, and the arms compared.
 
-        No baseline yet: nothing (the look after the mark decides, and says it waits)."""
-        baseline_id = find_baseline(self.registry, candidate)
+        No baseline yet: nothing (the look after the mark decides, and says it waits). A new candidate has no
+        recorded pairing, so its baseline is the newest of its key: one lookup of the key gives it and both arms."""
+        runs = key_runs(self.registry, candidate)
+        baseline_id = newest_baseline(runs)
         if baseline_id is None:
             return [], {}, None
-        return self._compare(candidate, self.registry.load(baseline_id), cause)
+        return self._compare(candidate, self.registry.load(baseline_id), cause, runs)
 
     def _awaiting(self, candidate: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
         return self._alerts([Alert(
@@ -203,21 +205,23 @@ class Handlers:
             self.registry.tag(run_id, tags)
         return out
 
-    def _arms(self, candidate: Registration, baseline: Registration) -> tuple[Arm, Arm]:
-        """The candidate's arm and the baseline's, from one lookup of their pairing key; each holds the
-        run it is built around even before that run is marked registered (the newest run of a seed wins)."""
-        runs = key_runs(self.registry, candidate)
+    def _arms(self, candidate: Registration, baseline: Registration,
+              runs: list[tuple[str, dict[str, str]]] | None = None) -> tuple[Arm, Arm]:
+        """The candidate's arm and the baseline's, from one lookup of their pairing key (``runs``, when made
+        already); each holds the run it is built around even before that run is marked registered (the
+        newest run of a seed wins)."""
+        runs = key_runs(self.registry, candidate) if runs is None else runs
         arms = []
         for member, role in ((candidate, "candidate"), (baseline, "baseline")):
             others = [r for r in arm_from(runs, member.event.candidate_id, role) if r != member.run_id]
             arms.append(arm_of([member] + [self.registry.load(r) for r in others]))
         return arms[0], arms[1]
 
-    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str
-                 ) -> tuple[list[Outgoing], dict[str, str], tuple[Arm, Arm]]:
+    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str,
+                 runs: list[tuple[str, dict[str, str]]] | None = None) -> tuple[list[Outgoing], dict[str, str], tuple[Arm, Arm]]:
         """Compare the arms, evaluate the gates and upload both results on the candidate arm's newest run;
         the events, the tags that record the pairing and the arms compared."""
-        cand_arm, base_arm = self._arms(candidate, baseline)
+        cand_arm, base_arm = self._arms(candidate, baseline, runs)
         comparison = compare_arms(self.registry, cand_arm, base_arm, self.settings)
         record, baseline = cand_arm.head, base_arm.head  # one run a side: the two runs themselves
         runs = list(cand_arm.runs) + list(base_arm.runs)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from runnotary.registry.tracking import TAG, Registration, Registry
 
-__all__ = ["arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs"]
+__all__ = ["arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs",
+           "newest_baseline"]
 
 
 def _key(registration: Registration) -> dict[str, str]:
@@ -65,6 +66,12 @@ def arm_from(runs: list[tuple[str, dict[str, str]]], candidate_id: str, role: st
             seen.add(seed)
             out.append(run_id)
     return out
+
+
+def newest_baseline(runs: list[tuple[str, dict[str, str]]]) -> str | None:
+    """The newest baseline run among ``key_runs``'s answer (newest first): ``find_baseline``'s rule for a
+    candidate with no recorded pairing, read from a lookup already made."""
+    return next((run_id for run_id, tags in runs if tags.get(f"{TAG}role") == "baseline"), None)
 
 
 def arm_runs(registry: Registry, member: Registration) -> list[str]:
