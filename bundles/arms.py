@@ -30,8 +30,9 @@ import numpy as np
 
 from runnotary import stats
 from runnotary.bundles import recipes
-from runnotary.bundles.comparison import (
-    LATENCY_QUANTILE, PAIRED_METRICS, Comparison, ComparisonSettings, cite, compare,
+from runnotary.bundles.comparison import (  # the comparison's readers: one place to switch how files are read
+    LATENCY_QUANTILE, PAIRED_METRICS, Comparison, ComparisonSettings, _latency_log, _per_query_table, _source, cite,
+    compare,
 )
 from runnotary.registry import ArtifactError, Registration, Registry, spec_for
 
@@ -176,10 +177,10 @@ def _tables(registry: Registry, candidate: Arm, baseline: Arm, notes: list[str],
         for arm in (candidate, baseline):
             rows = []
             for run in arm.runs:
-                path = next((a.path for a in run.artifacts if a.kind == "per_query"), None)
+                path = _source(run, "per_query")
                 if path is None:
                     raise ArtifactError(f"run {run.run_id} (seed {run.event.seeds.value}) has no per_query artifact")
-                rows.append((run, path, registry.per_query_table(run, path)))
+                rows.append((run, path, _per_query_table(registry, run, path)))
             out.append(rows)
     except ArtifactError as exc:
         notes.append(f"per_query: {exc}")
@@ -254,11 +255,11 @@ def _latency(registry: Registry, candidate: Arm, baseline: Arm, settings: Compar
         for arm in (candidate, baseline):
             rows = []
             for run in arm.runs:
-                path = next((a.path for a in run.artifacts if a.kind == "latency_log"), None)
+                path = _source(run, "latency_log")
                 if path is None:
                     notes.append(f"no_latency_log: run {run.run_id} (seed {run.event.seeds.value}) has none")
                     return None
-                rows.append((run, path, registry.latency_log(run, path)))
+                rows.append((run, path, _latency_log(registry, run, path)))
             logs.append(rows)
     except ArtifactError as exc:
         notes.append(f"latency: {exc}")

@@ -265,17 +265,22 @@ class Handlers:
         paired: list[str] = []
         awaiting: list[datetime] = []
         baselines: dict[tuple[str, str, str], str | None] = {}  # one lookup per experiment and pairing key
+        arms: dict[tuple[str, str, str, str], list[Registration]] = {}  # one comparison per candidate arm
         for run_id, _ in page:
             candidate = self.registry.load(run_id)
             key = (candidate.experiment_id, candidate.event.dataset.sha256, candidate.event.seeds.family)
-            if key not in baselines:
-                baselines[key] = find_baseline(self.registry, candidate)
-            baseline_id = baselines[key]
+            arms.setdefault((*key, candidate.event.candidate_id), []).append(candidate)
+        for (experiment_id, sha256, family, _), runs in arms.items():
+            first = runs[0]
+            experiment_key = (experiment_id, sha256, family)
+            if experiment_key not in baselines:
+                baselines[experiment_key] = find_baseline(self.registry, first)
+            baseline_id = baselines[experiment_key]
             if baseline_id is None:
-                awaiting.append(candidate.event.created_at)
+                awaiting += [c.event.created_at for c in runs]
                 continue
-            out += self.pair(candidate, self.registry.load(baseline_id), f"reconcile:{run_id}")
-            paired.append(run_id)
+            out += self.pair(first, self.registry.load(baseline_id), f"reconcile:{first.run_id}", also=runs[1:])
+            paired += [c.run_id for c in runs]
         if paired:
             log.info("candidates_reconciled", paired=paired, examined=len(page))
         return Reconciled(examined=len(page), paired=tuple(paired), awaiting=tuple(awaiting), outgoing=out,

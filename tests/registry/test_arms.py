@@ -291,3 +291,20 @@ def test_queries_a_seed_run_did_not_score_are_left_out_of_both_arms_and_reported
     expected = stats.crossed_interval(cand, _matrix(root, runs["baseline"], "ndcg@10")[:, 5:])
     assert (ndcg["delta"], ndcg["ci95"]) == (pytest.approx(expected.delta, rel=1e-12),
                                              pytest.approx([expected.low, expected.high], rel=1e-12))
+
+
+def test_reconciliation_pairs_a_candidate_arm_whose_pairing_was_lost_with_one_comparison_for_all_its_runs(
+    tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+) -> None:
+    """Three candidate seed runs without a gate status: one comparison of the arm, all three runs marked paired."""
+    runs = _events(tmp_path / "jobs")
+    registry = local_registry()
+    handlers = local_handlers(registry)
+    cands = [_register(handlers, e)[0] for e in runs["cand-a"]]  # no baseline yet: they wait
+    for i, event in enumerate(runs["baseline"]):  # registered without the service: nobody pairs them
+        registry.register(event, f"restored-{i}")
+    done = handlers.reconcile()
+    assert (done.examined, sorted(done.paired)) == (3, sorted(c.run_id for c in cands))
+    (_, status), = _statuses(done.outgoing)
+    assert (len(status.arms.candidate.runs), len(status.arms.baseline.runs)) == (3, 3)
+    assert handlers.reconcile().examined == 0, "every run of the arm carries the pairing now"
