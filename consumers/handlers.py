@@ -224,8 +224,8 @@ class Handlers:
         cand_arm, base_arm = self._arms(candidate, baseline, runs)
         comparison = compare_arms(self.registry, cand_arm, base_arm, self.settings)
         record, baseline = cand_arm.head, base_arm.head  # one run a side: the two runs themselves
-        runs = list(cand_arm.runs) + list(base_arm.runs)
-        quarantined, flags = meeting_flags(runs, candidate.event.candidate_id, stale_after=None)
+        members = list(cand_arm.runs) + list(base_arm.runs)
+        quarantined, flags = meeting_flags(members, candidate.event.candidate_id, stale_after=None)
         status = evaluate(record, comparison, self.policy, quarantined=quarantined_names(record, quarantined))
         self.registry.log_jsons(record.run_id, {AB_RESULT_PATH: comparison.to_dict(), GATE_STATUS_PATH: status})
         self.metrics.gates.labels(status["overall"]).inc()
@@ -243,8 +243,8 @@ class Handlers:
         if comparison.arms is None:
             pair = f"pair:{record.run_id}:{baseline.run_id}:{decided}"
         else:
-            members = json.dumps([[r.run_id for r in cand_arm.runs], [r.run_id for r in base_arm.runs]])
-            pair = f"arms:{hashlib.sha256(members.encode()).hexdigest()[:16]}:{decided}"
+            arm_ids = json.dumps([[r.run_id for r in cand_arm.runs], [r.run_id for r in base_arm.runs]])
+            pair = f"arms:{hashlib.sha256(arm_ids.encode()).hexdigest()[:16]}:{decided}"
         out = [self._out("gates.status", GateStatus.model_validate(status), record.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=record.run_id,
                        candidate_id=record.event.candidate_id, message=note) for note in comparison.notes]
