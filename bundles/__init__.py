@@ -1,5 +1,6 @@
 """Gates and evidence: compare candidates with baselines, evaluate gates, write meeting bundles."""
 
+from runnotary.bundles.arms import Arm, arm_of, compare_arms
 from runnotary.bundles.comparison import Comparison, ComparisonSettings, compare
 from runnotary.bundles.evidence import Bundle, closing_line, log_bundle, write_bundle
 from runnotary.bundles.gates import evaluate, gate_alerts
@@ -8,6 +9,7 @@ from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule, GateS
 from runnotary.bundles.tables import CandidateEvidence, render_tables
 
 __all__ = [
+    "Arm",
     "Bundle",
     "CandidateEvidence",
     "Comparison",
@@ -17,8 +19,10 @@ __all__ = [
     "GateRule",
     "GateSpec",
     "PolicyError",
+    "arm_of",
     "closing_line",
     "compare",
+    "compare_arms",
     "cross_run_conflicts",
     "evaluate",
     "gate_alerts",

@@ -71,11 +71,13 @@ class Comparison:
     query_sets: dict[str, Any] | None = None
     holm: dict[str, Any] | None = None
     failed: dict[str, str] = field(default_factory=dict)  # metric -> why no statistic was computed
+    arms: dict[str, Any] | None = None  # the seed runs of both arms (``bundles.arms``); None for one run each
 
     def delta(self, metric: str) -> dict[str, Any] | None:
         return self.metrics.get(metric)
 
     def to_dict(self) -> dict[str, Any]:
+        arms = {"arms": self.arms} if self.arms is not None else {}
         return {
             "candidate_run": self.candidate_run,
             "baseline_run": self.baseline_run,
@@ -90,6 +92,7 @@ class Comparison:
             "latency": self.latency,
             "query_sets": self.query_sets,
             "notes": list(self.notes),
+            **arms,
         }
 
     @classmethod
@@ -97,7 +100,7 @@ class Comparison:
         settings = ComparisonSettings(data["n_resamples"], data["confidence_level"], data["method"], data["random_state"])
         return cls(data["candidate_run"], data["baseline_run"], data["candidate_id"], settings,
                    data["metrics"], data["latency"], tuple(data["notes"]), data.get("query_sets"), data.get("holm"),
-                   data.get("failed", {}))
+                   data.get("failed", {}), data.get("arms"))
 
 
 # The registry will offer cached parsed files; these two functions are the one place to switch.

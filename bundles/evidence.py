@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from runnotary.bundles import recipes
+from runnotary.bundles.arms import seed_points
 from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
 from runnotary.bundles.page import PAGE, render_page
@@ -269,6 +270,9 @@ def forest_figure(evidence: Sequence[CandidateEvidence], policy: GatePolicy) -> 
             low, high = entry["ci95"]
             ax.errorbar([entry["delta"]], [row], xerr=[[entry["delta"] - low], [high - entry["delta"]]], fmt="o",
                         color="#4c72b0", capsize=4)
+            for arm, x in seed_points(entry):  # each seed run against the baseline arm's mean: candidate above, baseline below
+                ax.plot([x], [row + (0.2 if arm == "candidate" else -0.2)], "." if arm == "candidate" else "x",
+                        color="#4c72b0" if arm == "candidate" else "#777777", markersize=5)
         ax.axvline(0.0, color="#444444", linewidth=0.8)
         rules = threshold_rules(policy, evidence, metric, DELTA_SOURCES)
         for rule in rules:

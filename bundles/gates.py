@@ -9,13 +9,14 @@ from runnotary.bundles.comparison import Comparison
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule, GateSpec
 from runnotary.registry import Alert, Registration, spec_for
 
-__all__ = ["Reason", "evaluate", "gate_alerts"]
+__all__ = ["Reason", "arms_status", "evaluate", "gate_alerts", "seeds_per_arm"]
 
 #: Why a gate had no usable observation (it then fails).
-Reason = Literal["missing", "not_claimed", "invalid", "no_baseline", "quarantined"]
+Reason = Literal["missing", "not_claimed", "invalid", "no_baseline", "quarantined", "too_few_seeds"]
 
 _ALERT_SEVERITY: dict[str, Literal["warning", "critical"]] = {
     "missing": "warning", "not_claimed": "warning", "invalid": "warning", "no_baseline": "warning", "quarantined": "critical",
+    "too_few_seeds": "warning",
 }
 
 
@@ -36,6 +37,14 @@ def _observe(rule: GateRule, candidate: Registration, comparison: Comparison | N
         entry = comparison.delta(rule.metric)
     if entry is None:
         return None, "missing"
+    if rule.estimand is not None or rule.min_seeds is not None:
+        seeds = seeds_per_arm(comparison)
+        if rule.min_seeds is not None and min(seeds) < rule.min_seeds:
+            return None, "too_few_seeds"
+        if rule.estimand is not None:
+            entry = _as_estimand(entry, rule.estimand)
+            if entry is None:
+                return None, "too_few_seeds"
     value = {
         "delta": lambda: entry["delta"],
         "delta_ci95_lower": lambda: entry["ci95"][0],
@@ -44,6 +53,26 @@ def _observe(rule: GateRule, candidate: Registration, comparison: Comparison | N
         "pvalue_holm": lambda: entry.get("pvalue_holm"),
     }[rule.source]()
     return (float(value), None) if value is not None else (None, "missing")
+
+
+def seeds_per_arm(comparison: Comparison) -> tuple[int, int]:
+    """Seed runs of the candidate's and the baseline's arm (1 and 1 for a one-run comparison)."""
+    if comparison.arms is None:
+        return 1, 1
+    return len(comparison.arms["candidate"]["runs"]), len(comparison.arms["baseline"]["runs"])
+
+
+def _as_estimand(entry: dict[str, Any], estimand: str) -> dict[str, Any] | None:
+    """A per-query metric's numbers under ``estimand``, or None when its arms do not allow it."""
+    intervals = entry.get("intervals")
+    if intervals is None:  # the one-run comparison: E1 only
+        return entry if estimand == "E1" else None
+    if estimand == entry["estimand"]:
+        return entry
+    chosen = intervals.get(estimand)
+    if chosen is None:
+        return None
+    return {"delta": chosen["delta"], "ci95": [chosen["low"], chosen["high"]], "pvalue": chosen["pvalue"]}
 
 
 def _gate(gate: GateSpec, candidate: Registration, comparison: Comparison | None, quarantined: Collection[str]) -> dict[str, Any]:
@@ -66,7 +95,8 @@ def _gate(gate: GateSpec, candidate: Registration, comparison: Comparison | None
 
 def _methods(comparison: Comparison) -> str:
     """The CI method actually used (BCa falls back to percentile when its jackknife degenerates)."""
-    used = sorted({m["bootstrap"]["method"] for m in comparison.metrics.values() if "bootstrap" in m})
+    used = sorted({m["bootstrap"]["method"] if "bootstrap" in m else m["method"] for m in comparison.metrics.values()
+                   if "bootstrap" in m or "method" in m})
     return "+".join(used) if used else comparison.settings.method
 
 
@@ -88,7 +118,9 @@ def evaluate(
         for gate in policy.gates_for(candidate.event.experiment, candidate.event.tags.domain)
     }
     settings = comparison.settings if comparison is not None else None
+    arms = {"arms": arms_status(comparison)} if comparison is not None and comparison.arms is not None else {}
     return {
+        **arms,
         "candidate_run": candidate.run_id,
         "gates": gates,
         "overall": "pass" if gates and all(g["pass"] for g in gates.values()) else "fail",
@@ -96,6 +128,24 @@ def evaluate(
         "method": _methods(comparison) if comparison is not None else None,
         "n_resamples": settings.n_resamples if settings else None,
         "random_state": settings.random_state if settings else None,
+    }
+
+
+def arms_status(comparison: Comparison) -> dict[str, Any]:
+    """What a gate status says of seed-run arms: their runs and seeds, and each per-query metric's
+    headline estimand, interval and p-values (the run-swap p-value beside the interval's)."""
+    assert comparison.arms is not None
+    return {
+        "candidate": comparison.arms["candidate"],
+        "baseline": comparison.arms["baseline"],
+        "estimand": comparison.arms["estimand"],
+        "metrics": {
+            name: {"estimand": m["estimand"], "delta": m["delta"], "ci95": m["ci95"], "df": m["crossed"]["df"],
+                   "pvalue": m["pvalue"], "run_swap_pvalue": m["run_swap"]["pvalue"],
+                   "variance_seeds": m["crossed"]["variance_seeds"], "variance_items": m["crossed"]["variance_items"],
+                   "warnings": list(m["warnings"])}
+            for name, m in comparison.metrics.items() if "crossed" in m
+        },
     }
 
 
@@ -112,6 +162,7 @@ def gate_alerts(candidate: Registration, status: dict[str, Any]) -> list[Alert]:
             "invalid": f"gate {name} fails: the claimed metric of {gate['rule']} could not be recomputed from its file",
             "no_baseline": f"gate {name} fails: {gate['rule']} needs a paired baseline",
             "quarantined": f"gate {name} fails: the input of {gate['rule']} is quarantined (one metric uuid, two values)",
+            "too_few_seeds": f"gate {name} fails: {gate['rule']} needs more seed runs per arm than the comparison has",
         }[reason]
         alerts.append(Alert(kind=f"gate_input_{reason}", severity=_ALERT_SEVERITY[reason], run_id=candidate.run_id,
                             candidate_id=candidate.event.candidate_id, message=message,

@@ -6,7 +6,14 @@ the gate's entry. A rule reads one observation:
 - ``metric``: the candidate's recomputed metric;
 - ``delta``, ``delta_ci95_lower``, ``delta_ci95_upper``: the A/B difference against the
   baseline (per-query metrics, or the latency quantile ``latency_p95_ms``) and its CI;
-- ``pvalue``, ``pvalue_holm``: the raw and Holm-adjusted permutation p-values.
+- ``pvalue``, ``pvalue_holm``: the raw and Holm-adjusted permutation p-values (with seed runs:
+  the crossed-design interval's p-value).
+
+A rule on a per-query difference may name its ``estimand`` (``E1`` these runs over queries, ``E2``
+the recipes on this query set over retraining, ``E3`` the recipes over retraining and queries) and
+``min_seeds``, the seed runs each arm needs; a rule that cannot be read as asked fails with the
+reason ``too_few_seeds``. Without an estimand a rule reads the headline: E3 when both arms have at
+least 2 seed runs, else E1 (one run a side: the one-run comparison).
 
 Rules on a difference are direction-aware: a CI rule must bound the side that matters for
 the metric's direction (lower bound above a floor for higher-is-better metrics, upper bound
@@ -39,10 +46,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from runnotary.registry.catalog import UnknownMetric, spec_for
 from runnotary.errors import RunnotaryError
 
-__all__ = ["DEFAULT_POLICY", "GatePolicy", "GateRule", "GateSpec", "Override", "PolicyError", "Source", "load_policy"]
+__all__ = ["DEFAULT_POLICY", "Estimand", "GatePolicy", "GateRule", "GateSpec", "Override", "PolicyError", "Source",
+           "load_policy"]
 
 Source = Literal["metric", "delta", "delta_ci95_lower", "delta_ci95_upper", "pvalue", "pvalue_holm"]
 Op = Literal[">=", ">", "<", "<="]
+Estimand = Literal["E1", "E2", "E3"]
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, ">": operator.gt, "<": operator.lt, "<=": operator.le}
 
@@ -62,6 +71,8 @@ class GateRule(_Model):
     metric: str
     op: Op
     threshold: float
+    estimand: Estimand | None = None
+    min_seeds: int | None = Field(default=None, ge=1, le=62)
 
     @field_validator("metric")
     @classmethod
@@ -81,12 +92,20 @@ class GateRule(_Model):
             raise ValueError(f"{self.metric}: a CI upper-bound rule needs a lower-is-better metric and '<' or '<='")
         if self.source in ("pvalue", "pvalue_holm") and upward:
             raise ValueError(f"a p-value rule must read '<' or '<=' (got {self.op!r})")
+        if (self.estimand is not None or self.min_seeds is not None) and (
+                self.source == "metric" or spec.extractor == "log_quantile"):
+            raise ValueError(f"{self.metric}: estimand and min_seeds apply to rules on a per-query difference")
         return self
 
     @property
     def label(self) -> str:
         """How the gate entry names the rule, e.g. ``delta_ci95_upper(latency_p95_ms) <= 5``."""
-        return f"{self.source}({self.metric}) {self.op} {self.threshold:g}"
+        label = f"{self.source}({self.metric}) {self.op} {self.threshold:g}"
+        if self.estimand is not None:
+            label += f" [{self.estimand}]"
+        if self.min_seeds is not None:
+            label += f" [seeds>={self.min_seeds}]"
+        return label
 
     def holds(self, observed: float) -> bool:
         return COMPARE[self.op](observed, self.threshold)

@@ -67,6 +67,22 @@ def _ci(entry: dict[str, Any] | None) -> str | None:
     return f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else None
 
 
+def _seed_rows(c: Comparison) -> list[tuple[object, ...]]:
+    """Table 3's seed-run rows: one per per-query metric; a one-run comparison is E1 with one seed a side."""
+    rows: list[tuple[object, ...]] = []
+    for name, entry in c.metrics.items():
+        x = entry.get("crossed")
+        if x is None:  # the one-run comparison: E1, the paired bootstrap's interval
+            rows.append((c.candidate_run, name, "1/1", "E1", entry.get("delta"), _ci(entry), None, None, None, None,
+                         (entry.get("power") or {}).get("mde"), None, None, "retraining_variance_not_covered"))
+            continue
+        ms = "/".join(_cell(v) for v in (x["residual_ms_candidate"], x["residual_ms_baseline"]))
+        rows.append((c.candidate_run, name, f"{x['seeds_candidate']}/{x['seeds_baseline']}", x["estimand"], x["delta"],
+                     _ci(entry), x["df"], x["variance_seeds"], x["variance_items"], ms, x["mde"], x["prob_improvement"],
+                     entry["run_swap"]["pvalue"], ", ".join(x["warnings"]) or None))
+    return rows
+
+
 def distinct_runs(evidence: Sequence[CandidateEvidence]) -> list[Registration]:
     """Every run a meeting cites, once, each baseline before the first candidate paired with it."""
     runs: dict[str, Registration] = {}
@@ -102,12 +118,15 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
         if latency is None:
             continue
         for role, run_id in (("candidate", item.comparison.candidate_run), ("baseline", item.comparison.baseline_run)):  # type: ignore[union-attr]
-            q = latency["quantiles"][role]
-            latency_rows.append((run_id, role, q["p50"], q["p95"], q["p99"], latency["inputs"][role]["recipe"]))
+            q, cited = latency["quantiles"][role], latency["inputs"][role]
+            recipe = cited["recipe"] if isinstance(cited, dict) else f"the arm's {len(cited)} seed runs pooled, inverted CDF"
+            latency_rows.append((run_id, role, q["p50"], q["p95"], q["p99"], recipe))
     ab_rows: list[tuple[object, ...]] = []
     srm_rows: list[tuple[object, ...]] = []
     drift_rows: list[tuple[object, ...]] = []
     power_rows: list[tuple[object, ...]] = []
+    seed_rows: list[tuple[object, ...]] = []
+    per_run_rows: list[tuple[object, ...]] = []
     for item in evidence:
         c = item.comparison
         if c is None:
@@ -122,8 +141,11 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
         if qs is not None:
             srm_rows.append((c.candidate_run, qs["n_candidate"], qs["n_baseline"], qs["n_common"], qs["n_missing"],
                              qs["n_extra"], qs["srm"]["pvalue"], "pass" if qs["pass"] else "FAIL"))
+        seed_rows += _seed_rows(c)
+        per_run_rows += [(c.candidate_run, name, r["arm"], r["run_id"], r["seed"], r["mean"])
+                         for name, entry in c.metrics.items() for r in entry.get("per_run", ())]
         for name, entry in c.metrics.items():
-            if "drift" not in entry:  # a whole-set statistic (F1, ROC AUC): a bootstrap interval only
+            if "drift" not in entry:  # a whole-set statistic (F1, ROC AUC) or seed-run arms: no one-run drift or power
                 continue
             d, p = entry["drift"], entry["power"]
             drift_rows.append((c.candidate_run, name, d["psi"], d["psi_level"], d["ks_statistic"], d["ks_pvalue"]))
@@ -144,6 +166,12 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
             ["candidate_run", "baseline_run", "Δ ndcg@10", "CI95", "p-value", "p-value (Holm)", "Δ p95 (ms)", "Δ p95 CI95",
              "pass_significance", "evidence_paths"],
             ab_rows)
+        + "\n\n#### Seeds per arm, estimand and variance split (E1: these runs over queries; E2: the recipes on "
+          "these queries, over retraining; E3: the recipes over retraining and queries)\n\n"
+        + _table(["candidate_run", "metric", "seeds (cand/base)", "estimand", "Δ", "CI95", "df", "var: seeds",
+                  "var: query×arm", "residual MS (cand/base)", "MDE", "P(run improves)", "run-swap p", "warnings"], seed_rows)
+        + "\n\n#### Per-seed runs (mean per-query score of each run)\n\n"
+        + _table(["candidate_run", "metric", "arm", "run_id", "seed", "mean"], per_run_rows)
         + "\n\n#### Query sets (SRM-style check: both runs scored the same queries)\n\n"
         + _table(["candidate_run", "candidate queries", "baseline queries", "common", "missing", "extra", "SRM p", "status"], srm_rows)
         + "\n\n#### Drift of per-query scores (PSI: < 0.1 stable, 0.1–0.25 moderate, ≥ 0.25 significant; KS)\n\n"

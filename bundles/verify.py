@@ -351,6 +351,11 @@ def _paired(entry: dict[str, Any], item: str, sources: _Sources, report: Report)
 
 
 def _ab(ab: dict[str, Any], item: str, sources: _Sources, report: Report) -> None:
+    if ab.get("arms") is not None:  # seed-run arms: every run's file, the arms' statistics
+        from runnotary.bundles.verify_arms import verify_arms
+
+        verify_arms(ab, item, sources, report)
+        return
     recomputed_p: dict[str, float | None] = {}
     for name, entry in ab.get("metrics", {}).items():
         recomputed_p[name] = _paired(entry, f"{item}.metrics[{name}]", sources, report)

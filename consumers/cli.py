@@ -79,7 +79,7 @@ def _demo(args: argparse.Namespace) -> int:
     _require_service("demo")
     from runnotary.consumers.demo import run_demo
 
-    return run_demo(workdir=Path(args.workdir), meeting_id=args.meeting_id, timeout=args.timeout)
+    return run_demo(workdir=Path(args.workdir), meeting_id=args.meeting_id, timeout=args.timeout, seeds=args.seeds)
 
 
 def _schemas(args: argparse.Namespace) -> int:
@@ -726,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=".", help="bundle/<meeting_id>/ and .runnotary/demo/ are written here")
     p.add_argument("--meeting-id", default="demo-review")
     p.add_argument("--timeout", type=float, default=170.0, help="give up after this many seconds")
+    p.add_argument("--seeds", type=int, default=3, choices=range(1, 11), metavar="{1..10}",
+                   help="seed runs per recipe (1: one run per recipe, the one-run comparison)")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")

@@ -292,14 +292,16 @@ class Commands:
                                  f"{candidate.run_id} has {candidate.event.seeds.family!r}")
 
     def _pair_result(self, candidate: Registration, baseline: Registration, effects: list[Outgoing]) -> dict[str, Any]:
-        recorded = self.handlers.registry.read_json(candidate.run_id, AB_RESULT_PATH)
+        status = _published(effects, "gates.status")[0]
+        # Seed-run arms record their comparison on the candidate arm's newest run, the status's candidate_run.
+        recorded = self.handlers.registry.read_json(status["candidate_run"], AB_RESULT_PATH)
         ab = None
         if recorded is not None:
             comparison = Comparison.from_dict(recorded)
             ab = {"metrics": _stats_of(comparison, [*comparison.metrics, LATENCY_METRIC], comparison.settings.method),
                   "notes": list(comparison.notes)}
         return {"candidate_run": candidate.run_id, "baseline_run": baseline.run_id,
-                "candidate_id": candidate.event.candidate_id, "gate_status": _published(effects, "gates.status")[0], "ab": ab}
+                "candidate_id": candidate.event.candidate_id, "gate_status": status, "ab": ab}
 
 
 def _as_input(event: CloudEvent[Command], topic: str, data: Any, subject: str) -> CloudEvent[Any]:
@@ -334,6 +336,11 @@ def _stats_of(comparison: Comparison, wanted: Sequence[str], method: str) -> dic
             continue
         m = comparison.metrics.get(name)
         if m is None:
+            continue
+        if "crossed" in m:  # seed-run arms: the crossed-design interval, the run-swap test beside it
+            out[name] = {"n": m["n"], "delta": m["delta"], "ci95": m["ci95"], "estimand": m["estimand"],
+                         "pvalue": m["pvalue"], "pvalue_holm": m.get("pvalue_holm"), "crossed": m["crossed"],
+                         "run_swap": m["run_swap"], "evidence": m["evidence"]}
             continue
         common = {"n": m["n"], "delta": m["delta"], "effect_sizes": m.get("effect_sizes"), "evidence": m["evidence"]}
         if method == "permutation":

@@ -1,7 +1,10 @@
 """``runnotary demo``: the whole path on the embedded broker and a local MLflow store.
 
-Candidates are published before their baseline, so the demo also shows a late baseline
-being paired; then a meeting asks for the bundle, and the seed's tables are printed.
+Each recipe (the baseline and two candidates) is trained with 3 seeds by default: 3 seed runs per
+arm, so the gate statuses and the bundle are about recipes (estimand E3), with every seed run shown.
+Candidates are published before their baseline, so the demo also shows a late baseline being paired
+and each baseline seed run re-evaluating the candidates' arms; then a meeting asks for the bundle,
+and the seed's tables are printed.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def _say(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 170.0) -> int:
+def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 170.0, seeds: int = 3) -> int:
     started = time.monotonic()
     configure_logging("WARNING")
     state = workdir / ".runnotary" / "demo"
@@ -38,8 +41,9 @@ def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 17
 
     from runnotary.registry.synthetic import generate
 
-    _say("generating a synthetic experiment: 1 baseline + 2 candidates, 3,000 queries, 20,000 requests each")
-    events = generate(artifacts)
+    _say(f"generating a synthetic experiment: 1 baseline + 2 candidates, {seeds} seed run(s) each, 3,000 queries, "
+         "20,000 requests per run")
+    events = generate(artifacts, seeds_per_arm=seeds)
 
     with EmbeddedBroker() as broker:
         _say(f"embedded Kafka (Tansu) ready on {broker.bootstrap}")
@@ -66,14 +70,14 @@ def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 17
         thread.start()
         _say("service consuming runnotary.runs.created and runnotary.meetings.requested")
         try:
-            return _drive(settings, broker.bootstrap, events, meeting_id, started, timeout, stop, failure)
+            return _drive(settings, broker.bootstrap, events, meeting_id, started, timeout, stop, failure, seeds)
         finally:
             stop.set()
             thread.join(15)
 
 
 def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, started: float, timeout: float,
-           stop: threading.Event, failure: list[BaseException]) -> int:
+           stop: threading.Event, failure: list[BaseException], seeds: int) -> int:
     watch_settings = settings.model_copy(update={"group_id": f"{settings.group_id}-watch"})
     watcher = make_consumer(watch_settings, bootstrap)
     watcher.subscribe([settings.topic(t) for t in ("gates.status", "alerts", "bundles.emitted", "deadletter")])
@@ -82,10 +86,10 @@ def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, st
     for event in ordered:
         producer.produce(settings.topic("runs.created"), key=pairing_key(event).encode(),
                          value=encode(envelope("runs.created", event, subject=event.candidate_id)))
-        _say(f"published runs.created for {event.candidate_id} ({event.role})")
+        _say(f"published runs.created for {event.candidate_id} ({event.role}, seed {event.seeds.value})")
     producer.flush(10)
-    candidates = [e.candidate_id for e in events if e.role == "candidate"]
-    statuses: dict[str, str] = {}
+    candidates = list(dict.fromkeys(e.candidate_id for e in events if e.role == "candidate"))
+    full: set[str] = set()  # candidates whose gate status compares every seed run of both arms
     meeting_sent = False
     try:
         while time.monotonic() - started < timeout:
@@ -102,12 +106,16 @@ def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, st
                 _say(f"an event was dead-lettered, the demo cannot finish: {event.data.error}")
                 return 1
             elif topic == "gates.status":
-                statuses[event.subject or ""] = event.data.overall
+                arms = event.data.arms
+                sizes = (len(arms.candidate.runs), len(arms.baseline.runs)) if arms is not None else (1, 1)
+                if sizes == (seeds, seeds):
+                    full.add(event.subject or "")
                 gates = ", ".join(f"{k}={'pass' if v.pass_ else 'FAIL'}" for k, v in event.data.gates.items())
-                _say(f"gate status {event.subject}: {event.data.overall} ({gates})")
+                estimand = f", {arms.estimand} over {sizes[0]} + {sizes[1]} seed runs" if arms is not None else ""
+                _say(f"gate status {event.subject}: {event.data.overall} ({gates}{estimand})")
             elif topic == "bundles.emitted" and event.data.meeting_id == meeting_id:
                 return _report(Path(event.data.location), meeting_id, event.data.overall_gate_status, started)
-            if not meeting_sent and all(c in statuses for c in candidates):
+            if not meeting_sent and all(c in full for c in candidates):
                 request = MeetingRequested(meeting_id=meeting_id, candidates=candidates, requested_by="demo-reviewer")
                 producer.produce(settings.topic("meetings.requested"), key=meeting_id.encode(),
                                  value=encode(envelope("meetings.requested", request, subject=meeting_id)))

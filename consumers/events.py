@@ -45,6 +45,9 @@ __all__ = [
     "RegisterRun",
     "DeadLetter",
     "DeadLetterHeader",
+    "ArmInterval",
+    "ArmRuns",
+    "ArmsStatus",
     "GateResult",
     "GateStatus",
     "MeetingRequested",
@@ -166,14 +169,51 @@ class GateResult(_Model):
     threshold: float
     pass_: bool = Field(alias="pass")
     rule: str | None = Field(None, description="the policy rule that decided, e.g. 'delta_ci95_upper(latency_p95_ms) <= 5'")
-    reason: Literal["missing", "not_claimed", "invalid", "no_baseline", "quarantined"] | None = Field(
+    reason: Literal["missing", "not_claimed", "invalid", "no_baseline", "quarantined", "too_few_seeds"] | None = Field(
         None, description="why the gate had no usable input (it then fails)")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class ArmRuns(_Model):
+    """One arm: the seed runs of one recipe (candidate_id) on one dataset and seed family, in seed order."""
+
+    candidate_id: str
+    role: Literal["candidate", "baseline"]
+    runs: list[str]
+    seeds: list[int]
+
+
+class ArmInterval(_Model):
+    """A per-query metric over two arms: the headline interval, its estimand and the run-swap p-value beside it."""
+
+    estimand: Literal["E1", "E2", "E3"] = Field(
+        description="E1 these runs over queries; E2 the recipes on this query set over retraining; "
+                    "E3 the recipes over retraining and queries")
+    delta: float
+    ci95: list[float]
+    df: float | None
+    pvalue: float | None
+    run_swap_pvalue: float
+    variance_seeds: float
+    variance_items: float
+    warnings: list[str]
+
+
+class ArmsStatus(_Model):
+    """The arms a gate status compared, when either has more than one seed run."""
+
+    candidate: ArmRuns
+    baseline: ArmRuns
+    estimand: Literal["E1", "E2", "E3"]
+    metrics: dict[str, ArmInterval]
+
+
 class GateStatus(_Model):
-    """The seed's GATE STATUS JSON, plus the baseline run and how the statistics were computed."""
+    """The seed's GATE STATUS JSON, plus the baseline run and how the statistics were computed.
+
+    ``arms`` is set when either side has several seed runs: ``candidate_run`` and ``baseline_run``
+    are then the arms' newest runs, and the gates read the arms' comparison."""
 
     candidate_run: str
     gates: dict[str, GateResult]
@@ -182,6 +222,7 @@ class GateStatus(_Model):
     method: str | None = Field(description="the CI method actually used (BCa may fall back to percentile)")
     n_resamples: int | None
     random_state: int | None
+    arms: ArmsStatus | None = None
 
 
 class BundleEmitted(_Model):

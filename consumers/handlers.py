@@ -17,6 +17,7 @@ from runnotary.bundles import (
     DEFAULT_POLICY, CandidateEvidence, Comparison, ComparisonSettings, GatePolicy, closing_line, compare, evaluate,
     gate_alerts, log_bundle, meeting_flags, write_bundle,
 )
+from runnotary.bundles.arms import Arm, arm_of, compare_arms
 from runnotary.bundles.description import NOTE_TAG, decision_note
 from runnotary.bundles.hygiene import STALE_AFTER, quarantined_names
 from runnotary.consumers.events import (
@@ -24,8 +25,8 @@ from runnotary.consumers.events import (
 )
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.registry import (
-    Alert, Registration, Registry, RegistryError, RunCreated, TrackingUnavailable, awaiting_candidates, candidates_for,
-    find_baseline, redact,
+    Alert, Registration, Registry, RegistryError, RunCreated, TrackingUnavailable, arm_from, awaiting_candidates,
+    candidates_for, find_baseline, key_runs, newest_baseline, redact,
 )
 
 __all__ = ["Outgoing", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
@@ -114,16 +115,22 @@ class Handlers:
           after the mark, which sees any baseline marked meanwhile;
         - a baseline is marked, then pairs every candidate of its key still waiting for it;
         - a redelivered run is paired again after the fact (a recorded pairing wins).
+
+        A comparison is of arms (``bundles.arms``): the candidate's seed runs against the seed runs
+        of its baseline's recipe. A candidate paired before its mark looks at both arms again after
+        it, and compares again when either gained a run meanwhile (another seed racing it); a
+        baseline pairs, after its mark, every candidate arm paired with a run of its own arm.
         """
         candidate = event.data.role == "candidate"
         prepared = self.registry.prepare(event.data, event.id)
         out: list[Outgoing] = []
         paired = False
+        compared: tuple[Arm, Arm] | None = None
         if isinstance(prepared, Registration):
             registration = prepared
         elif candidate:
             try:
-                out, tags = self._pair_before_mark(prepared.registration, event)
+                out, tags, compared = self._pair_before_mark(prepared.registration, event)
             except TrackingUnavailable:
                 self.registry.abandon(prepared)
                 raise  # the event is retried: nothing to keep
@@ -145,10 +152,23 @@ class Handlers:
         out = self._alerts(registration.alerts, event) + out
         if candidate and not paired:
             out += self.pair_candidate(registration, event)
+        elif candidate and compared is not None and self._arms_grew(registration, *compared):
+            out += self.pair(registration, compared[1].head, event)
         elif not candidate:
-            for candidate_id in candidates_for(self.registry, registration):
-                out += self.pair(self.registry.load(candidate_id), registration, event)
+            arms: dict[str, list[str]] = {}  # candidate_id -> its runs to pair: one comparison per arm
+            for run_id, candidate_id in candidates_for(self.registry, registration):
+                arms.setdefault(candidate_id, []).append(run_id)
+            for run_ids in arms.values():
+                runs = [self.registry.load(run_id) for run_id in run_ids]
+                out += self.pair(runs[0], registration, event, also=runs[1:])
         return registration, out
+
+    def _arms_grew(self, candidate: Registration, cand_arm: Arm, base_arm: Arm) -> bool:
+        """Whether either arm has a registered run the comparison of ``cand_arm`` and ``base_arm`` did not use."""
+        runs = key_runs(self.registry, candidate)
+        used = {r.run_id for r in cand_arm.runs + base_arm.runs} | {candidate.run_id}
+        now = arm_from(runs, cand_arm.candidate_id, "candidate") + arm_from(runs, base_arm.candidate_id, "baseline")
+        return not set(now) <= used
 
     def pair_candidate(self, candidate: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
         """Pair a registered candidate with its baseline, or say that it waits for one."""
@@ -157,14 +177,18 @@ class Handlers:
             return self._awaiting(candidate, cause)
         return self.pair(candidate, self.registry.load(baseline_id), cause)
 
-    def _pair_before_mark(self, candidate: Registration, cause: CloudEvent[Any]) -> tuple[list[Outgoing], dict[str, str]]:
-        """Pair a candidate whose run is not marked registered yet: the events, and the tags that record the pairing.
+    def _pair_before_mark(self, candidate: Registration, cause: CloudEvent[Any]
+                          ) -> tuple[list[Outgoing], dict[str, str], tuple[Arm, Arm] | None]:
+        """Pair a candidate whose run is not marked registered yet: the events, the tags that record the
+        pairing, and the arms compared.
 
-        No baseline yet: nothing (the look after the mark decides, and says it waits)."""
-        baseline_id = find_baseline(self.registry, candidate)
+        No baseline yet: nothing (the look after the mark decides, and says it waits). A new candidate has no
+        recorded pairing, so its baseline is the newest of its key: one lookup of the key gives it and both arms."""
+        runs = key_runs(self.registry, candidate)
+        baseline_id = newest_baseline(runs)
         if baseline_id is None:
-            return [], {}
-        return self._compare(candidate, self.registry.load(baseline_id), cause)
+            return [], {}, None
+        return self._compare(candidate, self.registry.load(baseline_id), cause, runs)
 
     def _awaiting(self, candidate: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
         return self._alerts([Alert(
@@ -174,34 +198,61 @@ class Handlers:
             details={"dataset_sha256": candidate.event.dataset.sha256, "seed_family": candidate.event.seeds.family},
         )], cause)
 
-    def pair(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
-        """Pair a registered candidate: its results are uploaded and the pairing tagged on its run."""
-        out, tags = self._compare(candidate, baseline, cause)
-        self.registry.tag(candidate.run_id, tags)
+    def pair(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str, *,
+             also: list[Registration] | None = None) -> list[Outgoing]:
+        """Pair a registered candidate's arm: its results are uploaded and the pairing tagged on its run
+        (and on the runs of ``also``, more runs of its arm to mark paired)."""
+        out, tags, _ = self._compare(candidate, baseline, cause)
+        for run_id in dict.fromkeys([candidate.run_id] + [r.run_id for r in also or ()]):
+            self.registry.tag(run_id, tags)
         return out
 
-    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str) -> tuple[list[Outgoing], dict[str, str]]:
-        """Compare, evaluate the gates and upload both results; the events and the tags that record the pairing."""
-        comparison = compare(self.registry, candidate, baseline, self.settings)
-        quarantined, flags = meeting_flags([candidate, baseline], candidate.event.candidate_id, stale_after=None)
-        status = evaluate(candidate, comparison, self.policy, quarantined=quarantined_names(candidate, quarantined))
-        self.registry.log_jsons(candidate.run_id, {AB_RESULT_PATH: comparison.to_dict(), GATE_STATUS_PATH: status})
+    def _arms(self, candidate: Registration, baseline: Registration,
+              runs: list[tuple[str, dict[str, str]]] | None = None) -> tuple[Arm, Arm]:
+        """The candidate's arm and the baseline's, from one lookup of their pairing key (``runs``, when made
+        already); each holds the run it is built around even before that run is marked registered (the
+        newest run of a seed wins)."""
+        runs = key_runs(self.registry, candidate) if runs is None else runs
+        arms = []
+        for member, role in ((candidate, "candidate"), (baseline, "baseline")):
+            others = [r for r in arm_from(runs, member.event.candidate_id, role) if r != member.run_id]
+            arms.append(arm_of([member] + [self.registry.load(r) for r in others]))
+        return arms[0], arms[1]
+
+    def _compare(self, candidate: Registration, baseline: Registration, cause: CloudEvent[Any] | str,
+                 runs: list[tuple[str, dict[str, str]]] | None = None) -> tuple[list[Outgoing], dict[str, str], tuple[Arm, Arm]]:
+        """Compare the arms, evaluate the gates and upload both results on the candidate arm's newest run;
+        the events, the tags that record the pairing and the arms compared."""
+        cand_arm, base_arm = self._arms(candidate, baseline, runs)
+        comparison = compare_arms(self.registry, cand_arm, base_arm, self.settings)
+        record, baseline = cand_arm.head, base_arm.head  # one run a side: the two runs themselves
+        members = list(cand_arm.runs) + list(base_arm.runs)
+        quarantined, flags = meeting_flags(members, candidate.event.candidate_id, stale_after=None)
+        status = evaluate(record, comparison, self.policy, quarantined=quarantined_names(record, quarantined))
+        self.registry.log_jsons(record.run_id, {AB_RESULT_PATH: comparison.to_dict(), GATE_STATUS_PATH: status})
         self.metrics.gates.labels(status["overall"]).inc()
-        self.metrics.observe_comparison(candidate.event.candidate_id, comparison.to_dict(),
-                                        candidate_created_at=candidate.event.created_at,
+        self.metrics.observe_comparison(record.event.candidate_id, comparison.to_dict(),
+                                        candidate_created_at=record.event.created_at,
                                         baseline_created_at=baseline.event.created_at)
-        log.info("gates_evaluated", candidate_run=candidate.run_id, baseline_run=baseline.run_id, overall=status["overall"])
-        # Keyed by the pair and what decided it, not by the input: whichever event (re)evaluates this
-        # pair publishes the same id for the same result, and a changed result gets a new id.
-        decided = hashlib.sha256(json.dumps(status, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        pair = f"pair:{candidate.run_id}:{baseline.run_id}:{decided}"
-        out = [self._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, pair)]
-        notes = [Alert(kind="comparison_note", severity="warning", run_id=candidate.run_id,
-                       candidate_id=candidate.event.candidate_id, message=note) for note in comparison.notes]
+        log.info("gates_evaluated", candidate_run=record.run_id, baseline_run=baseline.run_id, overall=status["overall"],
+                 seeds=[len(cand_arm.runs), len(base_arm.runs)])
         tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"],
                 # The run page's Description: the decision in words, for a reviewer who opens MLflow first.
-                NOTE_TAG: decision_note(candidate, baseline, comparison, status, GATE_STATUS_PATH, AB_RESULT_PATH)}
-        return out + self._alerts(flags + gate_alerts(candidate, status) + notes, cause), tags
+                NOTE_TAG: decision_note(record, baseline, comparison, status, GATE_STATUS_PATH, AB_RESULT_PATH)}
+        if record.run_id != candidate.run_id:  # a seed older than its arm's newest run: the record is on the newest
+            self.registry.tag(record.run_id, tags)
+        # Keyed by the pair (the arms) and what decided it, not by the input: whichever event (re)evaluates
+        # it publishes the same id for the same result, and a changed result gets a new id.
+        decided = hashlib.sha256(json.dumps(status, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        if comparison.arms is None:
+            pair = f"pair:{record.run_id}:{baseline.run_id}:{decided}"
+        else:
+            arm_ids = json.dumps([[r.run_id for r in cand_arm.runs], [r.run_id for r in base_arm.runs]])
+            pair = f"arms:{hashlib.sha256(arm_ids.encode()).hexdigest()[:16]}:{decided}"
+        out = [self._out("gates.status", GateStatus.model_validate(status), record.event.candidate_id, pair)]
+        notes = [Alert(kind="comparison_note", severity="warning", run_id=record.run_id,
+                       candidate_id=record.event.candidate_id, message=note) for note in comparison.notes]
+        return out + self._alerts(flags + gate_alerts(record, status) + notes, cause), tags, (cand_arm, base_arm)
 
     # -- reconciliation ------------------------------------------------------------------------
 
@@ -218,17 +269,22 @@ class Handlers:
         paired: list[str] = []
         awaiting: list[datetime] = []
         baselines: dict[tuple[str, str, str], str | None] = {}  # one lookup per experiment and pairing key
+        arms: dict[tuple[str, str, str, str], list[Registration]] = {}  # one comparison per candidate arm
         for run_id, _ in page:
             candidate = self.registry.load(run_id)
             key = (candidate.experiment_id, candidate.event.dataset.sha256, candidate.event.seeds.family)
-            if key not in baselines:
-                baselines[key] = find_baseline(self.registry, candidate)
-            baseline_id = baselines[key]
+            arms.setdefault((*key, candidate.event.candidate_id), []).append(candidate)
+        for (experiment_id, sha256, family, _), runs in arms.items():
+            first = runs[0]
+            experiment_key = (experiment_id, sha256, family)
+            if experiment_key not in baselines:
+                baselines[experiment_key] = find_baseline(self.registry, first)
+            baseline_id = baselines[experiment_key]
             if baseline_id is None:
-                awaiting.append(candidate.event.created_at)
+                awaiting += [c.event.created_at for c in runs]
                 continue
-            out += self.pair(candidate, self.registry.load(baseline_id), f"reconcile:{run_id}")
-            paired.append(run_id)
+            out += self.pair(first, self.registry.load(baseline_id), f"reconcile:{first.run_id}", also=runs[1:])
+            paired += [c.run_id for c in runs]
         if paired:
             log.info("candidates_reconciled", paired=paired, examined=len(page))
         return Reconciled(examined=len(page), paired=tuple(paired), awaiting=tuple(awaiting), outgoing=out,

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from runnotary.registry.models import (
         Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags, pairing_key,
     )
-    from runnotary.registry.pairing import awaiting_candidates, candidates_for, find_baseline
+    from runnotary.registry.pairing import (
+        arm_from, arm_runs, awaiting_candidates, candidates_for, find_baseline, key_runs, newest_baseline,
+    )
     from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
     from runnotary.registry.tracking import MetricRecord, Prepared, Registration, Registry, configure_mlflow_http
 
@@ -36,7 +38,8 @@ _WHERE = {
     "hygiene": ("HygieneSettings", "check_run"),
     "models": ("Alert", "ArtifactRef", "Code", "Dataset", "Environment", "MetricClaim", "RunCreated", "Seeds",
                "StandardTags", "pairing_key"),
-    "pairing": ("awaiting_candidates", "candidates_for", "find_baseline"),
+    "pairing": ("arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs",
+                "newest_baseline"),
     "recompute": ("PerQueryTable", "read_latency_log", "read_per_query", "read_per_query_table", "recompute"),
     "tracking": ("MetricRecord", "Prepared", "Registration", "Registry", "configure_mlflow_http"),
 }

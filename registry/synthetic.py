@@ -5,6 +5,10 @@ ndcg@10 and compliance@1, a TREC run and its qrels (MAP is reproduced from them)
 latency logs, a visual ablation, v1/v2 score correlations, attention heatmaps and the job's
 own metrics.json. Candidate ``a`` is built
 to pass the gates and candidate ``b`` to fail them.
+
+With ``seeds_per_arm > 1`` every profile is trained with that many seeds: the runs of one
+profile share its ``candidate_id`` and differ in ``seeds.value``; each seed moves the whole
+run's ndcg@10 (a seed effect) and adds its own per-query churn, on the same queries.
 """
 
 from __future__ import annotations
@@ -78,9 +82,16 @@ def _write_trec(run_dir: Path, query_ids: list[str], grades: np.ndarray, signal:
 
 
 def generate(root: Path, *, n_queries: int = 3000, n_requests: int = 20000, seed: int = 7,
-             experiment: str = "/Shared/retrieval_evaluation") -> list[RunCreated]:
-    """Write the artifacts of every profile under ``root`` and return their run-created events."""
+             experiment: str = "/Shared/retrieval_evaluation", seeds_per_arm: int = 1,
+             seed_sd: float = 0.01) -> list[RunCreated]:
+    """Write the artifacts of every profile under ``root`` and return their run-created events.
+
+    ``seeds_per_arm`` runs per profile (one run, named after the profile, by default; otherwise
+    ``<profile>-s<k>``), with seed effects of standard deviation ``seed_sd`` on ndcg@10."""
+    if seeds_per_arm < 1:
+        raise ValueError(f"seeds_per_arm must be >= 1, got {seeds_per_arm}")
     rng = np.random.default_rng(seed)
+    seed_rng = np.random.default_rng([seed, 19])  # draws only when several seeds: one seed stays as it was
     query_ids = [f"q{i:05d}" for i in range(n_queries)]
     base_ndcg = rng.beta(4.0, 3.0, size=n_queries)
     n_ranked = min(n_queries, 300)
@@ -90,13 +101,20 @@ def generate(root: Path, *, n_queries: int = 3000, n_requests: int = 20000, seed
     requirements = hashlib.sha256(b"numpy==2.*\ntorch==2.*\n").hexdigest()
     created = datetime.now(timezone.utc).replace(microsecond=0)
     events = []
-    for index, profile in enumerate(PROFILES):
-        run_dir = root / profile.name
+    runs = [(index, profile, j) for index, profile in enumerate(PROFILES) for j in range(seeds_per_arm)]
+    for index, profile, j in runs:
+        prefix = profile.name if seeds_per_arm == 1 else f"{profile.name}-s{j + 1}"
+        run_dir = root / prefix
         (run_dir / "ablation").mkdir(parents=True, exist_ok=True)
         (run_dir / "corr").mkdir(exist_ok=True)
         (run_dir / "attention").mkdir(exist_ok=True)
 
         noise = rng.normal(profile.ndcg_shift, 0.05, size=n_queries) if profile.role == "candidate" else 0.0
+        if seeds_per_arm > 1:  # the recipe's own per-query change (item x arm), shared by its seeds; a seed
+            # moves the whole run, and each run churns on its own queries
+            if j == 0:
+                recipe = seed_rng.normal(profile.ndcg_shift, 0.05, size=n_queries) if profile.role == "candidate" else 0.0
+            noise = recipe + seed_rng.normal(0.0, seed_sd) + seed_rng.normal(0.0, 0.03, size=n_queries)
         ndcg = np.clip(base_ndcg + noise, 0.0, 1.0)
         compliance = (rng.random(n_queries) < 0.92).astype(float)
         with (run_dir / "per_query.csv").open("w") as fh:
@@ -139,15 +157,14 @@ def generate(root: Path, *, n_queries: int = 3000, n_requests: int = 20000, seed
                  "corr/v1_v2.json": "correlation", "metrics.json": "metrics",
                  "trec/run.trec": "trec_run", "trec/qrels.txt": "trec_qrels",
                  **{f"attention/attn_{k:03d}.png": "attention_plot" for k in range(3)}}
-        prefix = profile.name
         event = {
             "experiment": experiment,
-            "run_name": f"eval_retrieval_{profile.name}_{created:%Y%m%d_%H%M}",
+            "run_name": f"eval_retrieval_{prefix}_{created:%Y%m%d_%H%M}",
             "candidate_id": f"retrieval-{profile.name}",
             "role": profile.role,
             "owners": ["ml-retrieval@example.org"],
             "dataset": {"sha256": dataset_sha, "name": "queries-2026q4", "splits": split_hashes},
-            "seeds": {"value": 42 + index, "family": "retrieval-seeds-v1", "train_split_seed": 11, "test_split_seed": 13},
+            "seeds": {"value": 42 + index if seeds_per_arm == 1 else 1000 * (index + 1) + j, "family": "retrieval-seeds-v1", "train_split_seed": 11, "test_split_seed": 13},
             "code": {"git_commit": hashlib.sha1(profile.name.encode()).hexdigest(), "dirty": False},
             "environment": {
                 "env_hash": hashlib.sha256(f"env:{profile.name}".encode()).hexdigest(),
@@ -168,7 +185,7 @@ def generate(root: Path, *, n_queries: int = 3000, n_requests: int = 20000, seed
             ],
             "tags": {"domain": "quality", "agent_version": "v4.0", "dataset_type": "evaluation",
                      "evaluation_type": "comprehensive"},
-            "created_at": created.isoformat(),
+            "created_at": (created + timedelta(seconds=j)).isoformat(),
         }
         events.append(RunCreated.model_validate(event))
     return events

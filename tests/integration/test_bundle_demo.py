@@ -1,5 +1,6 @@
 """`runnotary demo` writes a bundle whose tables agree under one quantile definition, with the seed's
-A/B sections (SRM, drift, power), a forest plot, and no blank plot."""
+A/B sections (SRM, drift, power), a forest plot, and no blank plot; with 3 seed runs per recipe (the
+default) the bundle shows every seed run, the estimand and the variance split."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _rows(section: str) -> list[list[str]]:
 
 
 def test_demo_bundle_sections_plots_and_one_quantile_definition(tmp_path: Path) -> None:
-    done = subprocess.run([RUNNOTARY, "demo", "--workdir", str(tmp_path), "--timeout", "600"],
+    """One run per recipe: the one-run comparison's sections."""
+    done = subprocess.run([RUNNOTARY, "demo", "--workdir", str(tmp_path), "--timeout", "600", "--seeds", "1"],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     bundle = tmp_path / "bundle" / "demo-review"
@@ -80,3 +82,30 @@ def test_demo_bundle_sections_plots_and_one_quantile_definition(tmp_path: Path) 
     for plot in plots:
         pixels = imread(plot)[..., :3]
         assert float(np.var(pixels)) > 1e-3, f"{plot.name} is blank"
+
+
+def test_demo_with_three_seed_runs_per_recipe_shows_every_seed_run_the_estimand_and_the_split(tmp_path: Path) -> None:
+    done = subprocess.run([RUNNOTARY, "demo", "--workdir", str(tmp_path), "--timeout", "600"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    bundle = tmp_path / "bundle" / "demo-review"
+    summary = (bundle / "ab_test_summary.md").read_text()
+    decision = json.loads((bundle / "decision_metrics.json").read_text())
+    table3 = _section(summary, "### 3)")
+    seeds = _rows(table3.split("#### Seeds per arm")[1].split("####")[0])
+    assert {(r[1], r[2], r[3]) for r in seeds} == {(m, "3/3", "E3") for m in ("ndcg@10", "compliance@1")}
+    assert len(seeds) == 4 and all(float(r[7]) >= 0 and float(r[8]) >= 0 for r in seeds), "the variance split"
+    per_seed = _rows(table3.split("#### Per-seed runs")[1].split("####")[0])
+    assert len(per_seed) == 2 * 2 * 6, "each candidate, each per-query metric, every run of both arms"
+    for candidate in decision["candidates"]:
+        ab = candidate["ab"]
+        assert len(ab["arms"]["candidate"]["runs"]) == len(ab["arms"]["baseline"]["runs"]) == 3
+        assert {r[3] for r in per_seed if r[0] == candidate["candidate_run"]} == set(
+            ab["arms"]["candidate"]["runs"] + ab["arms"]["baseline"]["runs"])
+        latency = ab["latency"]  # the two-way bootstrap's estimate is the difference of the arms' pooled p95
+        assert latency["delta_ms"] == latency["quantiles"]["candidate"]["p95"] - latency["quantiles"]["baseline"]["p95"]
+        assert candidate["gate_status"]["arms"]["metrics"]["ndcg@10"]["estimand"] == "E3"
+    assert {c["candidate_id"]: c["status"] for c in decision["candidates"]} == {
+        "retrieval-cand-a": "pass", "retrieval-cand-b": "fail"}
+    pixels = imread(bundle / "plots" / "forest_plot.png")[..., :3]
+    assert float(np.var(pixels)) > 1e-3
