@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from runnotary.bundles.comparison import Comparison
@@ -93,11 +93,17 @@ def _gate(gate: GateSpec, candidate: Registration, comparison: Comparison | None
     return entry
 
 
-def _methods(comparison: Comparison) -> str:
-    """The CI method actually used (BCa falls back to percentile when its jackknife degenerates)."""
-    used = sorted({m["bootstrap"]["method"] if "bootstrap" in m else m["method"] for m in comparison.metrics.values()
+def methods_used(metrics: Mapping[str, Mapping[str, Any]], default: str) -> str:
+    """The CI methods a comparison's metrics actually used (BCa falls back to percentile when its
+    jackknife degenerates; seed-run arms record their own), as gate_status.json states them and as
+    ``verify-bundle`` re-derives them from the bundle."""
+    used = sorted({m["bootstrap"]["method"] if "bootstrap" in m else m["method"] for m in metrics.values()
                    if "bootstrap" in m or "method" in m})
-    return "+".join(used) if used else comparison.settings.method
+    return "+".join(used) if used else default
+
+
+def _methods(comparison: Comparison) -> str:
+    return methods_used(comparison.metrics, comparison.settings.method)
 
 
 def evaluate(

@@ -46,6 +46,11 @@ def _plots(directory: Path) -> list[dict[str, str]]:
             for p in sorted(directory.glob("*.png"))]
 
 
+def _cites(*sides: Any) -> list[dict[str, Any]]:
+    """The cited inputs of a statistic: one per run, or one per seed run of an arm (a list a side)."""
+    return [c for side in sides for c in (side if isinstance(side, list) else [side])]
+
+
 def render_page(decision: dict[str, Any], evidence: Sequence[CandidateEvidence], plots: Path, closing: str,
                 ui_url: str | None = None) -> str:
     """The page's HTML, from the bundle's decision data and the runs behind it."""
@@ -67,11 +72,11 @@ def render_page(decision: dict[str, Any], evidence: Sequence[CandidateEvidence],
             continue
         for name, entry in ab["metrics"].items():
             ab_rows.append({"candidate_id": c["candidate_id"], "metric": name, "entry": entry,
-                            "estimand": estimand(name, entry), "inputs": [entry["inputs"]["candidate"], entry["inputs"]["baseline"]]})
+                            "estimand": estimand(name, entry), "inputs": _cites(entry["inputs"]["candidate"], entry["inputs"]["baseline"])})
         if ab.get("latency"):
             lat = ab["latency"]
             ab_rows.append({"candidate_id": c["candidate_id"], "metric": lat["metric"], "entry": lat,
-                            "estimand": estimand(lat["metric"], lat), "inputs": [lat["inputs"]["candidate"], lat["inputs"]["baseline"]]})
+                            "estimand": estimand(lat["metric"], lat), "inputs": _cites(lat["inputs"]["candidate"], lat["inputs"]["baseline"])})
         for name, why in ab.get("failed", {}).items():
             ab_rows.append({"candidate_id": c["candidate_id"], "metric": name, "entry": None, "estimand": f"not computed: {why}",
                             "inputs": []})
