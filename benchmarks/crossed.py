@@ -30,7 +30,7 @@ import numba
 import numpy as np
 
 from runnotary import stats
-from runnotary.stats import countmatrix, kernels
+from runnotary.stats import _kernels as kernels, countmatrix
 
 _SEED = 20240601
 _N = 5000
