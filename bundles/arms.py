@@ -31,8 +31,8 @@ import numpy as np
 from runnotary import stats
 from runnotary.bundles import recipes
 from runnotary.bundles.comparison import (  # the comparison's readers: one place to switch how files are read
-    LATENCY_QUANTILE, PAIRED_METRICS, Comparison, ComparisonSettings, _latency_log, _per_query_table, _source, cite,
-    compare,
+    LATENCY_QUANTILE, PAIRED_METRICS, Comparison, ComparisonSettings, _latency_log, _per_query_table, _source,
+    adjust_holm, cite, compare,
 )
 from runnotary.registry import ArtifactError, Registration, Registry, spec_for
 
@@ -151,13 +151,7 @@ def compare_arms(registry: Registry, candidate: Arm, baseline: Arm, settings: Co
             except (ArtifactError, stats.StatsError, ValueError) as exc:  # one metric's trouble, not the comparison's
                 notes.append(f"{name}: {exc}")
                 failed[name] = str(exc)
-        tested = [n for n in metrics if metrics[n]["pvalue"] is not None]
-        if tested:
-            pvalues = [metrics[n]["pvalue"] for n in tested]
-            adjusted = recipes.holm(pvalues)
-            holm = {"metrics": tested, "pvalues": pvalues, "adjusted": adjusted, "method": "holm"}
-            for n, p in zip(tested, adjusted):
-                metrics[n]["pvalue_holm"] = p
+        holm = adjust_holm(metrics)
     latency = _latency(registry, candidate, baseline, settings, notes)
     if latency is None:
         failed[spec_for("latency_p95_ms").name] = "no latency delta (see notes)"

@@ -20,7 +20,7 @@ from runnotary.registry import (
 )
 from runnotary.registry.classification import MEAN_MEASURES, SET_MEASURES, set_inputs
 
-__all__ = ["Comparison", "ComparisonSettings", "compare", "metric_random_state", "PAIRED_METRICS", "LATENCY_QUANTILE",
+__all__ = ["Comparison", "ComparisonSettings", "adjust_holm", "compare", "metric_random_state", "PAIRED_METRICS", "LATENCY_QUANTILE",
            "PAIRING"]
 
 #: Per-query metrics compared pair by pair (query by query).
@@ -179,18 +179,10 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                 notes.append(f"{name}: {exc}")
                 failed[name] = str(exc)
                 continue
-            common, ci, bi = _common(cand_ids, base_ids)
-            if len(common) < 2:
-                notes.append(f"{name}: too_few_pairs ({len(common)})")
-                failed[name] = f"too_few_pairs ({len(common)})"
+            entry = _paired_entry(name, (cand_ids, cand_values), (base_ids, base_values), settings, notes, failed)
+            if entry is None:
                 continue
-            try:
-                metrics[name] = paired(cand_values[ci], base_values[bi], settings,
-                                       metric_random_state(settings.random_state, name))
-            except stats.StatsError as exc:  # one metric's trouble is part of the answer, not a crash
-                notes.append(f"{name}: {exc}")
-                failed[name] = f"statistics refused the data: {exc}"
-                continue
+            metrics[name] = entry
             metrics[name]["inputs"] = {
                 "candidate": cite(candidate, cand_path, column=name),
                 "baseline": cite(baseline, base_path, column=name),
@@ -199,18 +191,45 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
             metrics[name]["evidence"] = [cite(candidate, cand_path), cite(baseline, base_path)]
     _compare_ranked(registry, candidate, baseline, settings, ranked, metrics, failed, notes)
     _compare_whole_set(registry, candidate, baseline, settings, _whole_set(candidate, baseline), metrics, failed, notes)
-    names = [n for n in metrics if metrics[n]["pvalue"] is not None]  # a whole-set statistic has no p-value
-    if names:
-        pvalues = [metrics[n]["pvalue"] for n in names]
-        adjusted = recipes.holm(pvalues)
-        holm = {"metrics": names, "pvalues": pvalues, "adjusted": adjusted, "method": "holm"}
-        for n, p in zip(names, adjusted):
-            metrics[n]["pvalue_holm"] = p
+    holm = adjust_holm(metrics)
     latency = _latency(registry, candidate, baseline, settings, notes)
     if latency is None:
         failed[spec_for("latency_p95_ms").name] = "no latency delta (see notes)"
     return Comparison(candidate.run_id, baseline.run_id, candidate.event.candidate_id, settings, metrics, latency,
                       tuple(notes), query_sets, holm, failed)
+
+
+def adjust_holm(metrics: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Holm-adjust the p-values of a comparison's metrics in place (``pvalue_holm``); the record of the
+    adjustment, or ``None`` when no metric has a p-value (a whole-set statistic has none)."""
+    names = [n for n in metrics if metrics[n]["pvalue"] is not None]
+    if not names:
+        return None
+    pvalues = [metrics[n]["pvalue"] for n in names]
+    adjusted = recipes.holm(pvalues)
+    for n, p in zip(names, adjusted):
+        metrics[n]["pvalue_holm"] = p
+    return {"metrics": names, "pvalues": pvalues, "adjusted": adjusted, "method": "holm"}
+
+
+def _paired_entry(
+    name: str, cand: tuple[np.ndarray, np.ndarray], base: tuple[np.ndarray, np.ndarray], settings: ComparisonSettings,
+    notes: list[str], failed: dict[str, str],
+) -> dict[str, Any] | None:
+    """The paired statistics of one per-item metric over the item ids both runs scored; ``None`` (with the
+    reason in ``notes`` and ``failed``) when too few pairs remain or the numerics refuse the data: one
+    metric's trouble is part of the answer, not a crash."""
+    common, ci, bi = _common(cand[0], base[0])
+    if len(common) < 2:
+        notes.append(f"{name}: too_few_pairs ({len(common)})")
+        failed[name] = f"too_few_pairs ({len(common)})"
+        return None
+    try:
+        return paired(cand[1][ci], base[1][bi], settings, metric_random_state(settings.random_state, name))
+    except stats.StatsError as exc:
+        notes.append(f"{name}: {exc}")
+        failed[name] = f"statistics refused the data: {exc}"
+        return None
 
 
 def _reproduced(candidate: Registration, baseline: Registration) -> dict[str, tuple[MetricRecord, MetricRecord]]:
@@ -238,17 +257,10 @@ def _compare_ranked(
             notes.append(f"{name}: {exc}")
             failed[name] = str(exc)
             continue
-        common, ci, bi = _common(cand_ids, base_ids)
-        if len(common) < 2:
-            notes.append(f"{name}: too_few_pairs ({len(common)})")
-            failed[name] = f"too_few_pairs ({len(common)})"
+        entry = _paired_entry(name, (cand_ids, cand_values), (base_ids, base_values), settings, notes, failed)
+        if entry is None:
             continue
-        try:
-            metrics[name] = paired(cand_values[ci], base_values[bi], settings, metric_random_state(settings.random_state, name))
-        except stats.StatsError as exc:
-            notes.append(f"{name}: {exc}")
-            failed[name] = f"statistics refused the data: {exc}"
-            continue
+        metrics[name] = entry
         metrics[name]["inputs"] = {
             "candidate": cite(candidate, cand_record.source, recipe=cand_record.recipe),
             "baseline": cite(baseline, base_record.source, recipe=base_record.recipe),

@@ -32,7 +32,8 @@ def estimand(metric: str, entry: dict[str, Any]) -> str:
     return f"mean of per-query differences (candidate − baseline), paired on query_id; {drawn}"
 
 
-def _num(value: Any, digits: int = 4) -> str:
+def number_text(value: Any, digits: int = 4) -> str:
+    """A number as a reader sees it: ``—`` for none, yes/no, floats to ``digits`` significant digits."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -73,17 +74,17 @@ def decision_note(candidate: Registration, baseline: Registration, comparison: C
     ]
     for name, gate in status["gates"].items():
         result = "pass" if gate["pass"] else "**fail**" + (f" ({gate['reason']})" if gate.get("reason") else "")
-        lines.append(f"| {name} | {_num(gate.get('obs'))} | `{gate.get('rule')}` | {result} |")
+        lines.append(f"| {name} | {number_text(gate.get('obs'))} | `{gate.get('rule')}` | {result} |")
     lines += ["", "### A/B (candidate − baseline)", "",
               "| metric | Δ | CI95 | p-value (Holm) | estimand |", "| --- | --- | --- | --- | --- |"]
     for metric, entry in comparison.metrics.items():
         low, high = entry["ci95"]
-        p = f"{_num(entry.get('pvalue'))} ({_num(entry.get('pvalue_holm'))})"
-        lines.append(f"| {metric} | {_num(entry['delta'])} | [{_num(low)}, {_num(high)}] | {p} | {estimand(metric, entry)} |")
+        p = f"{number_text(entry.get('pvalue'))} ({number_text(entry.get('pvalue_holm'))})"
+        lines.append(f"| {metric} | {number_text(entry['delta'])} | [{number_text(low)}, {number_text(high)}] | {p} | {estimand(metric, entry)} |")
     if comparison.latency is not None:
         lat = comparison.latency
         low, high = lat["ci95"]
-        lines.append(f"| {lat['metric']} | {_num(lat['delta'])} | [{_num(low)}, {_num(high)}] | — | "
+        lines.append(f"| {lat['metric']} | {number_text(lat['delta'])} | [{number_text(low)}, {number_text(high)}] | — | "
                      f"{estimand(lat['metric'], lat)} |")
     for metric, why in comparison.failed.items():
         lines.append(f"| {metric} | — | — | — | not computed: {why} |")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runnotary.bundles.description import estimand, run_route
+from runnotary.bundles.description import estimand, number_text, run_route
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs
 
 __all__ = ["PAGE", "render_page"]
@@ -32,13 +32,7 @@ def _environment() -> Any:
 
 
 def _num(value: Any, digits: int = 6) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
+    return number_text(value, digits)
 
 
 def _plots(directory: Path) -> list[dict[str, str]]:
