@@ -435,7 +435,8 @@ def _restated_ab(candidate: dict[str, Any], quantile_definition: Any, item: str,
     runs = {"candidate": candidate["candidate_run"], "baseline": candidate["baseline_run"]}
     _diff(at, ab, {"candidate_run": runs["candidate"], "baseline_run": runs["baseline"],
                    "candidate_id": candidate["candidate_id"]}, None, report)
-    if ab.get("arms") is not None:  # seed-run arms: their statistics' records are checked by verify_arms
+    if ab.get("arms") is not None:  # seed-run arms: each statistic's record restates the top level's parameters
+        _restated_arms(ab, at, report)
         return
     for name, entry in ab.get("metrics", {}).items():
         m = f"{at}.metrics[{name}]"
@@ -469,6 +470,21 @@ def _restated_ab(candidate: dict[str, Any], quantile_definition: Any, item: str,
     if qs is not None:
         for i, side in enumerate(("candidate", "baseline")):
             _diff(f"{at}.query_sets.inputs[{i}].run_id", qs["inputs"][i].get("run_id"), runs[side], None, report)
+
+
+def _restated_arms(ab: dict[str, Any], at: str, report: Report) -> None:
+    """Seed-run arms: the run relabelings and the two-way bootstrap ran with the comparison's resamples,
+    seed and confidence level (verify_arms recomputes the statistics themselves)."""
+    records = [(f"{at}.metrics[{name}].run_swap", entry.get("run_swap") or {}, ("random_state",))
+               for name, entry in ab.get("metrics", {}).items()]
+    records += [(f"{at}.metrics[{name}].crossed", entry.get("crossed") or {}, ("confidence_level",))
+                for name, entry in ab.get("metrics", {}).items()]
+    latency = ab.get("latency")
+    if latency is not None and "two_way" in latency:
+        records.append((f"{at}.latency.two_way", latency["two_way"], ("random_state", "n_resamples", "confidence_level")))
+    for where, record, keys in records:
+        for key in keys:
+            _diff(f"{at}.{key}", ab.get(key), record.get(key), where, report)
 
 
 def _metric_seed(random_state: Any, metric: str) -> Any:

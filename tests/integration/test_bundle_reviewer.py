@@ -71,6 +71,13 @@ def _number(data: dict[str, Any]) -> dict[str, Any]:
     return data["candidates"][0]["metrics"][_cand_run(data)]["ndcg@10"]
 
 
+def _first_baseline_input(data: dict[str, Any]) -> dict[str, Any]:
+    """The first input the ndcg@10 statistic cites on the baseline side (one run, or the first seed run of an arm)."""
+    inputs = data["candidates"][0]["ab"]["metrics"]["ndcg@10"]["inputs"]["baseline"]
+    first: dict[str, Any] = inputs[0] if isinstance(inputs, list) else inputs
+    return first
+
+
 def _set(path: Callable[[dict[str, Any]], dict[str, Any]], key: str, value: Callable[[Any, dict[str, Any]], Any]) -> Callable[[dict[str, Any]], None]:
     def change(data: dict[str, Any]) -> None:
         target = path(data)
@@ -87,8 +94,7 @@ TAMPERING: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("sha256", _set(_number, "sha256", lambda v, d: "0" * 64), "[ndcg@10].sha256"),
     ("run id", _set(lambda d: d["candidates"][0], "baseline_run", lambda v, d: d["candidates"][1]["candidate_run"]),
      "candidates[0](retrieval-cand-a).ab.baseline_run"),
-    ("input run id", _set(lambda d: d["candidates"][0]["ab"]["metrics"]["ndcg@10"]["inputs"]["baseline"], "run_id",
-                          lambda v, d: _cand_run(d)), "ab.metrics[ndcg@10].inputs.baseline.run_id"),
+    ("input run id", _set(_first_baseline_input, "run_id", lambda v, d: _cand_run(d)), "ab.metrics[ndcg@10].inputs"),
     ("gate threshold", _set(lambda d: d["candidates"][0]["gate_status"]["gates"]["latency_p95_ms"], "threshold",
                             lambda v, d: 40.0), "gate_status.gates[latency_p95_ms].threshold"),
     ("gate observation", _set(lambda d: d["candidates"][0]["gate_status"]["gates"]["visual_ablation_drop_pct"], "obs",
