@@ -475,8 +475,9 @@ def _restated_ab(candidate: dict[str, Any], quantile_definition: Any, item: str,
 def _restated_arms(ab: dict[str, Any], at: str, report: Report) -> None:
     """Seed-run arms: the run relabelings and the two-way bootstrap ran with the comparison's resamples,
     seed and confidence level (verify_arms recomputes the statistics themselves)."""
-    records = [(f"{at}.metrics[{name}].run_swap", entry.get("run_swap") or {}, ("random_state",))
-               for name, entry in ab.get("metrics", {}).items()]
+    records: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
+        (f"{at}.metrics[{name}].run_swap", entry.get("run_swap") or {}, ("random_state",))
+        for name, entry in ab.get("metrics", {}).items()]
     records += [(f"{at}.metrics[{name}].crossed", entry.get("crossed") or {}, ("confidence_level",))
                 for name, entry in ab.get("metrics", {}).items()]
     latency = ab.get("latency")
