@@ -132,7 +132,7 @@ class Commands:
             log.info("command_refused", command=body.command, command_id=event.id, code=exc.code, error=str(exc))
             error = CommandError(code=exc.code, message=redact(str(exc)))
             reply = CommandReply(correlationid=event.id, command=body.command, status="error", error=error)
-            return Answer(event.id, reply, self.handlers._alerts(list(exc.alerts), event))
+            return Answer(event.id, reply, self.handlers.alerts(list(exc.alerts), event))
         except RegistryError as exc:  # the run or its evidence is not what the command needs (ArtifactError, ...)
             log.warning("command_failed", command=body.command, command_id=event.id, error=str(exc)[:500])
             error = CommandError(code="registry_error", message=redact(str(exc))[:10_000])
@@ -231,7 +231,7 @@ class Commands:
         # No baseline yet: the gates that need one have no observation and fail; the status still goes out.
         status = evaluate(candidate, None)
         self.handlers.metrics.gates.labels(status["overall"]).inc()
-        effects = [self.handlers._out("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, event)]
+        effects = [self.handlers.outgoing("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, event)]
         return {"candidate_run": candidate.run_id, "baseline_run": None, "candidate_id": candidate.event.candidate_id,
                 "gate_status": status, "ab": None}, effects
 

@@ -81,11 +81,15 @@ class Handlers:
     stale_after: timedelta = STALE_AFTER
     mlflow_ui_url: str | None = None  # links the bundle page's run ids to the MLflow UI
 
-    def _out(self, topic: str, data: BaseModel, subject: str, cause: CloudEvent[Any] | str) -> Outgoing:
+    # -- outgoing events (the steps every input and command ends with) -------------------------
+
+    def outgoing(self, topic: str, data: BaseModel, subject: str, cause: CloudEvent[Any] | str) -> Outgoing:
+        """``data`` as the event to publish on ``topic``, keyed by ``subject`` and caused by ``cause`` (an event or an id)."""
         caused_by = cause if isinstance(cause, str) else cause.id
         return Outgoing.of(topic, subject, envelope(topic, data, subject=subject, caused_by=caused_by))
 
-    def _alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any] | str) -> list[Outgoing]:
+    def alerts(self, alerts: tuple[Alert, ...] | list[Alert], cause: CloudEvent[Any] | str) -> list[Outgoing]:
+        """``alerts`` as events to publish on ``alerts``, each counted by kind and severity."""
         out = []
         for alert in alerts:
             self.metrics.alerts.labels(alert.kind, alert.severity).inc()
@@ -149,7 +153,7 @@ class Handlers:
         log.info("run_registered", run_id=registration.run_id, candidate_id=registration.event.candidate_id,
                  role=registration.event.role, event_id=event.id, alerts=len(registration.alerts),
                  again=registration.already_registered)
-        out = self._alerts(registration.alerts, event) + out
+        out = self.alerts(registration.alerts, event) + out
         if candidate and not paired:
             out += self.pair_candidate(registration, event)
         elif candidate and compared is not None and self._arms_grew(registration, *compared):
@@ -191,7 +195,7 @@ class Handlers:
         return self._compare(candidate, self.registry.load(baseline_id), cause, runs)
 
     def _awaiting(self, candidate: Registration, cause: CloudEvent[Any] | str) -> list[Outgoing]:
-        return self._alerts([Alert(
+        return self.alerts([Alert(
             kind="awaiting_baseline", severity="info", run_id=candidate.run_id,
             candidate_id=candidate.event.candidate_id,
             message="no baseline with this dataset hash and seed family yet; pairing waits for it",
@@ -249,10 +253,10 @@ class Handlers:
         else:
             arm_ids = json.dumps([[r.run_id for r in cand_arm.runs], [r.run_id for r in base_arm.runs]])
             pair = f"arms:{hashlib.sha256(arm_ids.encode()).hexdigest()[:16]}:{decided}"
-        out = [self._out("gates.status", GateStatus.model_validate(status), record.event.candidate_id, pair)]
+        out = [self.outgoing("gates.status", GateStatus.model_validate(status), record.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=record.run_id,
                        candidate_id=record.event.candidate_id, message=note) for note in comparison.notes]
-        return out + self._alerts(flags + gate_alerts(record, status) + notes, cause), tags, (cand_arm, base_arm)
+        return out + self.alerts(flags + gate_alerts(record, status) + notes, cause), tags, (cand_arm, base_arm)
 
     # -- reconciliation ------------------------------------------------------------------------
 
@@ -334,7 +338,7 @@ class Handlers:
                  mlflow_run=mlflow_run, line=closing_line(meeting.meeting_id, bundle.overall))
         emitted = BundleEmitted(meeting_id=meeting.meeting_id, location=str(bundle.path), overall_gate_status=bundle.overall,
                                 candidates=bundle.candidates, files=bundle.files)
-        return self._alerts(missing + flags, event) + [self._out("bundles.emitted", emitted, meeting.meeting_id, event)]
+        return self.alerts(missing + flags, event) + [self.outgoing("bundles.emitted", emitted, meeting.meeting_id, event)]
 
     def _paired_with(self, candidate: Registration) -> tuple[Registration, Registration | None, Comparison | None]:
         """The candidate with its recorded baseline and comparison; ``RegistryError`` when they cannot be read."""

@@ -201,14 +201,14 @@ def test_one_runs_alerts_share_its_key_and_keep_distinct_ids(run_event: dict[str
     alerts = [Alert(kind="metric_mismatch", severity="critical", run_id="run-1", message="ndcg@10 claimed 0.5, recomputed 0.4"),
               Alert(kind="metric_mismatch", severity="critical", run_id="run-1", message="recall claimed 0.9, recomputed 0.8"),
               Alert(kind="dirty_commit", severity="warning", run_id="run-1", message="dirty")]
-    out = handlers._alerts(alerts, cause)
+    out = handlers.alerts(alerts, cause)
     assert [o.key for o in out] == ["run-1"] * 3
     ids = [json.loads(o.value)["id"] for o in out]
     assert len(set(ids)) == 3
     # The id follows the alert, not its position: the same alerts in another order keep their ids.
-    again = handlers._alerts(list(reversed(alerts)), cause)
+    again = handlers.alerts(list(reversed(alerts)), cause)
     assert [json.loads(o.value)["id"] for o in again] == list(reversed(ids))
-    no_run = handlers._alerts([Alert(kind="unknown_candidate", severity="critical", candidate_id="cand-9", message="m")], cause)
+    no_run = handlers.alerts([Alert(kind="unknown_candidate", severity="critical", candidate_id="cand-9", message="m")], cause)
     assert no_run[0].key == "cand-9"
 
 
