@@ -28,7 +28,7 @@ from runnotary.consumers.settings import TOPIC_NAMES, Settings
 from runnotary.registry import Registry
 from runnotary.registry.tracking import configure_mlflow_http
 
-__all__ = ["bootstrap_servers", "build_service", "for_broker", "serve"]
+__all__ = ["build_handlers", "build_service", "for_broker", "gate_policy", "make_registry", "serve"]
 
 log = structlog.get_logger("runnotary")
 
@@ -79,22 +79,29 @@ def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | 
     started = time.monotonic()
     stats.warmup()
     log.info("kernels_ready", seconds=round(time.monotonic() - started, 2))
-    handlers = Handlers(
-        registry=make_registry(settings, metrics),
-        settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
-        bundle_root=Path(settings.bundle_dir),
-        metrics=metrics,
-        policy=_policy(settings),
-        stale_after=timedelta(seconds=settings.stale_after_seconds),
-        mlflow_ui_url=settings.mlflow_ui_url,
-    )
+    handlers = build_handlers(settings, metrics)
     url = health_url(settings.tracking_uri())
     return Service(settings, handlers, make_consumer(settings, bootstrap), make_producer(settings, bootstrap), metrics,
                    tracking=tracking or TrackingSignal(),
                    probe=(lambda: mlflow_answers(url, timeout=1.0) is None) if url is not None else None)
 
 
-def _policy(settings: Settings) -> GatePolicy:
+def build_handlers(settings: Settings, metrics: ServiceMetrics | None = None) -> Handlers:
+    """The handlers of the service's inputs and commands: what ``serve`` consumes with and what the seed's
+    command subcommands run in-process. Raises ``CatalogError`` / ``PolicyError`` for a file that does not validate."""
+    metrics = metrics or service_metrics(settings)
+    return Handlers(
+        registry=make_registry(settings, metrics),
+        settings=ComparisonSettings(settings.n_resamples, 0.95, settings.ci_method, settings.random_state),
+        bundle_root=Path(settings.bundle_dir),
+        metrics=metrics,
+        policy=gate_policy(settings),
+        stale_after=timedelta(seconds=settings.stale_after_seconds),
+        mlflow_ui_url=settings.mlflow_ui_url,
+    )
+
+
+def gate_policy(settings: Settings) -> GatePolicy:
     """The gate policy, read after the operator's metric catalog (a gate may name a metric only it defines)."""
     use_catalog(settings.metric_catalog)
     return load_policy(settings.gate_policy)
