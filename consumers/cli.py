@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported lazily at run time, so `runnotary --help` stays fast
-    from runnotary.consumers.events import CloudEvent
     from runnotary.consumers.handlers import Outgoing
     from runnotary.consumers.settings import Settings
+    from runnotary.contract import CloudEvent
 
 __all__ = ["main"]
 
@@ -83,12 +83,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _schemas(args: argparse.Namespace) -> int:
-    from runnotary.consumers.events import render_schema_files
+    from runnotary.contract._schemas import render_schema_files
+    from runnotary.registry.catalog import catalog_schema
 
     # From a checkout the files live in consumers/schemas/; elsewhere --check reads the installed copy.
     checkout = Path("consumers/schemas")
     target = Path(args.dir) if args.dir else checkout if checkout.is_dir() or not args.check else Path(__file__).parent / "schemas"
-    files = render_schema_files()
+    files = render_schema_files({"metric_catalog.v1.json": catalog_schema()})
     if args.check:
         stale = [n for n, text in files.items() if not (target / n).is_file() or (target / n).read_text() != text]
         if stale:
@@ -134,7 +135,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     from runnotary.bundles.verify import BundleUnreadable, MlflowUnreachable, verify_bundle
     from runnotary.bundles.verify import recorded_source
-    from runnotary.registry import redact
+    from runnotary.errors import redact
     from runnotary.registry.catalog import CatalogError, use_catalog
 
     catalog = os.environ.get("RUNNOTARY_METRIC_CATALOG")
@@ -186,7 +187,7 @@ def _run_command(args: argparse.Namespace, body: dict[str, Any], publishes: bool
     Kafka like the service would, and print the reply (a table, or ``--json``)."""
     from pydantic import ValidationError
 
-    from runnotary.consumers.events import Command, envelope
+    from runnotary.contract import Command, envelope
 
     try:
         command = Command.model_validate(body)
@@ -211,7 +212,8 @@ def _execute(args: argparse.Namespace, event: CloudEvent[Any], publishes: bool) 
     from runnotary.consumers.logs import configure_logging
     from runnotary.consumers.metrics import ServiceMetrics
     from runnotary.consumers.settings import Settings
-    from runnotary.registry import TrackingUnavailable, redact
+    from runnotary.errors import redact
+    from runnotary.registry import TrackingUnavailable
 
     try:
         settings = Settings(**({"mlflow_tracking_uri": args.tracking_uri} if args.tracking_uri else {}))
@@ -262,22 +264,13 @@ def _publish(settings: Settings, effects: Sequence[Outgoing]) -> None:
     """Produce ``effects`` and wait for the broker's acknowledgement of each (the service's rule)."""
     from runnotary.consumers.errors import DeliveryFailed
     from runnotary.consumers.kafka import ensure_topics, make_producer
+    from runnotary.contract import Outbound, produce_and_wait
 
     ensure_topics(settings, sorted({e.topic for e in effects}))
-    producer = make_producer(settings)
-    failures: list[str] = []
-
-    def on_delivery(err: object, msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    for item in effects:
-        headers: list[tuple[str, str | bytes | None]] = list(item.headers)
-        producer.produce(settings.topic(item.topic), key=item.key.encode(), value=item.value,
-                         headers=headers, on_delivery=on_delivery)
-    remaining = producer.flush(30)
-    if failures or remaining:
-        raise DeliveryFailed(f"{len(failures)} publish(es) failed, {remaining} unacknowledged: {failures[:3]}")
+    messages = [Outbound(settings.topic(e.topic), e.key.encode(), e.value, e.headers, label=e.topic) for e in effects]
+    deliveries = produce_and_wait(make_producer(settings), messages, 30)
+    if not deliveries.ok:
+        raise DeliveryFailed(deliveries.summary("publish(es)"))
 
 
 def _gate_failed(command: str, result: dict[str, Any]) -> bool:
@@ -358,8 +351,7 @@ def _render_gates(status: dict[str, Any]) -> str:
 def _register_run(args: argparse.Namespace) -> int:
     import json
 
-    from runnotary.consumers.errors import InvalidEvent
-    from runnotary.consumers.events import decode
+    from runnotary.contract import InvalidEvent, decode
 
     try:
         raw = sys.stdin.buffer.read() if args.event == "-" else Path(args.event).read_bytes()
@@ -479,7 +471,8 @@ def _status(args: argparse.Namespace) -> int:
     from runnotary.consumers.logs import configure_logging
     from runnotary.consumers.settings import Settings
     from runnotary.consumers.status import NotFound, run_status
-    from runnotary.registry import RegistryError, TrackingUnavailable, redact
+    from runnotary.errors import redact
+    from runnotary.registry import RegistryError, TrackingUnavailable
 
     try:
         settings = Settings(**({"mlflow_tracking_uri": args.tracking_uri} if args.tracking_uri else {}))
