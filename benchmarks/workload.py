@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from runnotary.contract import RunCreated, pairing_key
 from runnotary.registry import ranking
 from runnotary.registry.artifacts import sha256_file
-from runnotary.registry.models import RunCreated, pairing_key
 from runnotary.registry.synthetic import generate
 
 __all__ = ["GROUP", "WORKLOADS", "Run", "Workload", "make_workload", "message_key"]

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 from runnotary.bundles.comparison import Comparison
+from runnotary.contract import MLFLOW_TAG_VALUE_MAX
 from runnotary.registry import Registration
-from runnotary.registry.models import MLFLOW_TAG_VALUE_MAX
 
 __all__ = ["NOTE_TAG", "UI_QUERY", "decision_note", "estimand", "run_route"]
 

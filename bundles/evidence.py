@@ -22,11 +22,12 @@ import numpy as np
 from runnotary.bundles import recipes
 from runnotary.bundles.arms import seed_points
 from runnotary.bundles.comparison import PAIRED_METRICS
-from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
 from runnotary.bundles.page import PAGE, render_page
+from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
-from runnotary.registry import ArtifactError, Registration, Registry, redact, sha256_file, spec_for
-from runnotary.registry.models import SAFE_NAME
+from runnotary.contract import SAFE_NAME
+from runnotary.errors import redact
+from runnotary.registry import ArtifactError, Registration, Registry, sha256_file, spec_for
 from runnotary.registry.tracking import EXPERIMENT_TAGS, MLFLOW_ERRORS, tracking_error
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from runnotary.bundles.comparison import Comparison
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule, GateSpec
-from runnotary.registry import Alert, Registration, spec_for
+from runnotary.contract import Alert
+from runnotary.registry import Registration, spec_for
 
 __all__ = ["Reason", "arms_status", "evaluate", "gate_alerts", "seeds_per_arm"]
 

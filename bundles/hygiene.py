@@ -11,7 +11,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
-from runnotary.registry import Alert, Registration
+from runnotary.contract import Alert
+from runnotary.registry import Registration
 from runnotary.registry.hygiene import STALE_AFTER
 
 __all__ = ["STALE_AFTER", "cross_run_conflicts", "meeting_flags", "quarantined_names"]

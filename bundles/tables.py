@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runnotary.bundles.comparison import Comparison
-from runnotary.registry import Alert, Registration
+from runnotary.contract import Alert
+from runnotary.registry import Registration
 
 __all__ = ["CandidateEvidence", "distinct_runs", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
 

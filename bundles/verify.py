@@ -23,16 +23,16 @@ import numpy as np
 from pydantic import ValidationError
 
 from runnotary.bundles import recipes
+from runnotary.bundles.comparison import metric_random_state
 from runnotary.bundles.decision import DecisionMetrics
 from runnotary.bundles.evidence import where_in_file
-from runnotary.registry import classification
-from runnotary.registry.ranking import score_files
-from runnotary.registry import ArtifactError, RunnotaryError, redact, sha256_file, spec_for
-from runnotary.bundles.comparison import metric_random_state
 from runnotary.bundles.gates import methods_used
 from runnotary.bundles.policy import COMPARE
+from runnotary.contract import safe_relative_path
+from runnotary.errors import redact
+from runnotary.registry import ArtifactError, RunnotaryError, classification, sha256_file, spec_for
+from runnotary.registry.ranking import score_files
 from runnotary.registry.recompute import read_latency_log, read_per_query_table, recompute
-from runnotary.registry.models import safe_relative_path
 from runnotary.registry.tracking import PROVENANCE_PATH
 
 __all__ = ["Finding", "Report", "BundleUnreadable", "MlflowUnreachable", "recorded_source", "verify_bundle",

@@ -21,8 +21,9 @@ from runnotary.client.environment import current_environment, git_code
 from runnotary.client.errors import ClientError, InvalidMeeting, InvalidRun, ProvenanceError, SpoolError, UnsafeDatasetPath
 from runnotary.client.meeting import build_meeting_request, request_meeting
 from runnotary.client.mlflow_run import publish_active_run
-from runnotary.client.publisher import ClientSettings, FlushResult, Published, flush, job_source, publish_event
+from runnotary.client.publisher import FlushResult, Published, flush, job_source, publish_event
 from runnotary.client.run import Artifact, Metric, build_run_event, publish_run
+from runnotary.client.settings import ClientSettings
 from runnotary.client.spool import Spool, SpooledEvent, default_spool_dir
 
 __all__ = [

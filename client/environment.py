@@ -14,8 +14,8 @@ from importlib import metadata
 from pathlib import Path
 
 from runnotary.client.errors import ProvenanceError
-from runnotary.registry.errors import redact
-from runnotary.registry.models import Code, Environment
+from runnotary.contract import Code, Environment
+from runnotary.errors import redact
 
 __all__ = ["current_environment", "git_code", "requirements_lines"]
 

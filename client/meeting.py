@@ -17,12 +17,11 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from runnotary.client.errors import InvalidMeeting
-from runnotary.client.publisher import ClientSettings, Published, deliver
-from runnotary.consumers.events import MeetingRequested, envelope
+from runnotary.client.publisher import Published, deliver
+from runnotary.client.settings import ClientSettings
+from runnotary.contract import MeetingRequested, envelope
 
-__all__ = ["TOPIC", "build_meeting_request", "request_meeting"]
-
-TOPIC = "meetings.requested"
+__all__ = ["build_meeting_request", "request_meeting"]
 
 
 def _requester() -> str:
@@ -56,4 +55,5 @@ def request_meeting(meeting_id: str, candidates: Sequence[str], *, requested_by:
     settings = settings or ClientSettings()
     source = source or "urn:runnotary:reviewer:" + "/".join(
         quote(p, safe="") for p in (socket.gethostname() or "unknown-host", request.requested_by))
-    return deliver(TOPIC, envelope(TOPIC, request, subject=request.meeting_id, source=source), request.meeting_id, settings)
+    event = envelope("meetings.requested", request, subject=request.meeting_id, source=source)
+    return deliver("meetings.requested", event, request.meeting_id, settings)

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from runnotary.client.errors import ClientError, InvalidRun
-from runnotary.client.publisher import ClientSettings, Published, publish_event
+from runnotary.client.publisher import Published, publish_event
 from runnotary.client.run import Artifact, Metric, build_run_event
+from runnotary.client.settings import ClientSettings
 
 __all__ = ["publish_active_run", "STAGING_DIR"]
 

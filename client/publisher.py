@@ -16,26 +16,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from confluent_kafka import KafkaException, Producer
-from pydantic import Field
+from confluent_kafka import Producer
 
 from runnotary.client.errors import ClientError, SpoolError
-from runnotary.client.spool import Spool, SpooledEvent, default_spool_dir
-from runnotary.consumers.events import CloudEvent, encode, envelope, kafka_headers
-from runnotary.consumers.settings import Settings
-from runnotary.registry.errors import redact
-from runnotary.registry.models import RunCreated, pairing_key
+from runnotary.client.settings import ClientSettings
+from runnotary.client.spool import Spool, SpooledEvent
+from runnotary.contract import (
+    CloudEvent, Outbound, RunCreated, encode, envelope, kafka_headers, pairing_key, produce_and_wait,
+)
+from runnotary.errors import redact
 
-__all__ = ["ClientSettings", "FlushResult", "Published", "deliver", "flush", "job_source", "publish_event"]
-
-TOPIC = "runs.created"
-
-
-class ClientSettings(Settings):
-    """The service's settings (same ``RUNNOTARY_KAFKA_*`` and ``RUNNOTARY_TOPIC_*`` variables) plus the client's own."""
-
-    spool_dir: Path = Field(default_factory=default_spool_dir, description="where unacknowledged events wait")
-    delivery_timeout_s: float = Field(15.0, gt=0, description="how long a publish waits for the broker's acknowledgement")
+__all__ = ["FlushResult", "Published", "deliver", "flush", "job_source", "publish_event"]
 
 
 @dataclass(frozen=True)
@@ -75,9 +66,9 @@ def publish_event(event: RunCreated, settings: ClientSettings | None = None, *, 
     """Send a validated run-created event keyed by its pairing key; spool it when the broker does not acknowledge."""
     settings = settings or ClientSettings()
     _require_bootstrap(settings)
-    envelope_ = envelope(TOPIC, event, subject=event.candidate_id,
+    envelope_ = envelope("runs.created", event, subject=event.candidate_id,
                          source=source or job_source(event.experiment, event.run_name))
-    return deliver(TOPIC, envelope_, pairing_key(event), settings)
+    return deliver("runs.created", envelope_, pairing_key(event), settings)
 
 
 def deliver(topic: str, envelope_: CloudEvent[Any], key: str, settings: ClientSettings) -> Published:
@@ -132,7 +123,7 @@ def flush(settings: ClientSettings | None = None) -> FlushResult:
         return FlushResult(delivered=delivered, failed=errors, unreadable=unreadable, pending=len(spool))
 
 
-def _require_bootstrap(settings: Settings) -> None:
+def _require_bootstrap(settings: ClientSettings) -> None:
     if not settings.kafka_bootstrap:
         raise ClientError("no Kafka bootstrap servers: set RUNNOTARY_KAFKA_BOOTSTRAP (e.g. broker1:9092)")
 
@@ -152,27 +143,9 @@ def _send(settings: ClientSettings, records: list[SpooledEvent]) -> dict[str, st
         "log_level": 0,
         "error_cb": lambda err: None,
     })
-    errors: dict[str, str] = {}
-    acked: set[str] = set()
-
-    def on_delivery(event_id: str) -> Any:
-        def callback(err: Any, msg: Any) -> None:
-            if err is None:
-                acked.add(event_id)
-            else:
-                errors[event_id] = redact(str(err.str() if hasattr(err, "str") else err))
-        return callback
-
-    for record in records:
-        headers: list[tuple[str, str | bytes | None]] = list(record.headers)
-        try:
-            producer.produce(record.topic, key=record.key, value=record.value, headers=headers,
-                             on_delivery=on_delivery(record.event_id))
-        except (KafkaException, BufferError) as exc:
-            errors[record.event_id] = redact(str(exc))
-    producer.flush(settings.delivery_timeout_s + 5)
-    for record in records:
-        if record.event_id not in acked and record.event_id not in errors:
-            errors[record.event_id] = f"no acknowledgement within {settings.delivery_timeout_s:g} s"
+    messages = [Outbound(r.topic, r.key, r.value, r.headers) for r in records]
+    deliveries = produce_and_wait(producer, messages, settings.delivery_timeout_s + 5)
+    errors = {records[i].event_id: redact(error) for i, error in deliveries.failed.items()}
+    for i in deliveries.unacknowledged:
+        errors[records[i].event_id] = f"no acknowledgement within {settings.delivery_timeout_s:g} s"
     return errors
-

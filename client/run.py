@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from runnotary.client.dataset import hash_dataset
 from runnotary.client.environment import current_environment, git_code
 from runnotary.client.errors import InvalidRun, ProvenanceError
-from runnotary.client.publisher import ClientSettings, Published, publish_event
-from runnotary.registry.artifacts import resolve_under, sha256_file
-from runnotary.registry.errors import ArtifactError
-from runnotary.registry.models import RunCreated
+from runnotary.client.publisher import Published, publish_event
+from runnotary.client.settings import ClientSettings
+from runnotary.contract import RunCreated
+from runnotary.digests import sha256_file
 
 __all__ = ["Artifact", "Metric", "build_run_event", "publish_run"]
 
@@ -137,12 +137,21 @@ def _artifact(artifact: Artifact | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _artifact_sha256(root: Path, path: str, index: int) -> str:
+    """The SHA-256 of an artifact the job cites. Its path already passed the contract's lexical rule
+    (``_validate``); a link must not lead it out of the root either, or the service would refuse it."""
+    where = f"artifacts.{index}.path"
     try:
-        return sha256_file(resolve_under(root, path))[0]
-    except ArtifactError as exc:
-        raise InvalidRun(f"artifacts.{index}.path: {exc} (artifact root {str(root)!r})") from exc
-    except OSError as exc:
-        raise ProvenanceError(f"artifacts.{index}.path: cannot read {path!r}: {exc.strerror}") from exc
+        real_root = root.resolve()
+        file = (real_root / path).resolve()
+        if not file.is_relative_to(real_root):
+            raise InvalidRun(f"{where}: artifact path {path!r} resolves outside the artifact root (artifact root {str(root)!r})")
+        if not file.exists():
+            raise InvalidRun(f"{where}: artifact {path!r} is missing (no file under the artifact root {str(root)!r})")
+        if not file.is_file():
+            raise InvalidRun(f"{where}: artifact {path!r} is not a regular file (artifact root {str(root)!r})")
+        return sha256_file(file)[0]
+    except (RuntimeError, OSError) as exc:  # a symlink loop raises RuntimeError on Python < 3.13
+        raise ProvenanceError(f"{where}: cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def _validate(stated: Mapping[str, Any]) -> RunCreated:

@@ -24,7 +24,8 @@ from runnotary.consumers.loop import TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.reconcile import Reconciler
 from runnotary.consumers.service import Service
-from runnotary.consumers.settings import TOPIC_NAMES, Settings
+from runnotary.consumers.settings import Settings
+from runnotary.contract import TOPICS
 from runnotary.registry import Registry
 from runnotary.registry.tracking import configure_mlflow_http
 
@@ -74,7 +75,7 @@ def make_registry(settings: Settings, metrics: ServiceMetrics | None = None) -> 
 def build_service(settings: Settings, bootstrap: str, metrics: ServiceMetrics | None = None,
                   tracking: TrackingSignal | None = None) -> Service:
     metrics = metrics or service_metrics(settings)
-    for topic, reason in ensure_topics(settings, TOPIC_NAMES, bootstrap).items():
+    for topic, reason in ensure_topics(settings, TOPICS, bootstrap).items():
         log.warning("topic_not_created", topic=topic, reason=reason)
     started = time.monotonic()
     stats.warmup()

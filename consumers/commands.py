@@ -18,16 +18,13 @@ from typing import Any
 import structlog
 
 from runnotary.bundles import Comparison, closing_line, compare, evaluate
-from runnotary.consumers.errors import InvalidEvent
-from runnotary.consumers.events import (
-    COMMAND_NAMES, TOPICS, CloudEvent, Command, CommandError, CommandReply, ComputeStats, EmitBundle, GateCheck,
-    GateStatus, MeetingRequested, PairAB, Reconcile, RegisterRun, decode, envelope,
-)
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
-from runnotary.registry import (
-    Alert, Registration, RegistryError, TrackingUnavailable, UnknownMetric, find_baseline, redact, spec_for,
+from runnotary.contract import (
+    COMMAND_NAMES, TOPICS, Alert, CloudEvent, Command, CommandError, CommandReply, ComputeStats, EmitBundle, GateCheck,
+    GateStatus, InvalidEvent, MeetingRequested, PairAB, Reconcile, RegisterRun, decode, envelope, pairing_key,
 )
-from runnotary.registry.models import pairing_key
+from runnotary.errors import redact
+from runnotary.registry import Registration, RegistryError, TrackingUnavailable, UnknownMetric, find_baseline, spec_for
 from runnotary.registry.tracking import TAG
 
 __all__ = ["Answer", "CommandRefused", "Commands", "LATENCY_METRIC", "command_key", "invalid_command_reply", "reply_message"]

@@ -12,9 +12,9 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-from runnotary.consumers.events import DeadLetter, DeadLetterHeader, deadletter_headers
 from runnotary.consumers.loop import Message
-from runnotary.registry.errors import redact
+from runnotary.contract import DeadLetter, DeadLetterHeader, deadletter_headers
+from runnotary.errors import redact
 
 __all__ = ["DeadLetterPolicy"]
 

@@ -19,11 +19,10 @@ from pathlib import Path
 
 from runnotary.bundles.verify import verify_command
 from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
-from runnotary.consumers.events import MeetingRequested, decode, encode, envelope
 from runnotary.consumers.kafka import make_consumer, make_producer
 from runnotary.consumers.logs import configure_logging
 from runnotary.consumers.settings import Settings
-from runnotary.registry.models import pairing_key
+from runnotary.contract import MeetingRequested, decode, encode, envelope, pairing_key
 
 __all__ = ["run_demo"]
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from runnotary.errors import RunnotaryError
 
-__all__ = ["InvalidEvent", "DeliveryFailed", "BrokerError"]
-
-
-class InvalidEvent(RunnotaryError):
-    """A message that cannot be decoded or validated; it goes to the dead-letter topic."""
+__all__ = ["DeliveryFailed", "BrokerError"]
 
 
 class DeliveryFailed(RunnotaryError):

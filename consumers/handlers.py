@@ -20,13 +20,15 @@ from runnotary.bundles import (
 from runnotary.bundles.arms import Arm, arm_of, compare_arms
 from runnotary.bundles.description import NOTE_TAG, decision_note
 from runnotary.bundles.hygiene import STALE_AFTER, quarantined_names
-from runnotary.consumers.events import (
-    BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, encode, envelope, kafka_headers,
-)
 from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.contract import (
+    Alert, BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, RunCreated, encode, envelope,
+    kafka_headers,
+)
+from runnotary.errors import redact
 from runnotary.registry import (
-    Alert, Registration, Registry, RegistryError, RunCreated, TrackingUnavailable, arm_from, awaiting_candidates,
-    candidates_for, find_baseline, key_runs, newest_baseline, redact,
+    Registration, Registry, RegistryError, TrackingUnavailable, arm_from, awaiting_candidates, candidates_for,
+    find_baseline, key_runs, newest_baseline,
 )
 
 __all__ = ["Outgoing", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]

@@ -29,8 +29,7 @@ from typing import Any, Protocol
 import structlog
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from runnotary.errors import RunnotaryError
-from runnotary.registry.errors import redact
+from runnotary.errors import RunnotaryError, redact
 
 __all__ = ["Abandoned", "ConsumeLoop", "LoopConsumer", "Message", "TrackingSignal"]
 

@@ -29,12 +29,11 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import runnotary
+from runnotary.contract import INPUT_TOPICS
 from runnotary.registry.hygiene import STALE_AFTER
 
 __all__ = ["ServiceMetrics", "MetricsServer", "Readiness", "DEFAULT_STALE_AFTER_SECONDS"]
 
-#: Input topics whose counters exist (at zero) from the start, so rates and ratios are never empty.
-_INPUT_TOPICS = ("runs.created", "meetings.requested")
 DEFAULT_STALE_AFTER_SECONDS = STALE_AFTER.total_seconds()
 
 #: ``ready()`` answers (ok, reason); ``/readyz`` is 200 when ok, 503 with the reason otherwise.
@@ -246,7 +245,7 @@ class ServiceMetrics:
         self._active = _ActiveCandidates(active_candidates, candidate_idle_seconds, stale_after_seconds, clock)
         r.register(self._active)
         # Series that exist at zero from the start: a rate or ratio over them is 0, never "no data".
-        for topic in _INPUT_TOPICS:
+        for topic in INPUT_TOPICS:  # the input counters exist (at zero) from the start
             for outcome in ("processed", "deadlettered"):
                 self.events.labels(topic, outcome)
             self.unexpected_errors.labels(topic)

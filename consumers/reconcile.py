@@ -19,7 +19,8 @@ import structlog
 
 from runnotary.consumers.handlers import Handlers, Outgoing
 from runnotary.consumers.metrics import ServiceMetrics
-from runnotary.registry.errors import TrackingUnavailable, redact
+from runnotary.errors import redact
+from runnotary.registry.errors import TrackingUnavailable
 
 __all__ = ["Reconciler"]
 

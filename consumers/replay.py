@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from runnotary.consumers.errors import InvalidEvent
-from runnotary.consumers.events import DeadLetter, decode
 from runnotary.consumers.kafka import make_producer
+from runnotary.contract import DeadLetter, InvalidEvent, Outbound, decode, produce_and_wait
+from runnotary.contract.delivery import Producer
 from runnotary.consumers.settings import Settings
 from runnotary.errors import RunnotaryError
 
@@ -154,23 +154,14 @@ def replay_deadletters(settings: Settings, items: list[Replayable], *, to: str |
     Returns how many were acknowledged by the broker; raises ReplayError if any was not.
     """
     producer = producer or make_producer(settings)
-    failures: list[str] = []
-
-    def on_delivery(err: KafkaError | None, msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
     # Complete every value first, so a record that cannot be completed stops the replay before anything is sent.
-    messages = [(item, _original_value(settings, item.record, timeout)) for item in items]
-    for item, value in messages:
+    messages = []
+    for item in items:
         record = item.record
-        headers: list[tuple[str, str | bytes | None]] = [(h.key, _b64decode(h.value_b64)) for h in record.headers]
-        try:
-            producer.produce(to or record.source_topic, key=_b64decode(record.key_b64), value=value, headers=headers,
-                             on_delivery=on_delivery)
-        except (KafkaException, BufferError) as exc:
-            failures.append(f"{item.describe()}: {exc}")
-    remaining = producer.flush(timeout)
-    if failures or remaining:
-        raise ReplayError(f"{len(failures)} replay(s) failed, {remaining} unacknowledged: {failures[:3]}")
+        headers = [(h.key, _b64decode(h.value_b64)) for h in record.headers]
+        messages.append(Outbound(to or record.source_topic, _b64decode(record.key_b64),
+                                 _original_value(settings, record, timeout), headers, label=item.describe()))
+    deliveries = produce_and_wait(producer, messages, timeout)
+    if not deliveries.ok:
+        raise ReplayError(deliveries.summary("replay(s)"))
     return len(items)

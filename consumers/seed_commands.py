@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from runnotary.consumers.rendering import render_reply, render_status
 
 if TYPE_CHECKING:  # imported lazily at run time, so `runnotary --help` stays fast
-    from runnotary.consumers.events import CloudEvent
     from runnotary.consumers.handlers import Outgoing
     from runnotary.consumers.settings import Settings
+    from runnotary.contract import CloudEvent
 
 __all__ = ["add_parsers"]
 
@@ -37,7 +37,7 @@ def _run_command(args: argparse.Namespace, body: dict[str, Any], publishes: bool
     Kafka like the service would, and print the reply (a table, or ``--json``)."""
     from pydantic import ValidationError
 
-    from runnotary.consumers.events import Command, envelope
+    from runnotary.contract import Command, envelope
 
     try:
         command = Command.model_validate(body)
@@ -60,7 +60,8 @@ def _execute(args: argparse.Namespace, event: CloudEvent[Any], publishes: bool) 
     from runnotary.consumers.errors import DeliveryFailed
     from runnotary.consumers.logs import configure_logging
     from runnotary.consumers.settings import Settings
-    from runnotary.registry import TrackingUnavailable, redact
+    from runnotary.errors import redact
+    from runnotary.registry import TrackingUnavailable
     from runnotary.registry.catalog import CatalogError
 
     try:
@@ -110,22 +111,13 @@ def _publish(settings: Settings, effects: Sequence[Outgoing]) -> None:
     """Produce ``effects`` and wait for the broker's acknowledgement of each (the service's rule)."""
     from runnotary.consumers.errors import DeliveryFailed
     from runnotary.consumers.kafka import ensure_topics, make_producer
+    from runnotary.contract import Outbound, produce_and_wait
 
     ensure_topics(settings, sorted({e.topic for e in effects}))
-    producer = make_producer(settings)
-    failures: list[str] = []
-
-    def on_delivery(err: object, msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    for item in effects:
-        headers: list[tuple[str, str | bytes | None]] = list(item.headers)
-        producer.produce(settings.topic(item.topic), key=item.key.encode(), value=item.value,
-                         headers=headers, on_delivery=on_delivery)
-    remaining = producer.flush(30)
-    if failures or remaining:
-        raise DeliveryFailed(f"{len(failures)} publish(es) failed, {remaining} unacknowledged: {failures[:3]}")
+    messages = [Outbound(settings.topic(e.topic), e.key.encode(), e.value, e.headers, label=e.topic) for e in effects]
+    deliveries = produce_and_wait(make_producer(settings), messages, 30)
+    if not deliveries.ok:
+        raise DeliveryFailed(deliveries.summary("publish(es)"))
 
 
 def _gate_failed(command: str, result: dict[str, Any]) -> bool:
@@ -137,8 +129,7 @@ def _gate_failed(command: str, result: dict[str, Any]) -> bool:
 
 
 def _register_run(args: argparse.Namespace) -> int:
-    from runnotary.consumers.errors import InvalidEvent
-    from runnotary.consumers.events import decode
+    from runnotary.contract import InvalidEvent, decode
 
     try:
         raw = sys.stdin.buffer.read() if args.event == "-" else Path(args.event).read_bytes()
@@ -260,7 +251,8 @@ def _status(args: argparse.Namespace) -> int:
     from runnotary.consumers.logs import configure_logging
     from runnotary.consumers.settings import Settings
     from runnotary.consumers.status import NotFound, run_status
-    from runnotary.registry import RegistryError, TrackingUnavailable, redact
+    from runnotary.errors import redact
+    from runnotary.registry import RegistryError, TrackingUnavailable
     from runnotary.registry.catalog import CatalogError
 
     try:

@@ -25,70 +25,35 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException
 
 from runnotary.consumers.commands import Commands
 from runnotary.consumers.deadletter import DeadLetterPolicy
-from runnotary.consumers.errors import DeliveryFailed, InvalidEvent
-from runnotary.consumers.events import decode, envelope
+from runnotary.consumers.errors import DeliveryFailed
 from runnotary.consumers.handlers import Handlers, Outgoing
 from runnotary.consumers.loop import Abandoned, ConsumeLoop, LoopConsumer, Message, TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.settings import Settings
-from runnotary.errors import RunnotaryError
-from runnotary.registry.errors import TrackingUnavailable, redact
+from runnotary.contract import INPUT_TOPICS, InvalidEvent, Outbound, decode, envelope, produce_and_wait
+from runnotary.contract.delivery import Producer
+from runnotary.errors import RunnotaryError, redact
+from runnotary.registry.errors import TrackingUnavailable
 from runnotary.stats import StatsError
 
-__all__ = ["INPUT_TOPICS", "REFUSALS", "MessageTooLarge", "Producer", "Service"]
+__all__ = ["REFUSALS", "MessageTooLarge", "Service"]
 
 #: What an input can be refused for, and so dead-lettered: it does not decode, validate or satisfy the
 #: contract, or a handler refuses it for a documented reason (runnotary's own errors; the numerics'
 #: refusal of the data). Anything else is a bug or an outage: the message is kept and retried.
 REFUSALS: tuple[type[Exception], ...] = (RunnotaryError, StatsError)
 
-INPUT_TOPICS = ("runs.created", "meetings.requested", "commands")
-
 log = structlog.get_logger("runnotary")
 
 
 class MessageTooLarge(InvalidEvent):
     """A message above the input size limit; it is dead-lettered before anything parses it."""
-
-
-class Producer(Protocol):
-    """What the service needs of a confluent_kafka.Producer."""
-
-    def produce(self, topic: str, *, key: bytes, value: bytes, headers: Any, on_delivery: Callable[[Any, Any], None]) -> None: ...
-    def poll(self, timeout: float) -> int: ...
-
-
-class _Deliveries:
-    """Acknowledgements of one message's publishes (callbacks may run on any polling thread)."""
-
-    def __init__(self, expected: int) -> None:
-        self._lock = threading.Lock()
-        self.expected = expected
-        self.acked = 0
-        self.failures: list[str] = []
-
-    def __call__(self, err: KafkaError | None, msg: object) -> None:
-        with self._lock:
-            if err is not None:
-                self.failures.append(str(err))
-            else:
-                self.acked += 1
-
-    def fail(self, reason: str) -> None:
-        with self._lock:
-            self.failures.append(reason)
-
-    @property
-    def settled(self) -> bool:
-        with self._lock:
-            return self.acked + len(self.failures) >= self.expected
 
 
 @dataclass
@@ -216,17 +181,8 @@ class Service:
         """Produce and wait until the broker acknowledged every message, or raise DeliveryFailed."""
         if not outgoing:
             return
-        deliveries = _Deliveries(len(outgoing))
-        for item in outgoing:
-            try:
-                self.producer.produce(self.settings.topic(item.topic), key=item.key.encode(), value=item.value,
-                                      headers=item.headers, on_delivery=deliveries)
-            except (KafkaException, BufferError) as exc:
-                deliveries.fail(f"{item.topic}: {exc}")
-        deadline = time.monotonic() + self.publish_timeout
-        while not deliveries.settled and time.monotonic() < deadline:
-            self.producer.poll(0.05)
-        if deliveries.failures or not deliveries.settled:
-            missing = deliveries.expected - deliveries.acked - len(deliveries.failures)
-            raise DeliveryFailed(f"{len(deliveries.failures)} publish(es) failed, {missing} unacknowledged: "
-                                 f"{deliveries.failures[:3]}")
+        messages = [Outbound(self.settings.topic(item.topic), item.key.encode(), item.value, item.headers, label=item.topic)
+                    for item in outgoing]
+        deliveries = produce_and_wait(self.producer, messages, self.publish_timeout)
+        if not deliveries.ok:
+            raise DeliveryFailed(deliveries.summary("publish(es)"))

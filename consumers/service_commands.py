@@ -79,12 +79,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _schemas(args: argparse.Namespace) -> int:
-    from runnotary.consumers.events import render_schema_files
+    from runnotary.contract._schemas import render_schema_files
+    from runnotary.registry.catalog import catalog_schema
 
     # From a checkout the files live in consumers/schemas/; elsewhere --check reads the installed copy.
     checkout = Path("consumers/schemas")
     target = Path(args.dir) if args.dir else checkout if checkout.is_dir() or not args.check else Path(__file__).parent / "schemas"
-    files = render_schema_files()
+    files = render_schema_files({"metric_catalog.v1.json": catalog_schema()})
     if args.check:
         stale = [n for n, text in files.items() if not (target / n).is_file() or (target / n).read_text() != text]
         if stale:
@@ -128,7 +129,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     from runnotary.bundles.verify import BundleUnreadable, MlflowUnreachable, verify_bundle
     from runnotary.bundles.verify import recorded_source
-    from runnotary.registry import redact
+    from runnotary.errors import redact
     from runnotary.registry.catalog import CatalogError, use_catalog
 
     catalog = os.environ.get("RUNNOTARY_METRIC_CATALOG")

@@ -1,7 +1,7 @@
-"""Provenance on MLflow: the run-created contract, the metric catalog, artifacts, pairing, hygiene.
+"""Provenance on MLflow: the metric catalog, artifacts, pairing, hygiene, registration.
 
-Names are resolved lazily (PEP 562): ``runnotary.registry.models`` — the contract a training
-job's publisher validates against — imports pydantic only, not mlflow or numpy.
+Names are resolved lazily (PEP 562), so importing one module does not load mlflow or numpy for all.
+The run-created models the registry reads are the event contract's (``runnotary.contract``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ if TYPE_CHECKING:
     )
     from runnotary.registry.errors import (
         ArtifactError, ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, RegistryError, RunnotaryError,
-        TrackingUnavailable, UnsafeArtifactPath, redact,
+        TrackingUnavailable, UnsafeArtifactPath,
     )
     from runnotary.registry.hygiene import HygieneSettings, check_run
-    from runnotary.registry.models import (
-        Alert, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds, StandardTags, pairing_key,
-    )
     from runnotary.registry.pairing import (
         arm_from, arm_runs, awaiting_candidates, candidates_for, find_baseline, key_runs, newest_baseline,
     )
@@ -34,10 +31,8 @@ _WHERE = {
     "catalog": ("CATALOG", "CatalogError", "MetricSpec", "Recipe", "UnknownMetric", "active_catalog", "load_catalog", "normalize",
                 "spec_for", "use_catalog"),
     "errors": ("ArtifactError", "ArtifactMissing", "ArtifactTooLarge", "ArtifactUnreadable", "RegistryError",
-               "RunnotaryError", "TrackingUnavailable", "UnsafeArtifactPath", "redact"),
+               "RunnotaryError", "TrackingUnavailable", "UnsafeArtifactPath"),
     "hygiene": ("HygieneSettings", "check_run"),
-    "models": ("Alert", "ArtifactRef", "Code", "Dataset", "Environment", "MetricClaim", "RunCreated", "Seeds",
-               "StandardTags", "pairing_key"),
     "pairing": ("arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs",
                 "newest_baseline"),
     "recompute": ("PerQueryTable", "read_latency_log", "read_per_query", "read_per_query_table", "recompute"),

@@ -7,11 +7,11 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from runnotary.contract import ArtifactKind, safe_relative_path
 from runnotary.digests import sha256_file, sha256_stream
 from runnotary.registry.errors import (
     ArtifactError, ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, UnsafeArtifactPath,
 )
-from runnotary.registry.models import ArtifactKind, safe_relative_path
 
 __all__ = ["ArtifactRecord", "MAX_ARTIFACT_BYTES", "copy_hashed", "resolve_under", "sha256_file", "viewer_for"]
 

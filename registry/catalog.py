@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from runnotary.contract import ArtifactKind
 from runnotary.registry.errors import RegistryError
-from runnotary.registry.models import ArtifactKind
 
 __all__ = [
     "CATALOG", "CatalogError", "CatalogFile", "MetricSpec", "Recipe", "UnknownMetric", "active_catalog", "catalog_schema",

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from runnotary.errors import RunnotaryError
 
 __all__ = [
-    "redact",
     "RunnotaryError",
     "RegistryError",
     "ArtifactError",
@@ -58,20 +55,3 @@ class ArtifactTooLarge(ArtifactError):
 
 class TrackingUnavailable(RunnotaryError):
     """The MLflow tracking store does not answer; the event should be retried, not dead-lettered."""
-
-
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
-_SECRET_FIELD = re.compile(
-    r"(?P<name>(?:password|passwd|secret|token|api[_-]?key|authorization|sasl\.password)[\"']?\s*[:=]\s*[\"']?)"
-    r"(?:(?:Bearer|Basic)\s+)?[^\s\"',;&]+",
-    re.IGNORECASE,
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with credentials removed: URL userinfo, and values of password/token-like fields.
-
-    Applied to every error text that leaves the process (logs, dead-letter records, alerts).
-    """
-    text = _USERINFO.sub(r"\g<scheme>***@", text)
-    return _SECRET_FIELD.sub(r"\g<name>***", text)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from runnotary.registry.models import Alert, RunCreated
+from runnotary.contract import Alert, RunCreated
 
 __all__ = ["STALE_AFTER", "DEFAULT_HYGIENE", "HygieneSettings", "check_run"]
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runnotary.registry import RunCreated, sha256_file
+from runnotary.contract import RunCreated
+from runnotary.registry import sha256_file
 
 __all__ = ["Profile", "PROFILES", "generate"]
 

@@ -37,13 +37,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
+from runnotary.contract import MLFLOW_TAG_VALUE_MAX, Alert, RunCreated
+from runnotary.errors import redact
 from runnotary.registry.artifacts import MAX_ARTIFACT_BYTES, ArtifactRecord, copy_hashed, sha256_file, viewer_for
 from runnotary.registry.cache import ParsedCache
 from runnotary.registry.catalog import MetricSpec, Recipe, UnknownMetric, normalize, spec_for
-from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable, redact
-from runnotary.registry.hygiene import DEFAULT_HYGIENE, HygieneSettings, check_run
-from runnotary.registry.models import MLFLOW_TAG_VALUE_MAX, Alert, RunCreated
 from runnotary.registry.classification import MEAN_MEASURES, Predictions, per_example, read_predictions
+from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable
+from runnotary.registry.hygiene import DEFAULT_HYGIENE, HygieneSettings, check_run
 from runnotary.registry.ranking import Judged, PerQuery, evaluate, judge, read_qrels, read_run
 from runnotary.registry.recompute import (
     MAX_PARSE_BYTES, PerQueryTable, parse_artifact, read_latency_log, read_per_query_table, recompute_from,

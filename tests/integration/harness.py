@@ -24,9 +24,8 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.events import decode, encode, envelope
 from runnotary.consumers.settings import Settings
-from runnotary.registry import RunCreated, pairing_key
+from runnotary.contract import RunCreated, decode, encode, envelope, pairing_key
 from runnotary.registry.synthetic import generate
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))

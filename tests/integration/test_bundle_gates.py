@@ -10,8 +10,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from runnotary.consumers.events import MeetingRequested, encode, envelope
-from runnotary.registry import RunCreated, pairing_key
+from runnotary.contract import MeetingRequested, RunCreated, encode, envelope, pairing_key
 from runnotary.registry.synthetic import generate
 
 POLICY = """

@@ -17,8 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from runnotary.bundles.evidence import BUNDLES_EXPERIMENT
 from runnotary.consumers.broker import free_port
-from runnotary.consumers.events import MeetingRequested, encode, envelope
-from runnotary.registry import RunCreated
+from runnotary.contract import MeetingRequested, RunCreated, encode, envelope
 from runnotary.registry.synthetic import generate
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))

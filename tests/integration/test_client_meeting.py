@@ -19,10 +19,9 @@ from runnotary.bundles.description import run_route
 from runnotary.bundles.evidence import BUNDLES_EXPERIMENT
 from runnotary.client import ClientSettings, InvalidMeeting, request_meeting
 from runnotary.consumers.broker import EmbeddedBroker, free_port
-from runnotary.consumers.events import decode, encode, envelope
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import Settings
-from runnotary.registry import pairing_key
+from runnotary.contract import decode, encode, envelope, pairing_key
 from runnotary.registry.synthetic import generate
 
 from tests.integration.browser import load
@@ -128,7 +127,7 @@ def test_an_invalid_request_names_the_field_and_sends_nothing(tmp_path: Path) ->
 def test_with_the_broker_down_the_request_is_spooled_then_flushed(tmp_path: Path) -> None:
     port = free_port()
     prefix = f"t{uuid.uuid4().hex[:8]}."
-    settings = ClientSettings(kafka_bootstrap=f"127.0.0.1:{port}", topic_prefix=prefix, topic_partitions=1,
+    settings = ClientSettings(kafka_bootstrap=f"127.0.0.1:{port}", topic_prefix=prefix,
                               spool_dir=tmp_path / "spool", delivery_timeout_s=3)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RUNNOTARY_")},
            "RUNNOTARY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "", "RUNNOTARY_TOPIC_PREFIX": prefix,
@@ -146,7 +145,7 @@ def test_with_the_broker_down_the_request_is_spooled_then_flushed(tmp_path: Path
 
     broker = EmbeddedBroker(port=port).start()
     try:
-        assert not ensure_topics(settings, ["meetings.requested"])
+        assert not ensure_topics(Settings(**settings.model_dump(), topic_partitions=1), ["meetings.requested"])
         flushed = subprocess.run([RUNNOTARY, "flush"], env=env, capture_output=True, text=True, timeout=120)
         assert flushed.returncode == 0, flushed.stderr
         assert f"{event_id} delivered" in flushed.stdout

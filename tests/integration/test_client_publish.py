@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from runnotary.client import (
     Artifact, ClientSettings, Metric, Published, current_environment, hash_dataset, publish_active_run, publish_run,
 )
-from runnotary.registry import RunCreated
+from runnotary.contract import RunCreated
 from runnotary.registry.synthetic import generate
 
 TAGS = {"domain": "quality", "agent_version": "v4.0", "dataset_type": "evaluation", "evaluation_type": "comprehensive"}
@@ -93,7 +93,7 @@ def test_plain_publishes_are_registered_paired_and_gated_with_the_clients_proven
     seen = svc.wait_for(lambda s: any(t == "gates.status" for t, _ in s), timeout=180)
     status = next(e.data for t, e in seen if t == "gates.status")
     assert status.overall == "pass"
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    client = MlflowClient(svc.settings.mlflow_tracking_uri)
     candidate_run = client.get_run(status.candidate_run)
     assert candidate_run.data.tags["runnotary.event_id"] == published[1].event_id
     assert candidate_run.data.tags["runnotary.candidate_id"] == cand_a.candidate_id
@@ -112,8 +112,8 @@ def test_a_run_published_from_inside_mlflow_is_adopted_and_registered_with_the_c
     units = {"compliance_at_1": "ratio", "visual_ablation_drop_pct": "pct", "latency_p95_ms": "ms"}
     claimed = {m.name.replace("@", "_at_"): m for m in baseline.metrics}
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(settings.mlflow_tracking_uri))
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(svc.settings.mlflow_tracking_uri))
+    client = MlflowClient(svc.settings.mlflow_tracking_uri)
     with mlflow.start_run(experiment_id=client.create_experiment(experiment), run_name="baseline-from-mlflow") as active:
         # What a team that already logs to MLflow does, plus the one runnotary line.
         mlflow.log_params({k: v for k, v in baseline.params.items()})

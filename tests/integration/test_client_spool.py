@@ -17,8 +17,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from runnotary.client import Artifact, ClientSettings, Metric, Spool, SpooledEvent, flush, publish_run
 from runnotary.consumers.broker import EmbeddedBroker, free_port
-from runnotary.consumers.events import decode
 from runnotary.consumers.kafka import ensure_topics
+from runnotary.consumers.settings import Settings
+from runnotary.contract import decode
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
 TAGS = {"domain": "quality", "agent_version": "v4.0", "dataset_type": "evaluation", "evaluation_type": "smoke"}
@@ -29,7 +30,7 @@ def outage(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A fixed port for a broker the test starts and stops, settings pointing at it, and a job's files."""
     port = free_port()
     settings = ClientSettings(kafka_bootstrap=f"127.0.0.1:{port}", topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
-                              topic_partitions=1, spool_dir=tmp_path / "spool", delivery_timeout_s=3)
+                              spool_dir=tmp_path / "spool", delivery_timeout_s=3)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "queries.csv").write_text("q1\nq2\n")
     (tmp_path / "artifacts" / "r").mkdir(parents=True)
@@ -39,7 +40,8 @@ def outage(tmp_path: Path) -> Iterator[dict[str, Any]]:
     def start() -> EmbeddedBroker:
         broker = EmbeddedBroker(port=port).start()
         brokers.append(broker)
-        assert not ensure_topics(settings, ["runs.created"])  # a memory-only broker forgets its topics
+        # A memory-only broker forgets its topics.
+        assert not ensure_topics(Settings(**settings.model_dump(), topic_partitions=1), ["runs.created"])
         return broker
 
     yield {"settings": settings, "start": start, "tmp": tmp_path}

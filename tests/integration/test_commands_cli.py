@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from runnotary.consumers.events import decode, encode, envelope
+from runnotary.contract import decode, encode, envelope
 from runnotary.registry.synthetic import generate
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))

@@ -11,8 +11,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from runnotary.consumers.commands import command_key
-from runnotary.consumers.events import Command, encode, envelope
-from runnotary.registry import RunCreated
+from runnotary.contract import Command, RunCreated, encode, envelope
 from runnotary.registry.synthetic import generate
 
 

@@ -12,10 +12,10 @@ import pytest
 from confluent_kafka import Consumer
 
 from runnotary.consumers.cli import main
-from runnotary.consumers.events import DeadLetter, DeadLetterHeader, envelope
 from runnotary.consumers.handlers import Outgoing
 from runnotary.consumers.kafka import ensure_topics, make_producer
 from runnotary.consumers.settings import Settings
+from runnotary.contract import DeadLetter, DeadLetterHeader, envelope
 
 Original = tuple[bytes | None, bytes, list[tuple[str, bytes | None]]]
 

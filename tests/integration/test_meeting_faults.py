@@ -19,9 +19,9 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 
 from runnotary.bundles import ComparisonSettings
-from runnotary.consumers.events import MeetingRequested, decode, encode, envelope
 from runnotary.consumers.handlers import Handlers
 from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.contract import MeetingRequested, decode, encode, envelope
 from runnotary.registry import Registry
 from runnotary.registry.synthetic import generate
 from runnotary.registry.tracking import PROVENANCE_PATH

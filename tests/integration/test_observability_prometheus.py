@@ -24,8 +24,7 @@ from confluent_kafka import Producer
 from mlflow.tracking import MlflowClient
 
 from runnotary.consumers.broker import free_port
-from runnotary.consumers.events import MeetingRequested, encode, envelope
-from runnotary.registry import RunCreated, pairing_key
+from runnotary.contract import MeetingRequested, RunCreated, encode, envelope, pairing_key
 from runnotary.registry.synthetic import generate
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))

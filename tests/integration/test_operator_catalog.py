@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.events import MeetingRequested, encode, envelope
-from runnotary.consumers.kafka import ensure_topics
-from runnotary.consumers.settings import TOPIC_NAMES, Settings
-from runnotary.registry import RunCreated, pairing_key, ranking
-from runnotary.registry.synthetic import generate
 from tests.integration.harness import RUNNOTARY, ServeProcess, Stream, publish, read_topic, serve_env
+from runnotary.consumers.kafka import ensure_topics
+from runnotary.consumers.settings import Settings
+from runnotary.contract import TOPICS, MeetingRequested, RunCreated, encode, envelope, pairing_key
+from runnotary.registry import ranking
+from runnotary.registry.synthetic import generate
 
 CATALOG = """
 version: 1
@@ -62,7 +62,7 @@ def test_an_operator_metric_is_registered_reproduced_compared_and_gated(
     settings_factory: Callable[..., Settings], tmp_path: Path,
 ) -> None:
     settings = settings_factory(n_resamples=500)
-    for topic, reason in ensure_topics(settings, TOPIC_NAMES).items():
+    for topic, reason in ensure_topics(settings, TOPICS).items():
         raise AssertionError(f"{topic}: {reason}")
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     (tmp_path / "gates.yaml").write_text(POLICY)

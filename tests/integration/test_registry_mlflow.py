@@ -17,7 +17,8 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from runnotary.registry import RegistryError, Registry, RunCreated, TrackingUnavailable
+from runnotary.contract import RunCreated
+from runnotary.registry import Registry, RegistryError, TrackingUnavailable
 from runnotary.registry.pairing import find_baseline
 from runnotary.registry.tracking import TAG
 

@@ -11,9 +11,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.events import MeetingRequested, encode, envelope
+from runnotary.contract import MeetingRequested, RunCreated, encode, envelope, pairing_key
+from runnotary.registry import sha256_file
 from runnotary.registry.synthetic import generate
-from runnotary.registry import RunCreated, pairing_key, sha256_file
 
 
 def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> None:

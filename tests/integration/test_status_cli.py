@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runnotary.registry import RunCreated
+from runnotary.contract import RunCreated
 from runnotary.registry.synthetic import generate
 
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))

@@ -16,9 +16,9 @@ from runnotary import stats
 from runnotary.bundles import GatePolicy, GateRule, GateSpec
 from runnotary.bundles.verify import verify_bundle
 from runnotary.consumers.commands import Commands
-from runnotary.consumers.events import Command, MeetingRequested, decode, envelope
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
-from runnotary.registry import Prepared, Registration, Registry, RunCreated, sha256_file
+from runnotary.contract import Command, MeetingRequested, RunCreated, decode, envelope
+from runnotary.registry import Prepared, Registration, Registry, sha256_file
 from runnotary.registry.synthetic import generate
 
 EXPERIMENT = "/Shared/arms"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from runnotary.consumers.events import decode, envelope
 from runnotary.consumers.handlers import Handlers, Outgoing
-from runnotary.registry import Prepared, Registration, Registry, RunCreated
+from runnotary.contract import RunCreated, decode, envelope
+from runnotary.registry import Prepared, Registration, Registry
 from runnotary.registry.synthetic import generate
 from runnotary.registry.tracking import TAG
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from runnotary.registry import ArtifactError, RunCreated, UnsafeArtifactPath, check_run, resolve_under, sha256_file
+from runnotary.contract import RunCreated
+from runnotary.registry import ArtifactError, UnsafeArtifactPath, check_run, resolve_under, sha256_file
 
 
 def test_symlink_escaping_the_root_is_refused(tmp_path: Path) -> None:

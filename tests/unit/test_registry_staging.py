@@ -10,7 +10,8 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
-from runnotary.registry import Registry, RunCreated
+from runnotary.contract import RunCreated
+from runnotary.registry import Registry
 
 
 def _registry(tmp_path: Path, **overrides: Any) -> Registry:

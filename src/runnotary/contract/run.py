@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
-from runnotary.digests import SHA256_PATTERN
+from runnotary.contract.fields import Frozen, Identifier, Name, Sha256, rfc3339
 
 __all__ = [
     "ArtifactKind",
@@ -28,35 +28,11 @@ __all__ = [
     "RunCreated",
     "Seeds",
     "StandardTags",
-    "Alert",
-    "Severity",
     "safe_relative_path",
-    "SafeName",
-    "SAFE_NAME",
     "pairing_key",
     "MLFLOW_PARAM_VALUE_MAX",
     "MLFLOW_TAG_VALUE_MAX",
 ]
-
-Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN, to_lower=True)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=250, strip_whitespace=True)]
-#: Values that end up inside MLflow search filters: no quotes, no spaces.
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-#: Names that become a directory or file name (meeting ids -> bundle/<meeting_id>/): no ':' either.
-SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-#: RFC 3339 date-time (section 5.6): a 'T' between date and time and a mandatory offset.
-RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-
-
-def rfc3339(value: object, what: str) -> object:
-    """Pass an aware datetime or an RFC 3339 string through; refuse anything else (numbers, naive or
-    space-separated times), naming ``what``."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value
-    if isinstance(value, str) and re.match(RFC3339, value):
-        return value
-    raise ValueError(f"{what} {value!r} is not an RFC 3339 timestamp with a time zone offset, e.g. 2026-11-26T14:45:00Z")
-SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME)]
 
 ArtifactKind = Literal[
     "metrics",
@@ -130,11 +106,7 @@ ParamValue = Annotated[str | int | float | bool, AfterValidator(_param_value)]
 TagText = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Dataset(_Model):
+class Dataset(Frozen):
     """The evaluation data set: its SHA-256 is the pairing key."""
 
     sha256: Sha256
@@ -143,7 +115,7 @@ class Dataset(_Model):
     source: TagText | None = Field(default=None, description="where the data set lives (URI), logged with the dataset input")
 
 
-class Seeds(_Model):
+class Seeds(Frozen):
     """Random seeds; ``family`` groups the seeds a candidate and its baseline must share."""
 
     value: int
@@ -152,13 +124,13 @@ class Seeds(_Model):
     test_split_seed: int | None = None
 
 
-class Code(_Model):
+class Code(Frozen):
     git_commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,40}$", to_lower=True)]
     dirty: bool = False
     repository: TagText | None = Field(default=None, description="where the code lives (logged as mlflow.source.git.repoURL)")
 
 
-class Environment(_Model):
+class Environment(Frozen):
     env_hash: Sha256
     python_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+(\.\d+)?")]
     cuda_version: str | None = None
@@ -166,7 +138,7 @@ class Environment(_Model):
     hardware: str | None = None
 
 
-class MetricClaim(_Model):
+class MetricClaim(Frozen):
     """A number a training job claims, and the artifact it says the number comes from."""
 
     uuid: UUID
@@ -187,13 +159,13 @@ class MetricClaim(_Model):
         return self
 
 
-class ArtifactRef(_Model):
+class ArtifactRef(Frozen):
     kind: ArtifactKind
     path: RelativePath
     sha256: Sha256 | None = Field(default=None, description="claimed SHA-256; runnotary recomputes it")
 
 
-class StandardTags(_Model):
+class StandardTags(Frozen):
     """The team's standard tags (every run must carry them)."""
 
     domain: Name
@@ -202,7 +174,7 @@ class StandardTags(_Model):
     evaluation_type: Name
 
 
-class RunCreated(_Model):
+class RunCreated(Frozen):
     """What a training job publishes on ``runs.created``."""
 
     run_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = Field(
@@ -255,20 +227,6 @@ class RunCreated(_Model):
             return claim.qrels
         qrels = [a.path for a in self.artifacts if a.kind == "trec_qrels"]
         return qrels[0] if len(qrels) == 1 else None
-
-
-Severity = Literal["info", "warning", "critical"]
-
-
-class Alert(_Model):
-    """A hygiene or gate finding published on ``alerts``."""
-
-    kind: Name
-    severity: Severity
-    run_id: str | None = None
-    candidate_id: str | None = None
-    message: str
-    details: dict[str, object] = Field(default_factory=dict)
 
 
 def pairing_key(event: RunCreated) -> str:
