@@ -27,7 +27,7 @@ from runnotary.bundles.page import PAGE, render_page
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
 from runnotary.registry import ArtifactError, Registration, Registry, redact, sha256_file, spec_for
 from runnotary.registry.models import SAFE_NAME
-from runnotary.registry.tracking import EXPERIMENT_TAGS, MLFLOW_ERRORS, tracking_error
+from runnotary.registry.mlflow_access import MLFLOW_ERRORS, tracking_error
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
            "write_bundle", "MEETING_ID", "PLOTS", "public_uri", "source_record"]

@@ -33,7 +33,7 @@ from runnotary.bundles.gates import methods_used
 from runnotary.bundles.policy import COMPARE
 from runnotary.registry.recompute import read_latency_log, read_per_query_table, recompute
 from runnotary.registry.models import safe_relative_path
-from runnotary.registry.tracking import PROVENANCE_PATH
+from runnotary.registry.records import PROVENANCE_PATH
 
 __all__ = ["Finding", "Report", "BundleUnreadable", "MlflowUnreachable", "recorded_source", "verify_bundle",
            "verify_command"]

@@ -26,7 +26,7 @@ from runnotary.consumers.reconcile import Reconciler
 from runnotary.consumers.service import Service
 from runnotary.consumers.settings import TOPIC_NAMES, Settings
 from runnotary.registry import Registry
-from runnotary.registry.tracking import configure_mlflow_http
+from runnotary.registry.mlflow_access import configure_mlflow_http
 
 __all__ = ["bootstrap_servers", "build_service", "for_broker", "serve"]
 

@@ -28,7 +28,7 @@ from runnotary.registry import (
     Alert, Registration, RegistryError, TrackingUnavailable, UnknownMetric, find_baseline, redact, spec_for,
 )
 from runnotary.registry.models import pairing_key
-from runnotary.registry.tracking import TAG
+from runnotary.registry.records import TAG
 
 __all__ = ["Answer", "CommandRefused", "Commands", "LATENCY_METRIC", "command_key", "invalid_command_reply", "reply_message"]
 

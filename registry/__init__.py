@@ -27,7 +27,9 @@ if TYPE_CHECKING:
         arm_from, arm_runs, awaiting_candidates, candidates_for, find_baseline, key_runs, newest_baseline,
     )
     from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
-    from runnotary.registry.tracking import MetricRecord, Prepared, Registration, Registry, configure_mlflow_http
+    from runnotary.registry.records import MetricRecord, Prepared, Registration
+    from runnotary.registry.registration import Registry
+    from runnotary.registry.mlflow_access import configure_mlflow_http
 
 _WHERE = {
     "artifacts": ("ArtifactRecord", "copy_hashed", "resolve_under", "sha256_file"),
@@ -41,7 +43,9 @@ _WHERE = {
     "pairing": ("arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs",
                 "newest_baseline"),
     "recompute": ("PerQueryTable", "read_latency_log", "read_per_query", "read_per_query_table", "recompute"),
-    "tracking": ("MetricRecord", "Prepared", "Registration", "Registry", "configure_mlflow_http"),
+    "mlflow_access": ("configure_mlflow_http",),
+    "records": ("MetricRecord", "Prepared", "Registration"),
+    "registration": ("Registry",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 

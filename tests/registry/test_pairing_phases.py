@@ -13,7 +13,7 @@ from runnotary.consumers.events import decode, envelope
 from runnotary.consumers.handlers import Handlers, Outgoing
 from runnotary.registry import Prepared, Registration, Registry, RunCreated
 from runnotary.registry.synthetic import generate
-from runnotary.registry.tracking import TAG
+from runnotary.registry.records import TAG
 
 
 def _events(root: Path) -> tuple[RunCreated, RunCreated]:

@@ -117,7 +117,7 @@ def test_parse_limit_refuses_large_files_before_reading(tmp_path: Path) -> None:
 
 
 def test_parsed_cache_is_bounded_and_keyed_by_content() -> None:
-    from runnotary.registry.cache import ParsedCache
+    from runnotary.registry.evidence_cache import ParsedCache
 
     cache = ParsedCache(max_entries=2)
     parses: list[str] = []
