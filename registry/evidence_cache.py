@@ -26,7 +26,8 @@ from runnotary.registry.artifacts import ArtifactRecord, sha256_file
 from runnotary.registry.catalog import Recipe, spec_for
 from runnotary.registry.classification import MEAN_MEASURES, Predictions, per_example, read_predictions
 from runnotary.registry.errors import ArtifactError
-from runnotary.registry.ranking import Judged, PerQuery, evaluate, judge, read_qrels, read_run
+from runnotary.registry.ranking import Judged, PerQuery, evaluate, judge
+from runnotary.registry.ranking_files import read_qrels, read_run
 from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query_table
 from runnotary.registry.records import EVIDENCE_DIR, PROVENANCE_PATH, MetricRecord, Registration, Staged
 

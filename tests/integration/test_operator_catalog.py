@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from runnotary.consumers.events import MeetingRequested, encode, envelope
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import TOPIC_NAMES, Settings
-from runnotary.registry import RunCreated, pairing_key, ranking
+from runnotary.registry import RunCreated, pairing_key, ranking, ranking_files
 from runnotary.registry.synthetic import generate
 from tests.integration.harness import RUNNOTARY, ServeProcess, Stream, publish, read_topic, serve_env
 
@@ -44,8 +44,8 @@ gates:
 
 
 def _recall50(folder: Path) -> ranking.PerQuery:
-    judged = ranking.judge(ranking.read_run(folder / "trec" / "run.trec", 1 << 30),
-                           ranking.read_qrels(folder / "trec" / "qrels.txt", 1 << 30))
+    judged = ranking.judge(ranking_files.read_run(folder / "trec" / "run.trec", 1 << 30),
+                           ranking_files.read_qrels(folder / "trec" / "qrels.txt", 1 << 30))
     return ranking.evaluate(judged, "recall", 50)
 
 
