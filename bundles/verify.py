@@ -27,7 +27,8 @@ from runnotary.bundles.decision import DecisionMetrics
 from runnotary.bundles.evidence import where_in_file
 from runnotary.registry import classification
 from runnotary.registry.ranking import score_files
-from runnotary.registry import ArtifactError, RunnotaryError, redact, sha256_file, spec_for
+from runnotary.errors import RunnotaryError
+from runnotary.registry import ArtifactError, redact, sha256_file, spec_for
 from runnotary.bundles.comparison import metric_random_state
 from runnotary.bundles.gates import methods_used
 from runnotary.bundles.policy import COMPARE

@@ -171,7 +171,7 @@ def test_ten_thousand_hostile_payloads_are_dead_lettered_and_every_valid_event_i
     import json
     import os
 
-    from runnotary.registry import ArtifactRef
+    from runnotary.registry.models import ArtifactRef
 
     settings, experiment, stream = _setup(settings_factory, tmp_path, n_keys=25, per_key=4)
     root = Path(settings.artifact_root)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from runnotary.registry import ArtifactError, copy_hashed, recompute, spec_for
+from runnotary.registry import ArtifactError, spec_for
+from runnotary.registry.artifacts import copy_hashed
 from runnotary.registry.errors import ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, UnsafeArtifactPath
-from runnotary.registry.recompute import read_latency_log, read_per_query_table
+from runnotary.registry.recompute import read_latency_log, read_per_query_table, recompute
 
 
 @pytest.fixture
