@@ -28,7 +28,7 @@ from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_ta
 from runnotary.contract import SAFE_NAME
 from runnotary.errors import redact
 from runnotary.registry import ArtifactError, Registration, Registry, sha256_file, spec_for
-from runnotary.registry.tracking import EXPERIMENT_TAGS, MLFLOW_ERRORS, tracking_error
+from runnotary.registry.mlflow_access import MLFLOW_ERRORS, tracking_error
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",
            "write_bundle", "MEETING_ID", "PLOTS", "public_uri", "source_record"]

@@ -29,11 +29,12 @@ from runnotary.bundles.evidence import where_in_file
 from runnotary.bundles.gates import methods_used
 from runnotary.bundles.policy import COMPARE
 from runnotary.contract import safe_relative_path
-from runnotary.errors import redact
-from runnotary.registry import ArtifactError, RunnotaryError, classification, sha256_file, spec_for
+from runnotary.errors import RunnotaryError, redact
+from runnotary.registry import ArtifactError, sha256_file, spec_for
+from runnotary.registry import classification
 from runnotary.registry.ranking import score_files
 from runnotary.registry.recompute import read_latency_log, read_per_query_table, recompute
-from runnotary.registry.tracking import PROVENANCE_PATH
+from runnotary.registry.records import PROVENANCE_PATH
 
 __all__ = ["Finding", "Report", "BundleUnreadable", "MlflowUnreachable", "recorded_source", "verify_bundle",
            "verify_command"]

@@ -27,7 +27,7 @@ from runnotary.consumers.service import Service
 from runnotary.consumers.settings import Settings
 from runnotary.contract import TOPICS
 from runnotary.registry import Registry
-from runnotary.registry.tracking import configure_mlflow_http
+from runnotary.registry.mlflow_access import configure_mlflow_http
 
 __all__ = ["build_handlers", "build_service", "for_broker", "gate_policy", "make_registry", "serve"]
 

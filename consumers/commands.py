@@ -25,7 +25,7 @@ from runnotary.contract import (
 )
 from runnotary.errors import redact
 from runnotary.registry import Registration, RegistryError, TrackingUnavailable, UnknownMetric, find_baseline, spec_for
-from runnotary.registry.tracking import TAG
+from runnotary.registry.records import TAG
 
 __all__ = ["Answer", "CommandRefused", "Commands", "LATENCY_METRIC", "command_key", "invalid_command_reply", "reply_message"]
 

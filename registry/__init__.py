@@ -1,4 +1,4 @@
-"""Provenance on MLflow: the metric catalog, artifacts, pairing, hygiene, registration.
+"""Provenance on MLflow: registration, the metric catalog, artifacts, recomputation, pairing, hygiene.
 
 Names are resolved lazily (PEP 562), so importing one module does not load mlflow or numpy for all.
 The run-created models the registry reads are the event contract's (``runnotary.contract``).
@@ -10,33 +10,27 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runnotary.registry.artifacts import ArtifactRecord, copy_hashed, resolve_under, sha256_file
-    from runnotary.registry.catalog import (
-        CATALOG, CatalogError, MetricSpec, Recipe, UnknownMetric, active_catalog, load_catalog, normalize, spec_for,
-        use_catalog,
-    )
-    from runnotary.registry.errors import (
-        ArtifactError, ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, RegistryError, RunnotaryError,
-        TrackingUnavailable, UnsafeArtifactPath,
-    )
-    from runnotary.registry.hygiene import HygieneSettings, check_run
+    from runnotary.registry.artifacts import sha256_file
+    from runnotary.registry.catalog import UnknownMetric, spec_for
+    from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable
+    from runnotary.registry.hygiene import HygieneSettings
     from runnotary.registry.pairing import (
-        arm_from, arm_runs, awaiting_candidates, candidates_for, find_baseline, key_runs, newest_baseline,
+        arm_from, awaiting_candidates, candidates_for, find_baseline, key_runs, newest_baseline,
     )
-    from runnotary.registry.recompute import PerQueryTable, read_latency_log, read_per_query, read_per_query_table, recompute
-    from runnotary.registry.tracking import MetricRecord, Prepared, Registration, Registry, configure_mlflow_http
+    from runnotary.registry.recompute import PerQueryTable
+    from runnotary.registry.records import MetricRecord, Prepared, Registration
+    from runnotary.registry.registration import Registry
 
+#: What other packages import from the registry; everything else is imported from its module.
 _WHERE = {
-    "artifacts": ("ArtifactRecord", "copy_hashed", "resolve_under", "sha256_file"),
-    "catalog": ("CATALOG", "CatalogError", "MetricSpec", "Recipe", "UnknownMetric", "active_catalog", "load_catalog", "normalize",
-                "spec_for", "use_catalog"),
-    "errors": ("ArtifactError", "ArtifactMissing", "ArtifactTooLarge", "ArtifactUnreadable", "RegistryError",
-               "RunnotaryError", "TrackingUnavailable", "UnsafeArtifactPath"),
-    "hygiene": ("HygieneSettings", "check_run"),
-    "pairing": ("arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs",
-                "newest_baseline"),
-    "recompute": ("PerQueryTable", "read_latency_log", "read_per_query", "read_per_query_table", "recompute"),
-    "tracking": ("MetricRecord", "Prepared", "Registration", "Registry", "configure_mlflow_http"),
+    "artifacts": ("sha256_file",),
+    "catalog": ("UnknownMetric", "spec_for"),
+    "errors": ("ArtifactError", "RegistryError", "TrackingUnavailable"),
+    "hygiene": ("HygieneSettings",),
+    "pairing": ("arm_from", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs", "newest_baseline"),
+    "recompute": ("PerQueryTable",),
+    "records": ("MetricRecord", "Prepared", "Registration"),
+    "registration": ("Registry",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
@@ -48,8 +42,6 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'runnotary.registry' has no attribute {name!r}")
     loaded = importlib.import_module(f"runnotary.registry.{module}")
-    # Bind every name of the module: importing ``registry.recompute`` made ``recompute`` the module,
-    # and the function of that name must win.
     globals().update({n: getattr(loaded, n) for n in _WHERE[module]})
     return globals()[name]
 

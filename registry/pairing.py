@@ -18,7 +18,8 @@ look: each looks at its arm after its mark, and the later look sees both.
 
 from __future__ import annotations
 
-from runnotary.registry.tracking import TAG, Registration, Registry
+from runnotary.registry.records import TAG, Registration
+from runnotary.registry.registration import Registry
 
 __all__ = ["arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs",
            "newest_baseline"]

@@ -64,7 +64,7 @@ def _write_trec(run_dir: Path, query_ids: list[str], grades: np.ndarray, signal:
                 rng: np.random.Generator) -> float:
     """A TREC run (100 documents per query, scores following the grades by ``signal``) and its qrels
     (``grades``: queries x 100 documents, -1 = not judged); returns the run's MAP as trec_eval computes it."""
-    from runnotary.registry import ranking
+    from runnotary.registry import ranking, ranking_files
 
     (run_dir / "trec").mkdir(exist_ok=True)
     n_queries, n_docs = grades.shape
@@ -77,8 +77,8 @@ def _write_trec(run_dir: Path, query_ids: list[str], grades: np.ndarray, signal:
     with (run_dir / "trec" / "qrels.txt").open("w") as fh:
         for q, qid in enumerate(query_ids[:n_queries]):
             fh.writelines(f"{qid} 0 doc{q:05d}-{d:03d} {g}\n" for d, g in enumerate(grades[q]) if g >= 0)
-    judged = ranking.judge(ranking.read_run(run_dir / "trec" / "run.trec", 1 << 30),
-                           ranking.read_qrels(run_dir / "trec" / "qrels.txt", 1 << 30))
+    judged = ranking.judge(ranking_files.read_run(run_dir / "trec" / "run.trec", 1 << 30),
+                           ranking_files.read_qrels(run_dir / "trec" / "qrels.txt", 1 << 30))
     return ranking.evaluate(judged, "map").mean  # the job's own trec_eval
 
 

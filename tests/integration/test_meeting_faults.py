@@ -24,7 +24,7 @@ from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.contract import MeetingRequested, decode, encode, envelope
 from runnotary.registry import Registry
 from runnotary.registry.synthetic import generate
-from runnotary.registry.tracking import PROVENANCE_PATH
+from runnotary.registry.records import PROVENANCE_PATH
 
 
 class RefusingGateway:

@@ -16,9 +16,11 @@ from mlflow.tracking import MlflowClient
 
 from tests.integration.harness import RUNNOTARY, ServeProcess, Stream, publish, read_topic, serve_env
 from runnotary.consumers.kafka import ensure_topics
+from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import Settings
 from runnotary.contract import TOPICS, MeetingRequested, RunCreated, encode, envelope, pairing_key
-from runnotary.registry import ranking
+from runnotary.registry import ranking, ranking_files
+from runnotary.registry.synthetic import generate
 from runnotary.registry.synthetic import generate
 
 CATALOG = """
@@ -44,8 +46,8 @@ gates:
 
 
 def _recall50(folder: Path) -> ranking.PerQuery:
-    judged = ranking.judge(ranking.read_run(folder / "trec" / "run.trec", 1 << 30),
-                           ranking.read_qrels(folder / "trec" / "qrels.txt", 1 << 30))
+    judged = ranking.judge(ranking_files.read_run(folder / "trec" / "run.trec", 1 << 30),
+                           ranking_files.read_qrels(folder / "trec" / "qrels.txt", 1 << 30))
     return ranking.evaluate(judged, "recall", 50)
 
 

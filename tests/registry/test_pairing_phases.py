@@ -13,7 +13,7 @@ from runnotary.consumers.handlers import Handlers, Outgoing
 from runnotary.contract import RunCreated, decode, envelope
 from runnotary.registry import Prepared, Registration, Registry
 from runnotary.registry.synthetic import generate
-from runnotary.registry.tracking import TAG
+from runnotary.registry.records import TAG
 
 
 def _events(root: Path) -> tuple[RunCreated, RunCreated]:

@@ -20,8 +20,8 @@ import yaml
 from runnotary.bundles import ComparisonSettings, compare, load_policy
 from runnotary.bundles.gates import evaluate as evaluate_gates
 from runnotary.contract import RunCreated
-from runnotary.registry import CatalogError, Registry, UnknownMetric, normalize, spec_for, use_catalog
-from runnotary.registry.catalog import CATALOG, catalog_schema, load_catalog
+from runnotary.registry import Registry, UnknownMetric, spec_for
+from runnotary.registry.catalog import CATALOG, CatalogError, catalog_schema, load_catalog, normalize, use_catalog
 
 OPERATOR = """
 version: 1
