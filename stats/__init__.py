@@ -1,7 +1,7 @@
 """Pure numerics for runnotary's A/B evidence: resampling CIs, tests, effect sizes, drift, seeds x items.
 
 The public functions validate their input once, run a numba kernel from
-the private :mod:`stats._kernels` and return a frozen result that records its method and
+one of the private ``_…kernels`` modules and return a frozen result that records its method and
 ``random_state``, so every published number can be reproduced bit for bit.
 This package does no I/O and imports nothing from the rest of runnotary.
 

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _kernels as kernels
+from . import _permutation_kernels as kernels
 from ._counts import sign_flip_pvalues_by_counts
 from ._validation import (
     _validate_choice,

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import bdtr, bdtrc
 
-from . import _kernels as kernels
+from . import _quantile_kernels as kernels
 from ._validation import (
     _validate_n_resamples,
     _validate_open_unit,

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _kernels as kernels
+from . import _runswap_kernels as kernels
 from ._validation import _validate_arms, _validate_choice, _validate_n_resamples, _validate_random_state
 from .errors import InvalidInputError
 from .permutation import _pvalue

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _setkernels as kernels
+from . import _wholeset_kernels as kernels
 from ._validation import (
     _validate_choice,
     _validate_n_resamples,
