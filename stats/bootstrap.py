@@ -20,7 +20,7 @@ from ._validation import (
     _validate_open_unit,
     _validate_random_state,
 )
-from .results import BootstrapResult
+from ._paired_results import BootstrapResult
 
 __all__ = ["paired_bootstrap"]
 

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from scipy.special import stdtr, stdtrit
 
 from ._validation import _validate_arms, _validate_choice, _validate_open_unit, _validate_real
-from .results import CrossedResult
+from ._seed_results import CrossedResult
 
 __all__ = ["crossed_interval"]
 

@@ -17,7 +17,7 @@ from ._validation import (
     _validate_sample,
 )
 from .errors import InvalidInputError
-from .results import KSResult, PSIResult
+from ._check_results import KSResult, PSIResult
 
 __all__ = ["PSI_MODERATE", "PSI_SIGNIFICANT", "ks_test", "psi"]
 

@@ -11,7 +11,7 @@ from scipy.special import gammaln, ndtri
 
 from ._tdist import nct_sf
 from ._validation import _validate_differences, _validate_open_unit, _validate_sample
-from .results import EffectSizeResult
+from ._paired_results import EffectSizeResult
 
 __all__ = ["effect_sizes"]
 

@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 
 from ._validation import _validate_choice, _validate_open_unit
 from .errors import InvalidInputError
-from .results import MultipleTestingResult
+from ._check_results import MultipleTestingResult
 
 __all__ = ["adjust_pvalues", "benjamini_hochberg", "holm"]
 

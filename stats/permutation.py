@@ -15,7 +15,7 @@ from ._validation import (
     _validate_n_resamples,
     _validate_random_state,
 )
-from .results import PermutationResult
+from ._paired_results import PermutationResult
 
 __all__ = ["paired_permutation_test"]
 

@@ -18,7 +18,7 @@ from ._validation import (
     _validate_open_unit,
 )
 from .errors import InvalidInputError
-from .results import PowerResult
+from ._paired_results import PowerResult
 
 __all__ = ["difference_sd", "paired_mde", "paired_power", "paired_sample_size"]
 

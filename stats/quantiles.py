@@ -31,7 +31,7 @@ from ._validation import (
 )
 from .bootstrap import _standard_error
 from .errors import InvalidInputError
-from .results import BootstrapResult
+from ._paired_results import BootstrapResult
 from .rng import STREAM_QUANTILE_BASELINE, STREAM_QUANTILE_CANDIDATE
 
 __all__ = ["quantile_delta"]

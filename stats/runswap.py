@@ -13,7 +13,7 @@ from . import _runswap_kernels as kernels
 from ._validation import _validate_arms, _validate_choice, _validate_n_resamples, _validate_random_state
 from .errors import InvalidInputError
 from .permutation import _pvalue
-from .results import RunSwapResult
+from ._seed_results import RunSwapResult
 
 __all__ = ["run_swap_permutation"]
 

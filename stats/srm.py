@@ -8,7 +8,7 @@ from scipy.stats import chi2
 
 from ._validation import _validate_open_unit
 from .errors import InvalidInputError
-from .results import SRMResult
+from ._check_results import SRMResult
 
 __all__ = ["SRM_ALPHA", "srm_test"]
 

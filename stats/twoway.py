@@ -17,7 +17,7 @@ from ._validation import (
 )
 from .countmatrix import _count_blocks
 from .errors import InvalidInputError
-from .results import TwoWayBootstrapResult
+from ._seed_results import TwoWayBootstrapResult
 from .rng import STREAM_SEEDS_BASELINE, STREAM_SEEDS_CANDIDATE
 
 __all__ = ["two_way_bootstrap"]

@@ -18,7 +18,7 @@ from ._validation import (
 from .bootstrap import _bca_levels, _standard_error
 from .countmatrix import _count_blocks
 from .errors import InvalidInputError
-from .results import BootstrapResult
+from ._paired_results import BootstrapResult
 
 __all__ = ["paired_set_bootstrap"]
 
