@@ -12,7 +12,7 @@ from scipy.special import ndtr, ndtri
 from . import _bootstrap_kernels as kernels
 from ._count_kernels import count_means
 from ._counts import bootstrap_means_by_counts
-from .countmatrix import _count_blocks
+from ._paired_results import BootstrapResult
 from ._validation import (
     _validate_choice,
     _validate_differences,
@@ -20,7 +20,7 @@ from ._validation import (
     _validate_open_unit,
     _validate_random_state,
 )
-from ._paired_results import BootstrapResult
+from .countmatrix import _count_blocks
 
 __all__ = ["paired_bootstrap"]
 

@@ -9,6 +9,7 @@ from numpy.typing import ArrayLike
 
 from . import _twoway_kernels as kernels
 from ._count_kernels import count_products
+from ._seed_results import TwoWayBootstrapResult
 from ._validation import (
     _validate_arms,
     _validate_n_resamples,
@@ -17,7 +18,6 @@ from ._validation import (
 )
 from .countmatrix import _count_blocks
 from .errors import InvalidInputError
-from ._seed_results import TwoWayBootstrapResult
 from .rng import STREAM_SEEDS_BASELINE, STREAM_SEEDS_CANDIDATE
 
 __all__ = ["two_way_bootstrap"]
