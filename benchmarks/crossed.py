@@ -30,7 +30,7 @@ import numba
 import numpy as np
 
 from runnotary import stats
-from runnotary.stats import _kernels as kernels, countmatrix
+from runnotary.stats import _bootstrap_kernels, _count_kernels, countmatrix
 
 _SEED = 20240601
 _N = 5000
@@ -105,11 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     d = c1 - b1
     d_ext = np.append(d, 0.0)
     print(f"one-run paired bootstrap of the mean, n = {_N}, B = {_B}")
-    before = row("before: index draws (kernels.bootstrap_means)", lambda: kernels.bootstrap_means(
+    before = row("before: index draws (_bootstrap_kernels.bootstrap_means)", lambda: _bootstrap_kernels.bootstrap_means(
         d_ext, _B, np.uint64(_SEED), np.empty(_B)))
     after = row("after: paired_bootstrap, count matrix cached", lambda: stats.paired_bootstrap(
         c1, b1, n_resamples=_B, random_state=_SEED))
-    row("  of which count matrix x differences", lambda: kernels.count_means(
+    row("  of which count matrix x differences", lambda: _count_kernels.count_means(
         stats.resample_counts(_N, _B, _SEED).T, d, np.empty(_B)))
 
     def cold() -> None:

@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _per_candidate(repeats: int) -> None:
     """The statistics ``bundles.compare`` runs for one candidate, with the general kernels and as called."""
-    from runnotary.stats import _kernels as kernels
+    from runnotary.stats import _bootstrap_kernels, _permutation_kernels
 
     rng = np.random.default_rng(_SEED)
     n, b = 5000, 10_000
@@ -200,9 +200,9 @@ def _per_candidate(repeats: int) -> None:
                                                                     random_state=_SEED)),
     ]
     general = [
-        ("compliance@1 index bootstrap kernel", lambda: kernels.bootstrap_means(
+        ("compliance@1 index bootstrap kernel", lambda: _bootstrap_kernels.bootstrap_means(
             np.append(d, 0.0), b, np.uint64(_SEED), np.empty(b))),
-        ("compliance@1 Monte Carlo sign flips", lambda: kernels.sign_flip_sums(
+        ("compliance@1 Monte Carlo sign flips", lambda: _permutation_kernels.sign_flip_sums(
             padded, float(padded.sum()), b, np.uint64(_SEED), np.empty(b))),
     ]
     print(f"\nstatistics of one candidate as bundles.compare runs them ({n} queries, 20,000 latency lines, "

@@ -1,7 +1,7 @@
 """Pure numerics for runnotary's A/B evidence: resampling CIs, tests, effect sizes, drift, seeds x items.
 
 The public functions validate their input once, run a numba kernel from
-the private :mod:`stats._kernels` and return a frozen result that records its method and
+one of the private ``_…kernels`` modules and return a frozen result that records its method and
 ``random_state``, so every published number can be reproduced bit for bit.
 This package does no I/O and imports nothing from the rest of runnotary.
 
@@ -10,10 +10,13 @@ Call :func:`warmup` at service start so JIT compilation stays off the hot path.
 
 from __future__ import annotations
 
+from ._check_results import KSResult, MultipleTestingResult, PSIResult, SRMResult
+from ._paired_results import BootstrapResult, EffectSizeResult, PermutationResult, PowerResult
+from ._seed_results import CrossedResult, RunSwapResult, TwoWayBootstrapResult
 from .bootstrap import paired_bootstrap
 from .countmatrix import resample_counts
 from .crossed import crossed_interval
-from .drift import PSI_MODERATE, PSI_SIGNIFICANT, ks_test, psi
+from .drift import ks_test, psi
 from .effects import effect_sizes
 from .errors import InvalidInputError, StatsError
 from .multiplicity import adjust_pvalues, benjamini_hochberg, holm
@@ -21,27 +24,14 @@ from .permutation import paired_permutation_test
 from .power import difference_sd, paired_mde, paired_power, paired_sample_size
 from .quantiles import quantile_delta
 from .runswap import run_swap_permutation
-from .twoway import two_way_bootstrap
-from .wholeset import paired_set_bootstrap
-from .results import (
-    BootstrapResult,
-    CrossedResult,
-    EffectSizeResult,
-    KSResult,
-    MultipleTestingResult,
-    PermutationResult,
-    PowerResult,
-    PSIResult,
-    RunSwapResult,
-    SRMResult,
-    TwoWayBootstrapResult,
-)
 from .srm import SRM_ALPHA, srm_test
+from .twoway import two_way_bootstrap
 from .warmup import warmup
+from .wholeset import paired_set_bootstrap
 
+# The functions other packages and users call, their errors, and the result types they return (for
+# annotations; the records live in private modules).
 __all__ = [
-    "PSI_MODERATE",
-    "PSI_SIGNIFICANT",
     "SRM_ALPHA",
     "BootstrapResult",
     "CrossedResult",

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats as _scipy_stats
 from scipy.special import gammaln, xlogy
 
-from . import _kernels as kernels
+from . import _bootstrap_kernels as kernels
 
 __all__ = ["bootstrap_means_by_counts", "sign_flip_pvalues_by_counts"]
 

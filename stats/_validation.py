@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._record import Alternative
 from .errors import InvalidInputError
 
 _MAX_SEED = 2**64
@@ -27,31 +28,40 @@ def _validate_sample(values: ArrayLike, name: str, *, min_size: int = 2) -> np.n
     Booleans and integers are accepted (per-example 0/1 metrics are common);
     complex, object, string and datetime data are not.
     """
-    try:
-        array = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name} is not array-like: {exc}") from exc
-    if array.dtype.kind not in "biuf":
-        raise InvalidInputError(
-            f"{name} has non-numeric dtype {array.dtype}; expected real numbers"
-        )
+    array = _as_numeric_array(values, name, kinds="biuf")
     if array.ndim != 1:
         raise InvalidInputError(f"{name} must be 1-dimensional, got shape {array.shape}")
     if array.shape[0] < min_size:
         raise InvalidInputError(
             f"{name} has {array.shape[0]} values; at least {min_size} are required"
         )
-    if array.shape[0] > _MAX_N:
-        raise InvalidInputError(f"{name} has {array.shape[0]} values; at most {_MAX_N} are supported")
+    return _as_finite_float64(array, name, size=array.shape[0], unit="values")
+
+
+def _as_numeric_array(values: ArrayLike, name: str, *, kinds: str) -> np.ndarray:
+    """Return ``values`` as an array whose dtype kind is one of ``kinds`` (numpy's codes: ``"biuf"``)."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} is not array-like: {exc}") from exc
+    if array.dtype.kind not in kinds:
+        raise InvalidInputError(f"{name} has non-numeric dtype {array.dtype}; expected real numbers")
+    return array
+
+
+def _as_finite_float64(array: np.ndarray, name: str, *, size: int, unit: str) -> np.ndarray:
+    """Return ``array`` (1-d values or 2-d runs x items, ``size`` of them along the checked axis) as a
+    contiguous float64 array, refusing a size over the kernels' limit and any NaN or inf."""
+    if size > _MAX_N:
+        raise InvalidInputError(f"{name} has {size} {unit}; at most {_MAX_N} are supported")
     array = np.ascontiguousarray(array, dtype=np.float64)
     finite = np.isfinite(array)
     if not finite.all():
         bad = array[~finite]
         kind = "NaN" if np.isnan(bad).any() else "inf"
-        where = int(np.flatnonzero(~finite)[0])
-        raise InvalidInputError(
-            f"{name} contains {kind} ({bad.size} non-finite values, first at index {where})"
-        )
+        first = [int(k) for k in np.argwhere(~finite)[0]]
+        where = f"index {first[0]}" if array.ndim == 1 else f"run {first[0]}, item {first[1]}"
+        raise InvalidInputError(f"{name} contains {kind} ({bad.size} non-finite values, first at {where})")
     return array
 
 
@@ -135,18 +145,18 @@ def _validate_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _validate_alternative(value: Any) -> Alternative:
+    """Return ``value`` if it names an alternative hypothesis: ``"two-sided"``, ``"less"`` or ``"greater"``."""
+    return _validate_choice(value, "alternative", get_args(Alternative))  # type: ignore[return-value]
+
+
 def _validate_runs(values: ArrayLike, name: str) -> np.ndarray:
     """Return per-run, per-item scores as a finite 2-d contiguous float64 array, shape (S, n).
 
     Rows are seed runs, columns items; a 1-d array is one run. At least one run
     and two items are required.
     """
-    try:
-        array = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name} is not array-like: {exc}") from exc
-    if array.dtype.kind not in "biuf":
-        raise InvalidInputError(f"{name} has non-numeric dtype {array.dtype}; expected real numbers")
+    array = _as_numeric_array(values, name, kinds="biuf")
     if array.ndim == 1:
         array = array.reshape(1, -1)
     if array.ndim != 2:
@@ -157,17 +167,7 @@ def _validate_runs(values: ArrayLike, name: str) -> np.ndarray:
         raise InvalidInputError(f"{name} has no runs; at least 1 is required")
     if array.shape[1] < 2:
         raise InvalidInputError(f"{name} has {array.shape[1]} items; at least 2 are required")
-    if array.shape[1] > _MAX_N:
-        raise InvalidInputError(f"{name} has {array.shape[1]} items; at most {_MAX_N} are supported")
-    array = np.ascontiguousarray(array, dtype=np.float64)
-    finite = np.isfinite(array)
-    if not finite.all():
-        bad = array[~finite]
-        kind = "NaN" if np.isnan(bad).any() else "inf"
-        run, item = (int(k) for k in np.argwhere(~finite)[0])
-        raise InvalidInputError(
-            f"{name} contains {kind} ({bad.size} non-finite values, first at run {run}, item {item})"
-        )
+    array = _as_finite_float64(array, name, size=array.shape[1], unit="items")
     _validate_magnitude(array.ravel(), name)
     return array
 

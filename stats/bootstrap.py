@@ -9,9 +9,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
-from . import _kernels as kernels
+from . import _bootstrap_kernels as kernels
+from ._count_kernels import count_means
 from ._counts import bootstrap_means_by_counts
-from .countmatrix import _count_blocks
+from ._paired_results import BootstrapResult
 from ._validation import (
     _validate_choice,
     _validate_differences,
@@ -19,7 +20,7 @@ from ._validation import (
     _validate_open_unit,
     _validate_random_state,
 )
-from .results import BootstrapResult
+from .countmatrix import _count_blocks
 
 __all__ = ["paired_bootstrap"]
 
@@ -145,7 +146,7 @@ def paired_bootstrap(
         by_counts = bootstrap_means_by_counts(d, n_resamples, seed)
         if by_counts is None:
             for start, counts in _count_blocks(n, n_resamples, seed):
-                kernels.count_means(counts, d, distribution[start : start + counts.shape[0]])
+                count_means(counts, d, distribution[start : start + counts.shape[0]])
         else:
             distribution, resampling = by_counts, "counts"
         if method == "bca":

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from . import _kernels as kernels
+from . import _count_kernels as kernels
 from ._validation import _MAX_N, _validate_int, _validate_n_resamples, _validate_random_state
 from .errors import InvalidInputError
 

@@ -17,19 +17,24 @@ serves one comparison and a stack of simulated ones (the calibration tests).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import stdtr, stdtrit
 
-from ._validation import _validate_arms, _validate_choice, _validate_open_unit, _validate_real
-from .results import CrossedResult
+from ._record import Alternative, Estimand
+from ._seed_results import CrossedResult
+from ._validation import (
+    _validate_alternative,
+    _validate_arms,
+    _validate_choice,
+    _validate_open_unit,
+    _validate_real,
+)
 
 __all__ = ["crossed_interval"]
 
-Estimand = Literal["E1", "E2", "E3"]
-Alternative = Literal["two-sided", "less", "greater"]
 
 #: Level and power of the minimum detectable effect every result reports.
 MDE_ALPHA = 0.05
@@ -120,7 +125,7 @@ def crossed_interval(
     yb, ya, matched = _validate_arms(candidate, baseline, matched=matched)
     estimand = _validate_choice(estimand, "estimand", ("E1", "E2", "E3"))  # type: ignore[assignment]
     confidence_level = _validate_open_unit(confidence_level, "confidence_level")
-    alternative = _validate_choice(alternative, "alternative", ("two-sided", "less", "greater"))  # type: ignore[assignment]
+    alternative = _validate_alternative(alternative)
     margin = _validate_real(margin, "margin")
 
     s_b, n = yb.shape

@@ -10,14 +10,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats as _scipy_stats
 
-from ._validation import (
-    _validate_choice,
-    _validate_int,
-    _validate_open_unit,
-    _validate_sample,
-)
+from ._check_results import KSResult, PSIResult
+from ._record import Alternative
+from ._validation import _validate_alternative, _validate_int, _validate_open_unit, _validate_sample
 from .errors import InvalidInputError
-from .results import KSResult, PSIResult
 
 __all__ = ["PSI_MODERATE", "PSI_SIGNIFICANT", "ks_test", "psi"]
 
@@ -106,7 +102,7 @@ def ks_test(
     reference: ArrayLike,
     current: ArrayLike,
     *,
-    alternative: Literal["two-sided", "less", "greater"] = "two-sided",
+    alternative: Alternative = "two-sided",
 ) -> KSResult:
     """Two-sample Kolmogorov-Smirnov test (wraps :func:`scipy.stats.ks_2samp`).
 
@@ -126,7 +122,7 @@ def ks_test(
     """
     r = _validate_sample(reference, "reference")
     c = _validate_sample(current, "current")
-    alternative = _validate_choice(alternative, "alternative", ("two-sided", "less", "greater"))  # type: ignore[assignment]
+    alternative = _validate_alternative(alternative)
     method = "exact" if max(r.shape[0], c.shape[0]) <= _KS_EXACT_MAX_N else "asymp"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -9,9 +9,9 @@ from numpy.typing import ArrayLike
 from scipy import optimize
 from scipy.special import gammaln, ndtri
 
+from ._paired_results import EffectSizeResult
 from ._tdist import nct_sf
 from ._validation import _validate_differences, _validate_open_unit, _validate_sample
-from .results import EffectSizeResult
 
 __all__ = ["effect_sizes"]
 

@@ -7,9 +7,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validation import _validate_choice, _validate_open_unit
+from ._check_results import MultipleTestingResult
+from ._validation import _as_numeric_array, _validate_choice, _validate_open_unit
 from .errors import InvalidInputError
-from .results import MultipleTestingResult
 
 __all__ = ["adjust_pvalues", "benjamini_hochberg", "holm"]
 
@@ -77,13 +77,7 @@ def benjamini_hochberg(pvalues: ArrayLike, *, alpha: float = 0.05) -> MultipleTe
 
 def _validate_pvalues(pvalues: ArrayLike) -> np.ndarray:
     """Return p-values as a float64 array, all in [0, 1]."""
-    try:
-        p = np.asarray(pvalues)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"pvalues is not array-like: {exc}") from exc
-    if p.dtype.kind not in "iuf":
-        raise InvalidInputError(f"pvalues has non-numeric dtype {p.dtype}")
-    p = np.atleast_1d(p).astype(np.float64)
+    p = np.atleast_1d(_as_numeric_array(pvalues, "pvalues", kinds="iuf")).astype(np.float64)
     if p.ndim != 1 or p.shape[0] == 0:
         raise InvalidInputError(f"pvalues must be a non-empty 1-d sequence, got shape {p.shape}")
     if np.isnan(p).any():

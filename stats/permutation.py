@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _kernels as kernels
+from . import _permutation_kernels as kernels
 from ._counts import sign_flip_pvalues_by_counts
-from ._validation import (
-    _validate_choice,
-    _validate_differences,
-    _validate_n_resamples,
-    _validate_random_state,
-)
-from .results import PermutationResult
+from ._paired_results import PermutationResult
+from ._record import Alternative
+from ._validation import _validate_alternative, _validate_differences, _validate_n_resamples, _validate_random_state
 
 __all__ = ["paired_permutation_test"]
 
-Alternative = Literal["two-sided", "less", "greater"]
 
 # Relative tolerance for null statistics that equal the observed one in exact
 # arithmetic but not in floating point; the same rule as scipy.stats.permutation_test.
@@ -77,8 +70,7 @@ def paired_permutation_test(
     Raises
     ------
     InvalidInputError
-        A :class:`ValueError` for NaN/inf, length mismatch, fewer than 2
-        pairs, non-numeric data or an out-of-range setting.
+        As :func:`paired_bootstrap`.
 
     References
     ----------
@@ -87,7 +79,7 @@ def paired_permutation_test(
     """
     d = _validate_differences(candidate, baseline)
     n_resamples = _validate_n_resamples(n_resamples)
-    alternative = _validate_choice(alternative, "alternative", ("two-sided", "less", "greater"))  # type: ignore[assignment]
+    alternative = _validate_alternative(alternative)
     seed = _validate_random_state(random_state)
     n = d.shape[0]
 

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize
 from scipy.special import ndtri
 
+from ._paired_results import PowerResult
+from ._record import Alternative
 from ._tdist import nct_sf, t_ppf
 from ._validation import (
-    _validate_choice,
+    _validate_alternative,
     _validate_differences,
     _validate_int,
     _validate_open_unit,
+    _validate_real,
 )
 from .errors import InvalidInputError
-from .results import PowerResult
 
 __all__ = ["difference_sd", "paired_mde", "paired_power", "paired_sample_size"]
 
-Alternative = Literal["two-sided", "less", "greater"]
-_ALTERNATIVES = ("two-sided", "less", "greater")
 
 
 def difference_sd(candidate: ArrayLike, baseline: ArrayLike) -> float:
@@ -73,17 +72,12 @@ def paired_power(
     if sd_diff <= 0.0:
         raise InvalidInputError(f"sd_diff must be > 0, got {sd_diff!r}")
     alpha = _validate_open_unit(alpha, "alpha")
-    alternative = _validate_choice(alternative, "alternative", _ALTERNATIVES)  # type: ignore[assignment]
+    alternative = _validate_alternative(alternative)
     return _power(n, delta / sd_diff, alpha, alternative)
 
 
 def paired_sample_size(
-    delta: float,
-    *,
-    sd_diff: float,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    alternative: Alternative = "two-sided",
+    delta: float, *, sd_diff: float, alpha: float = 0.05, power: float = 0.8, alternative: Alternative = "two-sided"
 ) -> PowerResult:
     """Smallest number of pairs at which a paired t-test detects ``delta`` with ``power``.
 
@@ -113,12 +107,7 @@ def paired_sample_size(
     delta = _validate_real(delta, "delta")
     if delta == 0.0:
         raise InvalidInputError("delta must be nonzero: a zero effect cannot be detected")
-    sd_diff = _validate_real(sd_diff, "sd_diff")
-    if sd_diff < 0.0:
-        raise InvalidInputError(f"sd_diff must be >= 0, got {sd_diff!r}")
-    alpha = _validate_open_unit(alpha, "alpha")
-    power = _validate_open_unit(power, "power")
-    alternative = _validate_choice(alternative, "alternative", _ALTERNATIVES)  # type: ignore[assignment]
+    sd_diff, alpha, power, alternative = _validate_plan(sd_diff, alpha, power, alternative)
     if (alternative == "greater" and delta < 0) or (alternative == "less" and delta > 0):
         raise InvalidInputError(f"delta={delta!r} points away from alternative={alternative!r}")
     common = {"delta": delta, "sd_diff": sd_diff, "alpha": alpha, "power": power, "alternative": alternative}
@@ -142,12 +131,7 @@ def paired_sample_size(
 
 
 def paired_mde(
-    n: int,
-    *,
-    sd_diff: float,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    alternative: Alternative = "two-sided",
+    n: int, *, sd_diff: float, alpha: float = 0.05, power: float = 0.8, alternative: Alternative = "two-sided"
 ) -> PowerResult:
     """Minimum detectable mean difference of a paired t-test with ``n`` pairs.
 
@@ -168,12 +152,7 @@ def paired_mde(
         ``sd_diff == 0`` it is 0 with ``reason="zero_variance"``.
     """
     n = _validate_int(n, "n", minimum=2)
-    sd_diff = _validate_real(sd_diff, "sd_diff")
-    if sd_diff < 0.0:
-        raise InvalidInputError(f"sd_diff must be >= 0, got {sd_diff!r}")
-    alpha = _validate_open_unit(alpha, "alpha")
-    power = _validate_open_unit(power, "power")
-    alternative = _validate_choice(alternative, "alternative", _ALTERNATIVES)  # type: ignore[assignment]
+    sd_diff, alpha, power, alternative = _validate_plan(sd_diff, alpha, power, alternative)
     sign = -1.0 if alternative == "less" else 1.0
     common = {"n": n, "sd_diff": sd_diff, "alpha": alpha, "power": power, "alternative": alternative}
     if sd_diff == 0.0:
@@ -190,6 +169,17 @@ def paired_mde(
     return PowerResult(delta=delta, achieved_power=_power(n, sign * effect, alpha, alternative), **common)  # type: ignore[arg-type]
 
 
+def _validate_plan(
+    sd_diff: object, alpha: object, power: object, alternative: object
+) -> tuple[float, float, float, Alternative]:
+    """The settings of a planned test, validated: ``sd_diff >= 0``, ``alpha`` and ``power`` in (0, 1), the sidedness."""
+    sd = _validate_real(sd_diff, "sd_diff")
+    if sd < 0.0:
+        raise InvalidInputError(f"sd_diff must be >= 0, got {sd!r}")
+    alpha, power = _validate_open_unit(alpha, "alpha"), _validate_open_unit(power, "power")
+    return sd, alpha, power, _validate_alternative(alternative)
+
+
 def _power(n: int, effect: float, alpha: float, alternative: str) -> float:
     """Power of the paired t-test at standardised effect ``delta / sd_diff``."""
     df = n - 1
@@ -204,12 +194,3 @@ def _power(n: int, effect: float, alpha: float, alternative: str) -> float:
         return nct_sf(crit, df, nc)
     return nct_sf(crit, df, -nc)
 
-
-def _validate_real(value: object, name: str) -> float:
-    """Return ``value`` as a finite float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidInputError(f"{name} must be a real number, got {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise InvalidInputError(f"{name} must be finite, got {value!r}")
-    return number

@@ -22,7 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import bdtr, bdtrc
 
-from . import _kernels as kernels
+from . import _quantile_kernels as kernels
+from ._paired_results import BootstrapResult
 from ._validation import (
     _validate_n_resamples,
     _validate_open_unit,
@@ -31,7 +32,6 @@ from ._validation import (
 )
 from .bootstrap import _standard_error
 from .errors import InvalidInputError
-from .results import BootstrapResult
 from .rng import STREAM_QUANTILE_BASELINE, STREAM_QUANTILE_CANDIDATE
 
 __all__ = ["quantile_delta"]

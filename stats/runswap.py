@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _kernels as kernels
-from ._validation import _validate_arms, _validate_choice, _validate_n_resamples, _validate_random_state
+from . import _runswap_kernels as kernels
+from ._record import Alternative
+from ._seed_results import RunSwapResult
+from ._validation import _validate_alternative, _validate_arms, _validate_n_resamples, _validate_random_state
 from .errors import InvalidInputError
 from .permutation import _pvalue
-from .results import RunSwapResult
 
 __all__ = ["run_swap_permutation"]
 
-Alternative = Literal["two-sided", "less", "greater"]
 
 _MAX_RUNS = 62  # relabelings are bit masks of the pooled runs
 
@@ -87,7 +86,7 @@ def run_swap_permutation(
     yb, ya, matched = _validate_arms(candidate, baseline, matched=matched)
     n_resamples = _validate_n_resamples(n_resamples)
     seed = _validate_random_state(random_state)
-    alternative = _validate_choice(alternative, "alternative", ("two-sided", "less", "greater"))  # type: ignore[assignment]
+    alternative = _validate_alternative(alternative)
     s_b, n = yb.shape
     s_a = ya.shape[0]
     total = s_a + s_b

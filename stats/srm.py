@@ -6,9 +6,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
+from ._check_results import SRMResult
 from ._validation import _validate_open_unit
 from .errors import InvalidInputError
-from .results import SRMResult
 
 __all__ = ["SRM_ALPHA", "srm_test"]
 

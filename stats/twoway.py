@@ -7,7 +7,9 @@ from typing import Literal, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _kernels as kernels
+from . import _twoway_kernels as kernels
+from ._count_kernels import count_products
+from ._seed_results import TwoWayBootstrapResult
 from ._validation import (
     _validate_arms,
     _validate_n_resamples,
@@ -16,7 +18,6 @@ from ._validation import (
 )
 from .countmatrix import _count_blocks
 from .errors import InvalidInputError
-from .results import TwoWayBootstrapResult
 from .rng import STREAM_SEEDS_BASELINE, STREAM_SEEDS_CANDIDATE
 
 __all__ = ["two_way_bootstrap"]
@@ -109,8 +110,8 @@ def two_way_bootstrap(
             stop = start + counts.shape[1]
             totals_b = np.empty((s_b, counts.shape[1]))
             totals_a = np.empty((s_a, counts.shape[1]))
-            kernels.count_products(counts, yb, totals_b)
-            kernels.count_products(counts, ya, totals_a)
+            count_products(counts, yb, totals_b)
+            count_products(counts, ya, totals_a)
             kernels.crossed_resample_means(
                 totals_b, totals_a, rb[start:stop], ra[start:stop], n, distribution[start:stop]
             )

@@ -7,7 +7,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _setkernels as kernels
+from . import _wholeset_kernels as kernels
+from ._paired_results import BootstrapResult
 from ._validation import (
     _validate_choice,
     _validate_n_resamples,
@@ -18,7 +19,6 @@ from ._validation import (
 from .bootstrap import _bca_levels, _standard_error
 from .countmatrix import _count_blocks
 from .errors import InvalidInputError
-from .results import BootstrapResult
 
 __all__ = ["paired_set_bootstrap"]
 

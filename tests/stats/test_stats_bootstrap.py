@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from runnotary import stats
-from runnotary.stats import _kernels as kernels
+from runnotary.stats import _bootstrap_kernels
 
 
 def _mean_diff(x, y, axis=-1):
@@ -66,8 +66,8 @@ def test_jackknife_kernels_equal_brute_force_leave_one_out():
         loo = np.array([np.delete(d, i) for i in range(n)])
         means = np.empty(n)
         medians = np.empty(n)
-        kernels.jackknife_means(d, means)
-        kernels.jackknife_medians(d, medians)
+        _bootstrap_kernels.jackknife_means(d, means)
+        _bootstrap_kernels.jackknife_medians(d, medians)
         np.testing.assert_allclose(means, loo.mean(axis=1), rtol=1e-13)
         np.testing.assert_array_equal(medians, np.median(loo, axis=1))
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from runnotary import stats
-from runnotary.stats import _kernels as kernels, countmatrix
+from runnotary.stats import _bootstrap_kernels, _count_kernels, countmatrix
 
 
 @pytest.mark.parametrize("n", [1, 7, 300, 1025])
@@ -18,7 +18,7 @@ def test_count_rows_are_the_index_bootstrap_resamples(n):
     assert counts.shape == (500, n) and counts.dtype == np.uint8
     assert (counts.sum(axis=1) == n).all()
     by_index = np.empty(500)
-    kernels.bootstrap_means(np.append(d, 0.0), 500, np.uint64(2024), by_index)
+    _bootstrap_kernels.bootstrap_means(np.append(d, 0.0), 500, np.uint64(2024), by_index)
     np.testing.assert_allclose(counts.astype(np.float64) @ d / n, by_index, rtol=1e-12, atol=1e-14)
 
 
@@ -62,10 +62,10 @@ def test_a_count_above_255_widens_the_dtype():
     assert countmatrix._narrowest(256) is np.uint16
     assert countmatrix._narrowest(70_000) is np.uint32
     wide = np.empty((400, 64), dtype=np.uint16)
-    peak = kernels.resample_counts(400, 0, np.uint64(3), wide)
+    peak = _count_kernels.resample_counts(400, 0, np.uint64(3), wide)
     assert peak == wide.max()
     narrow = np.empty((400, 64), dtype=np.uint8)
-    kernels.resample_counts(400, 0, np.uint64(3), narrow)
+    _count_kernels.resample_counts(400, 0, np.uint64(3), narrow)
     np.testing.assert_array_equal(narrow, wide)
 
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from runnotary import stats
-from runnotary.stats import _kernels as kernels
+from runnotary.stats import _bootstrap_kernels
 from runnotary.stats._counts import bootstrap_means_by_counts, sign_flip_pvalues_by_counts
 
 
@@ -45,7 +45,7 @@ def test_count_draws_match_index_draws_in_mean_spread_and_quantiles():
     by_counts = bootstrap_means_by_counts(d, 100_000, 3)
     assert by_counts is not None
     by_pairs = np.empty(100_000)
-    kernels.bootstrap_means(np.append(d, 0.0), 100_000, np.uint64(3), by_pairs)
+    _bootstrap_kernels.bootstrap_means(np.append(d, 0.0), 100_000, np.uint64(3), by_pairs)
     law_sd = d.std() / np.sqrt(d.shape[0])
     for draws in (by_counts, by_pairs):
         assert abs(draws.mean() - d.mean()) < 5 * law_sd / np.sqrt(draws.shape[0])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from runnotary.stats import _kernels as kernels, rng
+from runnotary.stats import _bootstrap_kernels, _kernels, _permutation_kernels, _quantile_kernels, rng
 
 MASK64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -106,7 +106,7 @@ def test_xoshiro_words_equal_the_reference_definition():
 def test_bootstrap_means_equal_replayed_resample_means(n):
     d = np.random.default_rng(n).normal(size=n)
     out = np.empty(150)
-    kernels.bootstrap_means(np.append(d, 0.0), 150, np.uint64(2024), out)
+    _bootstrap_kernels.bootstrap_means(np.append(d, 0.0), 150, np.uint64(2024), out)
     expected = [d[idx].mean() for idx in _replay_resample_indices(n, 150, 2024)]
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-15)
 
@@ -116,7 +116,7 @@ def test_bootstrap_medians_equal_numpy_median_of_replayed_resamples(n):
     d = np.random.default_rng(n).lognormal(size=n)
     rank = np.argsort(np.argsort(d))
     out = np.empty(150)
-    kernels.bootstrap_medians(d, rank, 150, np.uint64(99), out)
+    _bootstrap_kernels.bootstrap_medians(d, rank, 150, np.uint64(99), out)
     expected = [np.median(d[idx]) for idx in _replay_resample_indices(n, 150, 99)]
     np.testing.assert_array_equal(out, expected)
 
@@ -127,7 +127,7 @@ def test_bounded_draw_is_uniform_over_indices():
     d = np.zeros(n + 1)  # trailing 0 is the kernel's slot for rejected draws
     d[0] = float(n)  # resample mean = (count of index 0)
     out = np.empty(1000)
-    kernels.bootstrap_means(d, 1000, np.uint64(5), out)
+    _bootstrap_kernels.bootstrap_means(d, 1000, np.uint64(5), out)
     counts_of_zero = np.rint(out).astype(int)  # per-resample count of index 0 ~ Binomial(1000, 1/1000)
     # mean 1, variance 0.999: the total over 1000 resamples is 1000 +- 3.2 per sd
     assert abs(counts_of_zero.sum() - 1000) < 5 * np.sqrt(999)
@@ -145,7 +145,7 @@ def test_rejected_draws_are_replaced_exactly_as_the_replay_does():
     assert threshold / 2**32 > 2.5e-5
     d = np.random.default_rng(0).normal(size=n)
     out = np.empty(4)
-    kernels.bootstrap_means(np.append(d, 0.0), 4, np.uint64(77), out)
+    _bootstrap_kernels.bootstrap_means(np.append(d, 0.0), 4, np.uint64(77), out)
     replay = _replay_resample_indices(n, 4, 77)
     np.testing.assert_allclose(out, [d[idx].mean() for idx in replay], rtol=1e-12)
     # the same resamples, scanned for rejections, really did exercise the redraw path
@@ -167,10 +167,10 @@ def test_sign_flip_sums_equal_replayed_sign_patterns():
     padded = np.zeros(128)
     padded[:n] = d
     out = np.empty(70)
-    kernels.sign_flip_sums(padded, float(padded.sum()), 70, np.uint64(17), out)
+    _permutation_kernels.sign_flip_sums(padded, float(padded.sum()), 70, np.uint64(17), out)
     for b in range(70):
-        if b % kernels.CHUNK == 0:
-            gen = Xoshiro256pp(17, rng.STREAM_PERMUTATION, b // kernels.CHUNK)
+        if b % _kernels.CHUNK == 0:
+            gen = Xoshiro256pp(17, rng.STREAM_PERMUTATION, b // _kernels.CHUNK)
         words = [gen.next(), gen.next()]
         signs = np.array([-1.0 if (words[i // 64] >> (i % 64)) & 1 else 1.0 for i in range(128)])
         assert out[b] == pytest.approx(float(np.sum(signs * padded)), abs=1e-12)
@@ -179,7 +179,7 @@ def test_sign_flip_sums_equal_replayed_sign_patterns():
 def test_exact_sign_flip_enumerates_every_pattern_once():
     d = np.array([1.0, 2.0, 4.0, 8.0])
     out = np.empty(16)
-    kernels.sign_flip_exact_sums(d, out)
+    _permutation_kernels.sign_flip_exact_sums(d, out)
     assert sorted(out) == sorted(float(s) for s in range(-15, 16, 2))
     assert out[0] == 15.0
 
@@ -188,7 +188,7 @@ def test_order_statistic_sampler_inverts_the_cdf():
     cdf = np.array([0.25, 0.5, 1.0])
     values = np.array([10.0, 20.0, 30.0])
     out = np.empty(40_000)
-    kernels.sample_order_statistic(cdf, values, 40_000, np.uint64(1), rng.STREAM_QUANTILE_CANDIDATE, out)
+    _quantile_kernels.sample_order_statistic(cdf, values, 40_000, np.uint64(1), rng.STREAM_QUANTILE_CANDIDATE, out)
     freq = np.array([(out == v).mean() for v in values])
     # each frequency has sd <= sqrt(.25 * .75 / 40000) = 0.0022
     np.testing.assert_allclose(freq, [0.25, 0.25, 0.5], atol=0.011)
@@ -226,12 +226,12 @@ def test_kernels_release_the_gil_and_agree_when_run_from_several_threads() -> No
     cdf = np.linspace(1e-3, 1.0, 4096)
     values = np.arange(4096.0)
     out = np.empty(8_000_000)
-    kernels.sample_order_statistic(cdf, values, 10, np.uint64(1), 0, out)  # compiled before timing
+    _quantile_kernels.sample_order_statistic(cdf, values, 10, np.uint64(1), 0, out)  # compiled before timing
     thread = threading.Thread(target=count)
     thread.start()
     try:
         before = ticks
-        kernels.sample_order_statistic(cdf, values, out.shape[0], np.uint64(1), 0, out)  # serial, ~0.5 s
+        _quantile_kernels.sample_order_statistic(cdf, values, out.shape[0], np.uint64(1), 0, out)  # serial, ~0.5 s
         during = ticks - before
     finally:
         done.set()

@@ -35,7 +35,7 @@ def test_mean_replicate_variance_follows_owens_formula(s_b, s_a, n):
 
 
 def test_replicates_are_the_weighted_means_of_shared_item_counts_and_per_arm_seed_counts():
-    from runnotary.stats import _kernels as kernels
+    from runnotary.stats import _twoway_kernels
     from runnotary.stats.rng import STREAM_SEEDS_BASELINE, STREAM_SEEDS_CANDIDATE
 
     yb, ya = _arms(1, 3, 4, 30)
@@ -43,8 +43,8 @@ def test_replicates_are_the_weighted_means_of_shared_item_counts_and_per_arm_see
     counts = stats.resample_counts(30, 200, 8).astype(np.float64)
     rb = np.empty((200, 3), dtype=np.int64)
     ra = np.empty((200, 4), dtype=np.int64)
-    kernels.seed_counts(3, 200, np.uint64(8), STREAM_SEEDS_CANDIDATE, rb)
-    kernels.seed_counts(4, 200, np.uint64(8), STREAM_SEEDS_BASELINE, ra)
+    _twoway_kernels.seed_counts(3, 200, np.uint64(8), STREAM_SEEDS_CANDIDATE, rb)
+    _twoway_kernels.seed_counts(4, 200, np.uint64(8), STREAM_SEEDS_BASELINE, ra)
     assert (rb.sum(axis=1) == 3).all() and (ra.sum(axis=1) == 4).all()
     expected = (np.einsum("bs,bi,si->b", rb, counts, yb) / (3 * 30)
                 - np.einsum("bs,bi,si->b", ra, counts, ya) / (4 * 30))
@@ -56,7 +56,7 @@ def test_replicates_are_the_weighted_means_of_shared_item_counts_and_per_arm_see
 
 
 def test_quantile_replicates_are_inverted_cdf_quantiles_of_the_expanded_sample():
-    from runnotary.stats import _kernels as kernels
+    from runnotary.stats import _twoway_kernels
     from runnotary.stats.rng import STREAM_SEEDS_BASELINE, STREAM_SEEDS_CANDIDATE
 
     rng = np.random.default_rng(2)
@@ -68,8 +68,8 @@ def test_quantile_replicates_are_inverted_cdf_quantiles_of_the_expanded_sample()
     counts = stats.resample_counts(40, 60, 4)
     rb = np.empty((60, 3), dtype=np.int64)
     ra = np.empty((60, 2), dtype=np.int64)
-    kernels.seed_counts(3, 60, np.uint64(4), STREAM_SEEDS_CANDIDATE, rb)
-    kernels.seed_counts(2, 60, np.uint64(4), STREAM_SEEDS_BASELINE, ra)
+    _twoway_kernels.seed_counts(3, 60, np.uint64(4), STREAM_SEEDS_CANDIDATE, rb)
+    _twoway_kernels.seed_counts(2, 60, np.uint64(4), STREAM_SEEDS_BASELINE, ra)
     for b in range(60):
         def expanded(y, r):
             weights = np.outer(r, counts[b]).ravel().astype(int)

@@ -1,6 +1,6 @@
 """Numba kernels for whole-set statistics (F1, ROC AUC) recomputed on bootstrap resamples.
 
-Same conventions as :mod:`stats._kernels`: clean contiguous inputs, outputs preallocated, the
+The conventions of :mod:`stats._kernels`: clean contiguous inputs, outputs preallocated, the
 counts of an item-major resample matrix as the only randomness, integer accumulators (exact, so a
 value does not depend on the thread or the block of resamples that computes it), GIL released.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_LANES = 64
+from ._count_kernels import LANES
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -21,11 +21,11 @@ def count_f1(counts: np.ndarray, labels: np.ndarray, predicted: np.ndarray, out:
     counts : (n, B) unsigned ints, item-major; labels, predicted : (n,) int8 in {0, 1}; out : (B,) float64.
     """
     n, columns = counts.shape
-    for c in prange((columns + _LANES - 1) // _LANES):
-        lo = c * _LANES
-        width = min(_LANES, columns - lo)
-        tp = np.zeros(_LANES, dtype=np.int64)
-        both = np.zeros(_LANES, dtype=np.int64)  # predicted positives + actual positives
+    for c in prange((columns + LANES - 1) // LANES):
+        lo = c * LANES
+        width = min(LANES, columns - lo)
+        tp = np.zeros(LANES, dtype=np.int64)
+        both = np.zeros(LANES, dtype=np.int64)  # predicted positives + actual positives
         for i in range(n):
             weight = np.int64(labels[i]) + np.int64(predicted[i])
             if weight == 0:
@@ -51,14 +51,14 @@ def count_auc(counts: np.ndarray, order: np.ndarray, last_of_tie: np.ndarray, la
     tied)``, is summed in int64: exact for any n this package accepts.
     """
     n, columns = counts.shape
-    for c in prange((columns + _LANES - 1) // _LANES):
-        lo = c * _LANES
-        width = min(_LANES, columns - lo)
-        below = np.zeros(_LANES, dtype=np.int64)
-        pos = np.zeros(_LANES, dtype=np.int64)
-        neg = np.zeros(_LANES, dtype=np.int64)
-        total_pos = np.zeros(_LANES, dtype=np.int64)
-        twice = np.zeros(_LANES, dtype=np.int64)
+    for c in prange((columns + LANES - 1) // LANES):
+        lo = c * LANES
+        width = min(LANES, columns - lo)
+        below = np.zeros(LANES, dtype=np.int64)
+        pos = np.zeros(LANES, dtype=np.int64)
+        neg = np.zeros(LANES, dtype=np.int64)
+        total_pos = np.zeros(LANES, dtype=np.int64)
+        twice = np.zeros(LANES, dtype=np.int64)
         for r in range(n):
             i = order[r]
             if labels[i] == 1:
