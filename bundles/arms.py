@@ -17,12 +17,12 @@ The matched-seed variant is not used: the run-created contract has no way to dec
 runs, that seed ``s`` drove the same randomness in both arms.
 
 Each statistic's record carries its parameters, and ``inputs`` cites every run's file and column,
-so ``verify-bundle`` redoes it with :data:`RECIPES` (the same functions that computed it).
+so ``verify-bundle`` redoes it with :data:`bundles.recipes.STATISTICS` (the same functions that computed it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,12 +31,12 @@ import numpy as np
 from runnotary import stats
 from runnotary.bundles import recipes
 from runnotary.bundles.comparison import (  # the comparison's readers: one place to switch how files are read
-    LATENCY_QUANTILE, PAIRED_METRICS, Comparison, ComparisonSettings, _latency_log, _per_query_table, _source,
-    adjust_holm, cite, compare,
+    LATENCY_QUANTILE, PAIRED_METRICS, _latency_log, _per_query_table, _source, adjust_holm, cite, compare, latency_entry,
 )
+from runnotary.bundles.results import Comparison, ComparisonSettings, LatencyEntry, MetricEntry
 from runnotary.registry import ArtifactError, Registration, Registry, spec_for
 
-__all__ = ["ARM_PAIRING", "Arm", "RECIPES", "arm_of", "compare_arms", "crossed", "run_swap", "two_way"]
+__all__ = ["ARM_PAIRING", "Arm", "arm_of", "compare_arms", "estimands", "matrices", "seed_points"]
 
 Estimand = Literal["E1", "E2", "E3"]
 
@@ -83,32 +83,6 @@ def arm_of(runs: Sequence[Registration]) -> Arm:
     return Arm(first.candidate_id, first.role, tuple(kept[s] for s in sorted(kept)))
 
 
-# -- the statistics, as functions of their recorded inputs and parameters ----------------------
-
-def crossed(cand: np.ndarray, base: np.ndarray, *, estimand: str, confidence_level: float) -> dict[str, Any]:
-    return stats.crossed_interval(cand, base, estimand=estimand,  # type: ignore[arg-type]
-                                  confidence_level=confidence_level).to_dict()
-
-
-def run_swap(cand: np.ndarray, base: np.ndarray, *, n_resamples: int, random_state: int) -> dict[str, Any]:
-    return stats.run_swap_permutation(cand, base, n_resamples=n_resamples, random_state=random_state).to_dict()
-
-
-def two_way(cand: np.ndarray, base: np.ndarray, *, q: float, n_resamples: int, confidence_level: float,
-            random_state: int) -> dict[str, Any]:
-    return stats.two_way_bootstrap(cand, base, statistic=("quantile", q), n_resamples=n_resamples,
-                                   confidence_level=confidence_level, random_state=random_state).to_dict()
-
-
-#: statistic name -> (how to compute it, the parameters read back from its record).
-RECIPES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "crossed": (crossed, lambda r: {"estimand": r["requested_estimand"], "confidence_level": r["confidence_level"]}),
-    "run_swap": (run_swap, lambda r: {"n_resamples": r["n_resamples"], "random_state": r["random_state"]}),
-    "two_way": (two_way, lambda r: {"q": r["q"], "n_resamples": r["n_resamples"],
-                                    "confidence_level": r["confidence_level"], "random_state": r["random_state"]}),
-}
-
-
 def estimands(seeds_candidate: int, seeds_baseline: int) -> tuple[Estimand, tuple[Estimand, ...]]:
     """The headline estimand and every estimand the arms allow: E3 (and E2, E1) with at least 2 seeds
     per arm, else E1 only."""
@@ -130,8 +104,8 @@ def compare_arms(registry: Registry, candidate: Arm, baseline: Arm, settings: Co
         return compare(registry, head_c, head_b, settings)
     notes: list[str] = []
     failed: dict[str, str] = {}
-    metrics: dict[str, dict[str, Any]] = {}
-    holm: dict[str, Any] | None = None
+    metrics: dict[str, MetricEntry] = {}
+    holm = None
     headline, allowed = estimands(len(candidate.runs), len(baseline.runs))
     if headline == "E1":
         notes.append(f"arms: {len(candidate.runs)} candidate and {len(baseline.runs)} baseline seed runs; with one run "
@@ -144,14 +118,14 @@ def compare_arms(registry: Registry, candidate: Arm, baseline: Arm, settings: Co
         for name in PAIRED_METRICS:
             try:
                 metrics[name] = _per_item_metric(name, tables, candidate, baseline, settings, headline, allowed)
-                lost = [r for r in metrics[name]["per_run"] if r["dropped_items"]]
+                lost = [r for r in metrics[name].per_run if r["dropped_items"]]
                 if lost:
                     notes.append(f"{name}: query ids not scored by every run of both arms were left out: "
                                  + ", ".join(f"{r['dropped_items']} of run {r['run_id']} (seed {r['seed']})" for r in lost))
             except (ArtifactError, stats.StatsError, ValueError) as exc:  # one metric's trouble, not the comparison's
                 notes.append(f"{name}: {exc}")
                 failed[name] = str(exc)
-        holm = adjust_holm(metrics)
+        metrics, holm = adjust_holm(metrics)
     latency = _latency(registry, candidate, baseline, settings, notes)
     if latency is None:
         failed[spec_for("latency_p95_ms").name] = "no latency delta (see notes)"
@@ -164,21 +138,33 @@ def compare_arms(registry: Registry, candidate: Arm, baseline: Arm, settings: Co
 _Tables = tuple[list[tuple[Registration, str, Any]], list[tuple[Registration, str, Any]]]
 
 
+class _NoFile(ArtifactError):
+    """A run of an arm has no artifact of the kind a statistic reads."""
+
+
+def _each_run(candidate: Arm, baseline: Arm, kind: str,
+              read: Callable[[Registration, str], Any]) -> list[list[tuple[Registration, str, Any]]]:
+    """Every run's ``kind`` file and what ``read`` makes of it, arm by arm (``_NoFile`` names a run without one)."""
+    out = []
+    for arm in (candidate, baseline):
+        rows = []
+        for run in arm.runs:
+            path = _source(run, kind)
+            if path is None:
+                raise _NoFile(f"run {run.run_id} (seed {run.event.seeds.value})")
+            rows.append((run, path, read(run, path)))
+        out.append(rows)
+    return out
+
+
 def _tables(registry: Registry, candidate: Arm, baseline: Arm, notes: list[str], failed: dict[str, str]) -> _Tables | None:
     """Every run's per-query path and table, or ``None`` with the reason in ``notes`` and ``failed``."""
-    out: list[list[tuple[Registration, str, Any]]] = []
     try:
-        for arm in (candidate, baseline):
-            rows = []
-            for run in arm.runs:
-                path = _source(run, "per_query")
-                if path is None:
-                    raise ArtifactError(f"run {run.run_id} (seed {run.event.seeds.value}) has no per_query artifact")
-                rows.append((run, path, _per_query_table(registry, run, path)))
-            out.append(rows)
+        out = _each_run(candidate, baseline, "per_query", lambda run, path: _per_query_table(registry, run, path))
     except ArtifactError as exc:
-        notes.append(f"per_query: {exc}")
-        failed.update({name: f"per_query: {exc}" for name in PAIRED_METRICS})
+        why = f"{exc} has no per_query artifact" if isinstance(exc, _NoFile) else str(exc)
+        notes.append(f"per_query: {why}")
+        failed.update({name: f"per_query: {why}" for name in PAIRED_METRICS})
         return None
     return out[0], out[1]
 
@@ -205,56 +191,45 @@ def matrices(columns: Sequence[tuple[np.ndarray, np.ndarray]], n_candidate: int)
 
 
 def _per_item_metric(name: str, tables: _Tables, candidate: Arm, baseline: Arm, settings: ComparisonSettings,
-                     headline: Estimand, allowed: tuple[Estimand, ...]) -> dict[str, Any]:
+                     headline: Estimand, allowed: tuple[Estimand, ...]) -> MetricEntry:
     cand_rows, base_rows = tables
     columns = [table.column(name) for _, _, table in cand_rows + base_rows]
     cand, base, common, dropped = matrices(columns, len(cand_rows))
     if len(common) < 2:
         raise ValueError(f"too_few_items ({len(common)}) scored by every run of both arms")
-    intervals = {e: crossed(cand, base, estimand=e, confidence_level=settings.confidence_level) for e in allowed}
+    crossed = recipes.CROSSED
+    intervals = {e: crossed.compute(cand, base, estimand=e, **crossed.parameters(settings, settings.random_state))
+                 for e in allowed}
     main = intervals[headline]
     # One random_state for every per-item metric: the run relabelings (and any count matrix) are shared.
-    swap = run_swap(cand, base, n_resamples=settings.n_resamples, random_state=settings.random_state)
+    others = recipes.computed("arms", (cand, base), settings, settings.random_state)
     runs = [(r, "candidate") for r, _, _ in cand_rows] + [(r, "baseline") for r, _, _ in base_rows]
     means = np.concatenate([cand.mean(axis=1), base.mean(axis=1)])
-    return {
-        "n": int(len(common)),
-        "estimand": main["estimand"],
-        "delta": main["delta"],
-        "ci95": [main["low"], main["high"]],
-        "significance_pass": main["pvalue"] is not None and main["low"] > 0,
-        "pvalue": main["pvalue"],
-        "method": main["method"],
-        "warnings": main["warnings"],
-        "crossed": main,
-        "intervals": intervals,
-        "run_swap": swap,
-        "per_run": [{"run_id": r.run_id, "arm": arm, "seed": r.event.seeds.value, "mean": float(m),
-                     "dropped_items": d} for (r, arm), m, d in zip(runs, means, dropped)],
-        "items": {"n_common": int(len(common)), "dropped": sum(dropped)},
-        "inputs": {
+    return MetricEntry(
+        n=int(len(common)), delta=main["delta"], ci95=(main["low"], main["high"]),
+        significance_pass=main["pvalue"] is not None and main["low"] > 0, pvalue=main["pvalue"], method=main["method"],
+        statistics={"crossed": main, "intervals": intervals, **others},
+        inputs={
             "candidate": [cite(r, path, column=name) for r, path, _ in cand_rows],
             "baseline": [cite(r, path, column=name) for r, path, _ in base_rows],
             "pairing": ARM_PAIRING,
         },
-        "evidence": [cite(r, path) for r, path, _ in cand_rows + base_rows],
-    }
+        evidence=tuple(cite(r, path) for r, path, _ in cand_rows + base_rows),
+        estimand=main["estimand"], warnings=tuple(main["warnings"]),
+        per_run=tuple({"run_id": r.run_id, "arm": arm, "seed": r.event.seeds.value, "mean": float(m), "dropped_items": d}
+                      for (r, arm), m, d in zip(runs, means, dropped)),
+        items={"n_common": int(len(common)), "dropped": sum(dropped)},
+    )
 
 
 def _latency(registry: Registry, candidate: Arm, baseline: Arm, settings: ComparisonSettings,
-             notes: list[str]) -> dict[str, Any] | None:
+             notes: list[str]) -> LatencyEntry | None:
     """The Δp95 over requests and seed runs (two-way bootstrap), with each arm's pooled p50/p95/p99."""
-    logs: list[list[tuple[Registration, str, np.ndarray]]] = []
     try:
-        for arm in (candidate, baseline):
-            rows = []
-            for run in arm.runs:
-                path = _source(run, "latency_log")
-                if path is None:
-                    notes.append(f"no_latency_log: run {run.run_id} (seed {run.event.seeds.value}) has none")
-                    return None
-                rows.append((run, path, _latency_log(registry, run, path)))
-            logs.append(rows)
+        logs = _each_run(candidate, baseline, "latency_log", lambda run, path: _latency_log(registry, run, path))
+    except _NoFile as exc:
+        notes.append(f"no_latency_log: {exc} has none")
+        return None
     except ArtifactError as exc:
         notes.append(f"latency: {exc}")
         return None
@@ -265,35 +240,24 @@ def _latency(registry: Registry, candidate: Arm, baseline: Arm, settings: Compar
         return None
     cand = np.vstack([v for _, _, v in logs[0]])
     base = np.vstack([v for _, _, v in logs[1]])
-    result = two_way(cand, base, q=LATENCY_QUANTILE, n_resamples=settings.n_resamples,
-                     confidence_level=settings.confidence_level, random_state=settings.random_state)
+    statistics = recipes.computed("arms_latency", (cand, base), settings, settings.random_state, q=LATENCY_QUANTILE)
     column = "column 3 (latency_ms)"
-    return {
-        "metric": spec_for("latency_p95_ms").name,
-        "q": LATENCY_QUANTILE,
-        "delta": result["estimate"],
-        "delta_ms": result["estimate"],
-        "ci95": [result["low"], result["high"]],
-        "quantile_definition": recipes.QUANTILE_DEFINITION,
-        "two_way": result,
-        "quantiles": {"candidate": recipes.latency_quantiles(cand.ravel()),
-                      "baseline": recipes.latency_quantiles(base.ravel())},
-        "per_run": [{"run_id": r.run_id, "arm": arm, "seed": r.event.seeds.value,
-                     "p95": float(np.quantile(v, LATENCY_QUANTILE, method=recipes.QUANTILE_METHOD))}
-                    for arm, rows in zip(("candidate", "baseline"), logs) for r, _, v in rows],
-        "inputs": {
-            "candidate": [cite(r, p, column=column) for r, p, _ in logs[0]],
-            "baseline": [cite(r, p, column=column) for r, p, _ in logs[1]],
-            "pairing": LATENCY_PAIRING,
-        },
-        "evidence": [cite(r, p) for rows in logs for r, p, _ in rows],
-    }
+    return latency_entry(
+        statistics,
+        {"candidate": recipes.latency_quantiles(cand.ravel()), "baseline": recipes.latency_quantiles(base.ravel())},
+        {"candidate": [cite(r, p, column=column) for r, p, _ in logs[0]],
+         "baseline": [cite(r, p, column=column) for r, p, _ in logs[1]], "pairing": LATENCY_PAIRING},
+        [cite(r, p) for rows in logs for r, p, _ in rows],
+        per_run=[{"run_id": r.run_id, "arm": arm, "seed": r.event.seeds.value,
+                  "p95": float(np.quantile(v, LATENCY_QUANTILE, method=recipes.QUANTILE_METHOD))}
+                 for arm, rows in zip(("candidate", "baseline"), logs) for r, _, v in rows],
+    )
 
 
-def seed_points(entry: dict[str, Any]) -> list[tuple[str, float]]:
+def seed_points(entry: MetricEntry | LatencyEntry) -> list[tuple[str, float]]:
     """``(arm, score - baseline arm's mean score)`` of each seed run of a comparison entry (none for one
     run a side): where each run sits on the scale of the difference, for the forest plot."""
-    runs = entry.get("per_run") or []
+    runs: Sequence[Mapping[str, Any]] = entry.per_run or ()
     key = "mean" if runs and "mean" in runs[0] else "p95"
     base = [r[key] for r in runs if r["arm"] == "baseline"]
     if not base:

@@ -6,8 +6,7 @@ parameters it ran with and the method it actually used, so ``verify-bundle`` can
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,14 @@ import numpy as np
 
 from runnotary import stats
 from runnotary.bundles import recipes
+from runnotary.bundles.results import Comparison, ComparisonSettings, Holm, LatencyEntry, MetricEntry, with_holm
 from runnotary.registry import (
     ArtifactError, MetricRecord, PerQueryTable, Registration, Registry, spec_for,
 )
 from runnotary.registry.classification import MEAN_MEASURES, SET_MEASURES, set_inputs
 
 __all__ = ["Comparison", "ComparisonSettings", "adjust_holm", "compare", "metric_random_state", "PAIRED_METRICS", "LATENCY_QUANTILE",
-           "PAIRING"]
+           "PAIRING", "latency_entry", "read_both"]
 
 #: Per-query metrics compared pair by pair (query by query).
 PAIRED_METRICS: tuple[str, ...] = ("ndcg@10", "compliance@1")
@@ -29,6 +29,7 @@ LATENCY_QUANTILE = 0.95
 PAIRING = "inner join on query_id, rows sorted by query_id"
 RANKED_PAIRING = "inner join on query id over the queries judged and retrieved in both runs, sorted by query id"
 EXAMPLE_PAIRING = "inner join on example_id, rows sorted by example_id"
+_LATENCY_COLUMN = "column 3 (latency_ms)"
 
 
 def metric_random_state(random_state: int, metric: str) -> int:
@@ -39,68 +40,6 @@ def metric_random_state(random_state: int, metric: str) -> int:
     and candidates (``stats.resample_counts``). Kept as a function so ``verify-bundle`` restates
     each metric's seed the way the comparison derived it."""
     return random_state
-
-
-@dataclass(frozen=True)
-class ComparisonSettings:
-    """How the statistics are computed; recorded with every result so anyone can redo them."""
-
-    n_resamples: int = 10_000
-    confidence_level: float = 0.95
-    method: str = "bca"
-    random_state: int = 20261123
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The A/B result of one candidate against one baseline (JSON-ready ``metrics``).
-
-    ``metrics[name]`` of a per-query metric holds its headline numbers (``delta``, ``ci95``,
-    ``pvalue``, ``pvalue_holm``, ``method``), its statistics (``bootstrap``, ``permutation``,
-    ``effect_sizes``, ``drift``, ``power``) and ``inputs``. ``latency`` is the Δp95 with p50/p95/p99
-    of both logs; ``query_sets`` the SRM-style check that both runs scored the same queries.
-    """
-
-    candidate_run: str
-    baseline_run: str
-    candidate_id: str
-    settings: ComparisonSettings
-    metrics: dict[str, dict[str, Any]]
-    latency: dict[str, Any] | None
-    notes: tuple[str, ...] = ()
-    query_sets: dict[str, Any] | None = None
-    holm: dict[str, Any] | None = None
-    failed: dict[str, str] = field(default_factory=dict)  # metric -> why no statistic was computed
-    arms: dict[str, Any] | None = None  # the seed runs of both arms (``bundles.arms``); None for one run each
-
-    def delta(self, metric: str) -> dict[str, Any] | None:
-        return self.metrics.get(metric)
-
-    def to_dict(self) -> dict[str, Any]:
-        arms = {"arms": self.arms} if self.arms is not None else {}
-        return {
-            "candidate_run": self.candidate_run,
-            "baseline_run": self.baseline_run,
-            "candidate_id": self.candidate_id,
-            "method": self.settings.method,
-            "n_resamples": self.settings.n_resamples,
-            "confidence_level": self.settings.confidence_level,
-            "random_state": self.settings.random_state,
-            "metrics": self.metrics,
-            "failed": self.failed,
-            "holm": self.holm,
-            "latency": self.latency,
-            "query_sets": self.query_sets,
-            "notes": list(self.notes),
-            **arms,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Comparison:
-        settings = ComparisonSettings(data["n_resamples"], data["confidence_level"], data["method"], data["random_state"])
-        return cls(data["candidate_run"], data["baseline_run"], data["candidate_id"], settings,
-                   data["metrics"], data["latency"], tuple(data["notes"]), data.get("query_sets"), data.get("holm"),
-                   data.get("failed", {}), data.get("arms"))
 
 
 # The registry will offer cached parsed files; these two functions are the one place to switch.
@@ -153,9 +92,8 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
     """
     notes: list[str] = []
     failed: dict[str, str] = {}
-    metrics: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, MetricEntry] = {}
     query_sets: dict[str, Any] | None = None
-    holm: dict[str, Any] | None = None
     ranked = _reproduced(candidate, baseline)  # reproduced from raw logs on both sides: the CSV is only a claim
     tables = _per_query_tables(registry, candidate, baseline, notes, failed, skip=ranked)
     if tables is not None:
@@ -172,26 +110,15 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
         for name in PAIRED_METRICS:
             if name in ranked:
                 continue
-            try:
-                cand_ids, cand_values = cand_table.column(name)
-                base_ids, base_values = base_table.column(name)
-            except ArtifactError as exc:
-                notes.append(f"{name}: {exc}")
-                failed[name] = str(exc)
-                continue
-            entry = _paired_entry(name, (cand_ids, cand_values), (base_ids, base_values), settings, notes, failed)
-            if entry is None:
-                continue
-            metrics[name] = entry
-            metrics[name]["inputs"] = {
-                "candidate": cite(candidate, cand_path, column=name),
-                "baseline": cite(baseline, base_path, column=name),
-                "pairing": PAIRING,
-            }
-            metrics[name]["evidence"] = [cite(candidate, cand_path), cite(baseline, base_path)]
+            columns = read_both(name, lambda table: table.column(name), (cand_table, base_table), notes, failed)
+            statistics = _paired_entry(name, *columns, settings, notes, failed) if columns is not None else None
+            if statistics is not None:
+                inputs = {"candidate": cite(candidate, cand_path, column=name),
+                          "baseline": cite(baseline, base_path, column=name), "pairing": PAIRING}
+                metrics[name] = _entry(statistics, inputs, [cite(candidate, cand_path), cite(baseline, base_path)])
     _compare_ranked(registry, candidate, baseline, settings, ranked, metrics, failed, notes)
     _compare_whole_set(registry, candidate, baseline, settings, _whole_set(candidate, baseline), metrics, failed, notes)
-    holm = adjust_holm(metrics)
+    metrics, holm = adjust_holm(metrics)
     latency = _latency(registry, candidate, baseline, settings, notes)
     if latency is None:
         failed[spec_for("latency_p95_ms").name] = "no latency delta (see notes)"
@@ -199,17 +126,36 @@ def compare(registry: Registry, candidate: Registration, baseline: Registration,
                       tuple(notes), query_sets, holm, failed)
 
 
-def adjust_holm(metrics: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """Holm-adjust the p-values of a comparison's metrics in place (``pvalue_holm``); the record of the
-    adjustment, or ``None`` when no metric has a p-value (a whole-set statistic has none)."""
-    names = [n for n in metrics if metrics[n]["pvalue"] is not None]
-    if not names:
+def read_both(name: str, read: Callable[[Any], Any], sides: tuple[Any, Any], notes: list[str],
+              failed: dict[str, str]) -> tuple[Any, Any] | None:
+    """``read`` of the candidate's and the baseline's side, or ``None`` with the reason in ``notes`` and
+    ``failed`` when either side's file refuses: one metric's trouble, not the comparison's."""
+    try:
+        return read(sides[0]), read(sides[1])
+    except ArtifactError as exc:
+        notes.append(f"{name}: {exc}")
+        failed[name] = str(exc)
         return None
-    pvalues = [metrics[n]["pvalue"] for n in names]
-    adjusted = recipes.holm(pvalues)
-    for n, p in zip(names, adjusted):
-        metrics[n]["pvalue_holm"] = p
-    return {"metrics": names, "pvalues": pvalues, "adjusted": adjusted, "method": "holm"}
+
+
+def _entry(statistics: dict[str, Any], inputs: dict[str, Any], evidence: list[dict[str, Any]]) -> MetricEntry:
+    """A one-run-a-side metric's entry: its headline numbers are its statistics' (``recipes.summary``)."""
+    head = recipes.summary(statistics)
+    method_requested = statistics.pop("method_requested")
+    return MetricEntry(head["n"], head["delta"], (head["ci95"][0], head["ci95"][1]), head["significance_pass"],
+                       head["pvalue"], head["method"], statistics, inputs, tuple(evidence),
+                       method_requested=method_requested)
+
+
+def adjust_holm(metrics: Mapping[str, MetricEntry]) -> tuple[dict[str, MetricEntry], Holm | None]:
+    """The metrics with their Holm-adjusted p-values (``pvalue_holm``) and the record of the adjustment,
+    or ``None`` when no metric has a p-value (a whole-set statistic has none)."""
+    names = [n for n, entry in metrics.items() if entry.pvalue is not None]
+    if not names:
+        return dict(metrics), None
+    pvalues = [metrics[n].pvalue for n in names]
+    adjusted = recipes.holm(pvalues)  # type: ignore[arg-type]
+    return with_holm(metrics, dict(zip(names, adjusted))), Holm(tuple(names), tuple(pvalues), tuple(adjusted))  # type: ignore[arg-type]
 
 
 def _paired_entry(
@@ -245,31 +191,25 @@ def _reproduced(candidate: Registration, baseline: Registration) -> dict[str, tu
 
 def _compare_ranked(
     registry: Registry, candidate: Registration, baseline: Registration, settings: ComparisonSettings,
-    ranked: dict[str, tuple[MetricRecord, MetricRecord]], metrics: dict[str, dict[str, Any]], failed: dict[str, str],
+    ranked: dict[str, tuple[MetricRecord, MetricRecord]], metrics: dict[str, MetricEntry], failed: dict[str, str],
     notes: list[str],
 ) -> None:
     """Pair the per-query values each run's recipe reproduces from its run and qrels, query by query."""
     for name, (cand_record, base_record) in ranked.items():
-        try:
-            (cand_ids, cand_values), (base_ids, base_values) = (registry.per_item(candidate, cand_record),
-                                                                registry.per_item(baseline, base_record))
-        except ArtifactError as exc:
-            notes.append(f"{name}: {exc}")
-            failed[name] = str(exc)
+        columns = read_both(name, lambda side: registry.per_item(*side),
+                            ((candidate, cand_record), (baseline, base_record)), notes, failed)
+        statistics = _paired_entry(name, *columns, settings, notes, failed) if columns is not None else None
+        if statistics is None:
             continue
-        entry = _paired_entry(name, (cand_ids, cand_values), (base_ids, base_values), settings, notes, failed)
-        if entry is None:
-            continue
-        metrics[name] = entry
-        metrics[name]["inputs"] = {
+        inputs = {
             "candidate": cite(candidate, cand_record.source, recipe=cand_record.recipe),
             "baseline": cite(baseline, base_record.source, recipe=base_record.recipe),
             "pairing": RANKED_PAIRING if cand_record.recipe.get("extractor") == "ranking" else EXAMPLE_PAIRING,  # type: ignore[union-attr]
         }
-        metrics[name]["evidence"] = [
+        metrics[name] = _entry(statistics, inputs, [
             cite(run, path) for run, record in ((candidate, cand_record), (baseline, base_record))
             for path in (record.source, *([str(record.recipe["qrels"])] if record.recipe and "qrels" in record.recipe else []))
-        ]
+        ])
 
 
 def _whole_set(candidate: Registration, baseline: Registration) -> dict[str, tuple[MetricRecord, MetricRecord]]:
@@ -283,45 +223,40 @@ def _whole_set(candidate: Registration, baseline: Registration) -> dict[str, tup
 
 def _compare_whole_set(
     registry: Registry, candidate: Registration, baseline: Registration, settings: ComparisonSettings,
-    pairs: dict[str, tuple[MetricRecord, MetricRecord]], metrics: dict[str, dict[str, Any]],
+    pairs: dict[str, tuple[MetricRecord, MetricRecord]], metrics: dict[str, MetricEntry],
     failed: dict[str, str], notes: list[str],
 ) -> None:
     """Bootstrap the difference of F1 or ROC AUC over the examples both runs scored, recomputing the
     statistic on each paired resample; the two runs must agree on those examples' labels."""
+    def laid_out(side: tuple[Registration, MetricRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        run, record = side
+        data, recipe = registry.predictions(run, record), record.recipe or {}
+        return (data.example_ids, *set_inputs(data, str(recipe["measure"]), positive_label=str(recipe["positive_label"]),
+                                             threshold=float(recipe["threshold"])))
+
     for name, (cand_record, base_record) in pairs.items():
-        try:
-            laid_out = []
-            for run, record in ((candidate, cand_record), (baseline, base_record)):
-                data, recipe = registry.predictions(run, record), record.recipe or {}
-                laid_out.append((data.example_ids, *set_inputs(data, str(recipe["measure"]), positive_label=str(
-                    recipe["positive_label"]), threshold=float(recipe["threshold"]))))
-        except ArtifactError as exc:
-            notes.append(f"{name}: {exc}")
-            failed[name] = str(exc)
+        both = read_both(name, laid_out, ((candidate, cand_record), (baseline, base_record)), notes, failed)
+        if both is None:
             continue
-        (cand_ids, cand_labels, cand_values), (base_ids, base_labels, base_values) = laid_out
+        (cand_ids, cand_labels, cand_values), (base_ids, base_labels, base_values) = both
         common, ci, bi = _common(cand_ids, base_ids)
         disagree = int(np.count_nonzero(cand_labels[ci] != base_labels[bi]))
         reason = (f"too_few_pairs ({len(common)})" if len(common) < 2 else
                   f"labels_differ: the runs give {disagree} common examples different labels" if disagree else None)
         if reason is None:
             try:
-                entry: dict[str, Any] = {"method_requested": settings.method, "bootstrap": recipes.set_bootstrap(
-                    cand_values[ci], base_values[bi], cand_labels[ci], statistic=str(cand_record.recipe["measure"]),  # type: ignore[index]
-                    n_resamples=settings.n_resamples, confidence_level=settings.confidence_level, method=settings.method,
-                    random_state=metric_random_state(settings.random_state, name))}
+                statistics = {"method_requested": settings.method, **recipes.computed(
+                    "whole_set", (cand_values[ci], base_values[bi], cand_labels[ci]), settings,
+                    metric_random_state(settings.random_state, name), statistic=str(cand_record.recipe["measure"]))}  # type: ignore[index]
             except stats.StatsError as exc:
                 reason = f"statistics refused the data: {exc}"
         if reason is not None:
             notes.append(f"{name}: {reason}")
             failed[name] = reason
             continue
-        entry.update(recipes.summary(entry))
-        entry["inputs"] = {"candidate": cite(candidate, cand_record.source, recipe=cand_record.recipe),
-                           "baseline": cite(baseline, base_record.source, recipe=base_record.recipe),
-                           "pairing": EXAMPLE_PAIRING}
-        entry["evidence"] = [cite(candidate, cand_record.source), cite(baseline, base_record.source)]
-        metrics[name] = entry
+        inputs = {"candidate": cite(candidate, cand_record.source, recipe=cand_record.recipe),
+                  "baseline": cite(baseline, base_record.source, recipe=base_record.recipe), "pairing": EXAMPLE_PAIRING}
+        metrics[name] = _entry(statistics, inputs, [cite(candidate, cand_record.source), cite(baseline, base_record.source)])
 
 
 def _common(cand_ids: np.ndarray, base_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -335,26 +270,13 @@ def _common(cand_ids: np.ndarray, base_ids: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def paired(cand: np.ndarray, base: np.ndarray, settings: ComparisonSettings, seed: int) -> dict[str, Any]:
-    """Every statistic of one paired per-query metric (``verify-bundle`` redoes each from its record)."""
-    entry: dict[str, Any] = {
-        "method_requested": settings.method,
-        "bootstrap": recipes.bootstrap(cand, base, statistic="mean", n_resamples=settings.n_resamples,
-                                       confidence_level=settings.confidence_level, method=settings.method, random_state=seed),
-        "permutation": recipes.permutation(cand, base, n_resamples=settings.n_resamples, alternative="two-sided",
-                                           random_state=seed),
-        "effect_sizes": recipes.effects(cand, base, confidence_level=settings.confidence_level),
-        "drift": recipes.drift(cand, base, bins=recipes.PSI_BINS),
-        "drift_params": {"psi_bins": recipes.PSI_BINS, "reference": "baseline", "psi_method": "reference quantile bins",
-                         "ks_method": "scipy.stats.ks_2samp two-sided"},
-        "power": recipes.power(cand, base, alpha=recipes.POWER_ALPHA, target=recipes.POWER_TARGET),
-    }
-    entry.update(recipes.summary(entry))
-    return entry
+    """Every statistic of one paired per-query metric, by name (``verify-bundle`` redoes each from its record)."""
+    return {"method_requested": settings.method, **recipes.computed("paired", (cand, base), settings, seed)}
 
 
 def _latency(
     registry: Registry, candidate: Registration, baseline: Registration, settings: ComparisonSettings, notes: list[str]
-) -> dict[str, Any] | None:
+) -> LatencyEntry | None:
     cand_path, base_path = _source(candidate, "latency_log"), _source(baseline, "latency_log")
     if cand_path is None or base_path is None:
         notes.append("no_latency_log: the latency delta needs a latency_log artifact on both runs")
@@ -365,24 +287,20 @@ def _latency(
     except ArtifactError as exc:
         notes.append(f"latency: {exc}")
         return None
-    result = recipes.latency_delta(cand, base, q=LATENCY_QUANTILE, n_resamples=settings.n_resamples,
-                                   confidence_level=settings.confidence_level, random_state=settings.random_state)
-    column = "column 3 (latency_ms)"
-    return {
-        "metric": spec_for("latency_p95_ms").name,
-        "q": LATENCY_QUANTILE,
-        "delta": result["estimate"],
-        "delta_ms": result["estimate"],
-        "ci95": [result["low"], result["high"]],
-        "quantile_definition": recipes.QUANTILE_DEFINITION,
-        "bootstrap": result,
-        "quantiles": {"candidate": recipes.latency_quantiles(cand), "baseline": recipes.latency_quantiles(base)},
-        "inputs": {
-            "candidate": cite(candidate, cand_path, column=column, recipe=_recipe(cand_path)),
-            "baseline": cite(baseline, base_path, column=column, recipe=_recipe(base_path)),
-        },
-        "evidence": [cite(candidate, cand_path), cite(baseline, base_path)],
-    }
+    statistics = recipes.computed("latency", (cand, base), settings, settings.random_state, q=LATENCY_QUANTILE)
+    quantiles = {"candidate": recipes.latency_quantiles(cand), "baseline": recipes.latency_quantiles(base)}
+    inputs = {"candidate": cite(candidate, cand_path, column=_LATENCY_COLUMN, recipe=_recipe(cand_path)),
+              "baseline": cite(baseline, base_path, column=_LATENCY_COLUMN, recipe=_recipe(base_path))}
+    return latency_entry(statistics, quantiles, inputs, [cite(candidate, cand_path), cite(baseline, base_path)])
+
+
+def latency_entry(statistics: dict[str, Any], quantiles: dict[str, Any], inputs: dict[str, Any],
+                  evidence: list[dict[str, Any]], per_run: list[dict[str, Any]] | None = None) -> LatencyEntry:
+    """The Δp95 entry of the one record in ``statistics`` (one run a side or seed-run arms)."""
+    (record,) = statistics.values()
+    return LatencyEntry(spec_for("latency_p95_ms").name, LATENCY_QUANTILE, record["estimate"], (record["low"], record["high"]),
+                        recipes.QUANTILE_DEFINITION, statistics, quantiles, inputs, tuple(evidence),
+                        tuple(per_run) if per_run is not None else None)
 
 
 def _recipe(path: str) -> str:

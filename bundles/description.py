@@ -7,10 +7,11 @@ estimand, the baseline run, and where the evidence files are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from runnotary.bundles.comparison import Comparison
+from runnotary.bundles.results import Comparison
 from runnotary.contract import MLFLOW_TAG_VALUE_MAX
 from runnotary.registry import Registration
 
@@ -23,12 +24,12 @@ NOTE_TAG = "mlflow.note.content"
 UI_QUERY = "?workflowType=machine_learning"
 
 
-def estimand(metric: str, entry: dict[str, Any]) -> str:
-    """What the Δ of ``metric`` estimates, and how its interval was drawn."""
-    boot = entry.get("bootstrap") or {}
+def estimand(boot: Mapping[str, Any], q: float | None = None) -> str:
+    """What a Δ estimates (of the ``q`` quantile of latencies, or of per-query means), and how its interval
+    was drawn (``boot``, its bootstrap's record)."""
     drawn = f"{boot.get('method', '?')} bootstrap, {boot.get('n_resamples', '?')} resamples, random_state {boot.get('random_state', '?')}"
-    if "q" in entry and entry.get("metric") == metric:
-        return f"difference of p{float(entry['q']) * 100:g} latencies (inverted CDF), candidate − baseline; {drawn}"
+    if q is not None:
+        return f"difference of p{float(q) * 100:g} latencies (inverted CDF), candidate − baseline; {drawn}"
     return f"mean of per-query differences (candidate − baseline), paired on query_id; {drawn}"
 
 
@@ -78,14 +79,14 @@ def decision_note(candidate: Registration, baseline: Registration, comparison: C
     lines += ["", "### A/B (candidate − baseline)", "",
               "| metric | Δ | CI95 | p-value (Holm) | estimand |", "| --- | --- | --- | --- | --- |"]
     for metric, entry in comparison.metrics.items():
-        low, high = entry["ci95"]
-        p = f"{number_text(entry.get('pvalue'))} ({number_text(entry.get('pvalue_holm'))})"
-        lines.append(f"| {metric} | {number_text(entry['delta'])} | [{number_text(low)}, {number_text(high)}] | {p} | {estimand(metric, entry)} |")
+        low, high = entry.ci95
+        p = f"{number_text(entry.pvalue)} ({number_text(entry.pvalue_holm)})"
+        lines.append(f"| {metric} | {number_text(entry.delta)} | [{number_text(low)}, {number_text(high)}] | {p} | {estimand(entry.statistics.get('bootstrap') or {})} |")
     if comparison.latency is not None:
         lat = comparison.latency
-        low, high = lat["ci95"]
-        lines.append(f"| {lat['metric']} | {number_text(lat['delta'])} | [{number_text(low)}, {number_text(high)}] | — | "
-                     f"{estimand(lat['metric'], lat)} |")
+        low, high = lat.ci95
+        lines.append(f"| {lat.metric} | {number_text(lat.delta)} | [{number_text(low)}, {number_text(high)}] | — | "
+                     f"{estimand(lat.statistics.get('bootstrap') or {}, lat.q)} |")
     for metric, why in comparison.failed.items():
         lines.append(f"| {metric} | — | — | — | not computed: {why} |")
     lines += ["", "### Evidence", "",

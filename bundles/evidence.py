@@ -24,6 +24,7 @@ from runnotary.bundles.arms import seed_points
 from runnotary.bundles.comparison import PAIRED_METRICS
 from runnotary.bundles.page import PAGE, render_page
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
+from runnotary.bundles.results import LatencyEntry, MetricEntry
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
 from runnotary.contract import SAFE_NAME
 from runnotary.errors import redact
@@ -264,12 +265,13 @@ def forest_figure(evidence: Sequence[CandidateEvidence], policy: GatePolicy) -> 
     for ax, metric in zip(axes[0], panels):
         for row, item in enumerate(evidence):
             c = item.comparison
-            entry = (c.latency if metric == "latency_p95_ms" else c.delta(metric)) if c is not None else None
+            entry: MetricEntry | LatencyEntry | None = (
+                (c.latency if metric == "latency_p95_ms" else c.delta(metric)) if c is not None else None)
             if entry is None:
                 ax.text(0.0, row, "n/a", ha="center", va="center", fontsize=8, color="#777777")
                 continue
-            low, high = entry["ci95"]
-            ax.errorbar([entry["delta"]], [row], xerr=[[entry["delta"] - low], [high - entry["delta"]]], fmt="o",
+            low, high = entry.ci95
+            ax.errorbar([entry.delta], [row], xerr=[[entry.delta - low], [high - entry.delta]], fmt="o",
                         color="#4c72b0", capsize=4)
             for arm, x in seed_points(entry):  # each seed run against the baseline arm's mean: candidate above, baseline below
                 ax.plot([x], [row + (0.2 if arm == "candidate" else -0.2)], "." if arm == "candidate" else "x",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
-from runnotary.bundles.comparison import Comparison
+from runnotary.bundles.results import Comparison, LatencyEntry, MetricEntry
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule, GateSpec
 from runnotary.contract import Alert
 from runnotary.registry import Registration, spec_for
@@ -31,49 +32,47 @@ def _observe(rule: GateRule, candidate: Registration, comparison: Comparison | N
         return (record.value, None) if record.value is not None else (None, "invalid")
     if comparison is None:
         return None, "no_baseline"
+    entry: MetricEntry | LatencyEntry | None
     if spec_for(rule.metric).extractor == "log_quantile":
         latency = comparison.latency
-        entry = latency if latency is not None and latency.get("metric") == rule.metric else None
+        entry = latency if latency is not None and latency.metric == rule.metric else None
     else:
-        entry = comparison.delta(rule.metric)
+        entry = comparison.metrics.get(rule.metric)
     if entry is None:
         return None, "missing"
     if rule.estimand is not None or rule.min_seeds is not None:
-        seeds = seeds_per_arm(comparison)
-        if rule.min_seeds is not None and min(seeds) < rule.min_seeds:
+        if rule.min_seeds is not None and min(comparison.seeds_per_arm) < rule.min_seeds:
             return None, "too_few_seeds"
         if rule.estimand is not None:
             entry = _as_estimand(entry, rule.estimand)
             if entry is None:
                 return None, "too_few_seeds"
     value = {
-        "delta": lambda: entry["delta"],
-        "delta_ci95_lower": lambda: entry["ci95"][0],
-        "delta_ci95_upper": lambda: entry["ci95"][1],
-        "pvalue": lambda: entry.get("pvalue"),
-        "pvalue_holm": lambda: entry.get("pvalue_holm"),
-    }[rule.source]()
+        "delta": entry.delta,
+        "delta_ci95_lower": entry.ci95[0],
+        "delta_ci95_upper": entry.ci95[1],
+        "pvalue": entry.pvalue,
+        "pvalue_holm": entry.pvalue_holm,
+    }[rule.source]
     return (float(value), None) if value is not None else (None, "missing")
 
 
 def seeds_per_arm(comparison: Comparison) -> tuple[int, int]:
     """Seed runs of the candidate's and the baseline's arm (1 and 1 for a one-run comparison)."""
-    if comparison.arms is None:
-        return 1, 1
-    return len(comparison.arms["candidate"]["runs"]), len(comparison.arms["baseline"]["runs"])
+    return comparison.seeds_per_arm
 
 
-def _as_estimand(entry: dict[str, Any], estimand: str) -> dict[str, Any] | None:
+def _as_estimand(entry: MetricEntry | LatencyEntry, estimand: str) -> MetricEntry | LatencyEntry | None:
     """A per-query metric's numbers under ``estimand``, or None when its arms do not allow it."""
-    intervals = entry.get("intervals")
-    if intervals is None:  # the one-run comparison: E1 only
+    if not isinstance(entry, MetricEntry) or not entry.arms:  # the one-run comparison: E1 only
         return entry if estimand == "E1" else None
-    if estimand == entry["estimand"]:
+    if estimand == entry.estimand:
         return entry
-    chosen = intervals.get(estimand)
+    chosen = entry.statistics["intervals"].get(estimand)
     if chosen is None:
         return None
-    return {"delta": chosen["delta"], "ci95": [chosen["low"], chosen["high"]], "pvalue": chosen["pvalue"]}
+    return replace(entry, delta=chosen["delta"], ci95=(chosen["low"], chosen["high"]), pvalue=chosen["pvalue"],
+                   pvalue_holm=None)
 
 
 def _gate(gate: GateSpec, candidate: Registration, comparison: Comparison | None, quarantined: Collection[str]) -> dict[str, Any]:
@@ -97,14 +96,15 @@ def _gate(gate: GateSpec, candidate: Registration, comparison: Comparison | None
 def methods_used(metrics: Mapping[str, Mapping[str, Any]], default: str) -> str:
     """The CI methods a comparison's metrics actually used (BCa falls back to percentile when its
     jackknife degenerates; seed-run arms record their own), as gate_status.json states them and as
-    ``verify-bundle`` re-derives them from the bundle."""
+    ``verify-bundle`` re-derives them from the bundle (its entries as written)."""
     used = sorted({m["bootstrap"]["method"] if "bootstrap" in m else m["method"] for m in metrics.values()
                    if "bootstrap" in m or "method" in m})
     return "+".join(used) if used else default
 
 
 def _methods(comparison: Comparison) -> str:
-    return methods_used(comparison.metrics, comparison.settings.method)
+    return methods_used({name: {**m.statistics, "method": m.method} for name, m in comparison.metrics.items()},
+                        comparison.settings.method)
 
 
 def evaluate(
@@ -147,11 +147,11 @@ def arms_status(comparison: Comparison) -> dict[str, Any]:
         "baseline": comparison.arms["baseline"],
         "estimand": comparison.arms["estimand"],
         "metrics": {
-            name: {"estimand": m["estimand"], "delta": m["delta"], "ci95": m["ci95"], "df": m["crossed"]["df"],
-                   "pvalue": m["pvalue"], "run_swap_pvalue": m["run_swap"]["pvalue"],
-                   "variance_seeds": m["crossed"]["variance_seeds"], "variance_items": m["crossed"]["variance_items"],
-                   "warnings": list(m["warnings"])}
-            for name, m in comparison.metrics.items() if "crossed" in m
+            name: {"estimand": m.estimand, "delta": m.delta, "ci95": list(m.ci95), "df": m.statistics["crossed"]["df"],
+                   "pvalue": m.pvalue, "run_swap_pvalue": m.statistics["run_swap"]["pvalue"],
+                   "variance_seeds": m.statistics["crossed"]["variance_seeds"],
+                   "variance_items": m.statistics["crossed"]["variance_items"], "warnings": list(m.warnings)}
+            for name, m in comparison.metrics.items() if m.arms
         },
     }
 

@@ -66,11 +66,11 @@ def render_page(decision: dict[str, Any], evidence: Sequence[CandidateEvidence],
             continue
         for name, entry in ab["metrics"].items():
             ab_rows.append({"candidate_id": c["candidate_id"], "metric": name, "entry": entry,
-                            "estimand": estimand(name, entry), "inputs": _cites(entry["inputs"]["candidate"], entry["inputs"]["baseline"])})
+                            "estimand": estimand(entry.get("bootstrap") or {}), "inputs": _cites(entry["inputs"]["candidate"], entry["inputs"]["baseline"])})
         if ab.get("latency"):
             lat = ab["latency"]
             ab_rows.append({"candidate_id": c["candidate_id"], "metric": lat["metric"], "entry": lat,
-                            "estimand": estimand(lat["metric"], lat), "inputs": _cites(lat["inputs"]["candidate"], lat["inputs"]["baseline"])})
+                            "estimand": estimand(lat.get("bootstrap") or {}, lat["q"]), "inputs": _cites(lat["inputs"]["candidate"], lat["inputs"]["baseline"])})
         for name, why in ab.get("failed", {}).items():
             ab_rows.append({"candidate_id": c["candidate_id"], "metric": name, "entry": None, "estimand": f"not computed: {why}",
                             "inputs": []})

@@ -8,16 +8,19 @@ between two implementations.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 
 from runnotary import stats
+from runnotary.bundles.results import ComparisonSettings
 
 __all__ = [
-    "QUANTILE_METHOD", "QUANTILE_DEFINITION", "PSI_BINS", "POWER_ALPHA", "POWER_TARGET",
+    "QUANTILE_METHOD", "QUANTILE_DEFINITION", "PSI_BINS", "POWER_ALPHA", "POWER_TARGET", "STATISTICS", "Statistic",
     "bootstrap", "set_bootstrap", "permutation", "effects", "drift", "power", "summary", "holm", "latency_quantiles", "latency_delta",
-    "query_sets",
+    "query_sets", "crossed", "run_swap", "two_way", "computed",
 ]
 
 #: One quantile definition everywhere: numpy's ``inverted_cdf`` (Hyndman-Fan type 1), the one
@@ -116,3 +119,113 @@ def query_sets(cand_ids: np.ndarray, base_ids: np.ndarray, *, alpha: float = sta
         "missing_query_ids": missing[:shown], "extra_query_ids": extra[:shown],
         "srm": srm, "pass": not missing and not extra and not srm["alert"],
     }
+
+
+def crossed(cand: np.ndarray, base: np.ndarray, *, estimand: str, confidence_level: float) -> dict[str, Any]:
+    """The crossed-design interval of seed-run arms (``(S, n)`` matrices) for one estimand."""
+    return stats.crossed_interval(cand, base, estimand=estimand,  # type: ignore[arg-type]
+                                  confidence_level=confidence_level).to_dict()
+
+
+def run_swap(cand: np.ndarray, base: np.ndarray, *, n_resamples: int, random_state: int) -> dict[str, Any]:
+    return stats.run_swap_permutation(cand, base, n_resamples=n_resamples, random_state=random_state).to_dict()
+
+
+def two_way(cand: np.ndarray, base: np.ndarray, *, q: float, n_resamples: int, confidence_level: float,
+            random_state: int) -> dict[str, Any]:
+    return stats.two_way_bootstrap(cand, base, statistic=("quantile", q), n_resamples=n_resamples,
+                                   confidence_level=confidence_level, random_state=random_state).to_dict()
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One statistic: how it is computed, with which parameters, and how they are read back.
+
+    ``compute(*inputs, **parameters)`` returns the statistic's record; ``parameters(settings, seed)``
+    are what the comparison runs it with; ``recorded(entry)`` reads the same parameters back from
+    the entry that records it (``verify-bundle``). ``beside`` is a record of fixed parameters the
+    entry carries next to the statistic's own (name, record).
+    """
+
+    compute: Callable[..., dict[str, Any]]
+    parameters: Callable[[ComparisonSettings, int], dict[str, Any]]
+    recorded: Callable[[Mapping[str, Any]], dict[str, Any]]
+    beside: tuple[str, dict[str, Any]] | None = None
+
+
+def _resampled(s: ComparisonSettings, seed: int) -> dict[str, Any]:
+    return {"n_resamples": s.n_resamples, "confidence_level": s.confidence_level, "method": s.method, "random_state": seed}
+
+
+def _resampled_back(entry: Mapping[str, Any]) -> dict[str, Any]:
+    b = entry["bootstrap"]
+    return {"n_resamples": b["n_resamples"], "confidence_level": b["confidence_level"], "method": entry["method_requested"],
+            "random_state": b["random_state"]}
+
+
+_DRIFT_PARAMS = {"psi_bins": PSI_BINS, "reference": "baseline", "psi_method": "reference quantile bins",
+                 "ks_method": "scipy.stats.ks_2samp two-sided"}
+
+#: Every statistic a comparison computes and ``verify-bundle`` recomputes, by the kind of entry that
+#: records it and its name there. The inputs: ``paired``, the per-item values of both runs paired by
+#: item id; ``whole_set``, those values and the labels; ``latency``, both runs' latency logs;
+#: ``arms``, the ``(S, n)`` matrices of seed-run arms; ``arms_latency``, the arms' ``(S, requests)`` logs.
+STATISTICS: dict[str, dict[str, Statistic]] = {
+    "paired": {
+        "bootstrap": Statistic(
+            bootstrap, lambda s, seed: {"statistic": "mean", **_resampled(s, seed)},
+            lambda e: {"statistic": e["bootstrap"]["statistic"], **_resampled_back(e)}),
+        # An exact sign test records n_resamples 0; it was asked for with the comparison's resample count.
+        "permutation": Statistic(
+            permutation, lambda s, seed: {"n_resamples": s.n_resamples, "alternative": "two-sided", "random_state": seed},
+            lambda e: {"n_resamples": e["permutation"]["n_resamples"] or e["bootstrap"]["n_resamples"],
+                       "alternative": e["permutation"]["alternative"], "random_state": e["permutation"]["random_state"]}),
+        "effect_sizes": Statistic(
+            effects, lambda s, seed: {"confidence_level": s.confidence_level},
+            lambda e: {"confidence_level": e["effect_sizes"]["confidence_level"]}),
+        "drift": Statistic(drift, lambda s, seed: {"bins": PSI_BINS}, lambda e: {"bins": e["drift_params"]["psi_bins"]},
+                           beside=("drift_params", _DRIFT_PARAMS)),
+        "power": Statistic(
+            power, lambda s, seed: {"alpha": POWER_ALPHA, "target": POWER_TARGET},
+            lambda e: {"alpha": e["power"]["alpha"], "target": e["power"]["target_power"]}),
+    },
+    "whole_set": {
+        "bootstrap": Statistic(
+            set_bootstrap, lambda s, seed: _resampled(s, seed),
+            lambda e: {"statistic": e["bootstrap"]["statistic"], **_resampled_back(e)}),
+    },
+    "latency": {
+        "bootstrap": Statistic(
+            latency_delta, lambda s, seed: {"n_resamples": s.n_resamples, "confidence_level": s.confidence_level,
+                                            "random_state": seed},
+            lambda e: {k: e["bootstrap"][k] for k in ("q", "n_resamples", "confidence_level", "random_state")}),
+    },
+    "arms": {
+        "run_swap": Statistic(
+            run_swap, lambda s, seed: {"n_resamples": s.n_resamples, "random_state": seed},
+            lambda e: {"n_resamples": e["run_swap"]["n_resamples"], "random_state": e["run_swap"]["random_state"]}),
+    },
+    "arms_latency": {
+        "two_way": Statistic(
+            two_way, lambda s, seed: {"n_resamples": s.n_resamples, "confidence_level": s.confidence_level,
+                                      "random_state": seed},
+            lambda e: {k: e["two_way"][k] for k in ("q", "n_resamples", "confidence_level", "random_state")}),
+    },
+}
+
+#: The crossed-design interval, computed once per estimand the arms allow (``intervals``); its
+#: parameters are read back from each interval's own record.
+CROSSED = Statistic(crossed, lambda s, seed: {"confidence_level": s.confidence_level},
+                    lambda r: {"estimand": r["requested_estimand"], "confidence_level": r["confidence_level"]})
+
+
+def computed(kind: str, inputs: tuple[np.ndarray, ...], settings: ComparisonSettings, seed: int,
+             **fixed: Any) -> dict[str, Any]:
+    """Every statistic of ``kind`` over ``inputs``, by name, each with the record of fixed parameters beside
+    it; ``fixed`` adds parameters the entry fixes for all (a latency quantile's ``q``)."""
+    records: dict[str, Any] = {}
+    for name, statistic in STATISTICS[kind].items():
+        records[name] = statistic.compute(*inputs, **statistic.parameters(settings, seed), **fixed)
+        if statistic.beside is not None:
+            records[statistic.beside[0]] = statistic.beside[1]
+    return records

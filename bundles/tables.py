@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runnotary.bundles.comparison import Comparison
+from runnotary.bundles.results import Comparison, LatencyEntry, MetricEntry
 from runnotary.contract import Alert
 from runnotary.registry import Registration
 
-__all__ = ["CandidateEvidence", "distinct_runs", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
+__all__ = ["CandidateEvidence", "cell", "distinct_runs", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
 
 SUMMARY_METRICS = ("ndcg@10", "latency_p95_ms", "visual_ablation_drop_pct", "v1_v2_corr", "compliance@1")
 BUNDLE_FILES = ("index.html", "ab_test_summary.md", "decision_metrics.json", "artifact_index.json", "gate_status.json",
@@ -36,16 +36,19 @@ class CandidateEvidence:
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def _cell(value: object) -> str:
+def cell(value: object, spec: str = ".4g") -> str:
+    """One table cell as text: a dash for no value, a float to ``spec``, a pair of floats as an interval."""
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).replace("|", "\\|")
+        return format(value, spec)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, float) for v in value):
+        return f"[{value[0]:.4g}, {value[1]:.4g}]"
+    return str(value)
 
 
 def _provenance_rows(runs: Sequence[Registration]) -> list[tuple[object, ...]]:
@@ -63,24 +66,23 @@ def _provenance_rows(runs: Sequence[Registration]) -> list[tuple[object, ...]]:
     return rows
 
 
-def _ci(entry: dict[str, Any] | None) -> str | None:
-    ci = (entry or {}).get("ci95")
-    return f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else None
+def _ci(entry: MetricEntry | LatencyEntry | None) -> str | None:
+    return f"[{entry.ci95[0]:.4g}, {entry.ci95[1]:.4g}]" if entry is not None else None
 
 
 def _seed_rows(c: Comparison) -> list[tuple[object, ...]]:
     """Table 3's seed-run rows: one per per-query metric; a one-run comparison is E1 with one seed a side."""
     rows: list[tuple[object, ...]] = []
     for name, entry in c.metrics.items():
-        x = entry.get("crossed")
-        if x is None:  # the one-run comparison: E1, the paired bootstrap's interval
-            rows.append((c.candidate_run, name, "1/1", "E1", entry.get("delta"), _ci(entry), None, None, None, None,
-                         (entry.get("power") or {}).get("mde"), None, None, "retraining_variance_not_covered"))
+        if not entry.arms:  # the one-run comparison: E1, the paired bootstrap's interval
+            rows.append((c.candidate_run, name, "1/1", "E1", entry.delta, _ci(entry), None, None, None, None,
+                         (entry.statistics.get("power") or {}).get("mde"), None, None, "retraining_variance_not_covered"))
             continue
-        ms = "/".join(_cell(v) for v in (x["residual_ms_candidate"], x["residual_ms_baseline"]))
+        x = entry.statistics["crossed"]
+        ms = "/".join(cell(v) for v in (x["residual_ms_candidate"], x["residual_ms_baseline"]))
         rows.append((c.candidate_run, name, f"{x['seeds_candidate']}/{x['seeds_baseline']}", x["estimand"], x["delta"],
                      _ci(entry), x["df"], x["variance_seeds"], x["variance_items"], ms, x["mde"], x["prob_improvement"],
-                     entry["run_swap"]["pvalue"], ", ".join(x["warnings"]) or None))
+                     entry.statistics["run_swap"]["pvalue"], ", ".join(x["warnings"]) or None))
     return rows
 
 
@@ -119,7 +121,7 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
         if latency is None:
             continue
         for role, run_id in (("candidate", item.comparison.candidate_run), ("baseline", item.comparison.baseline_run)):  # type: ignore[union-attr]
-            q, cited = latency["quantiles"][role], latency["inputs"][role]
+            q, cited = latency.quantiles[role], latency.inputs[role]
             recipe = cited["recipe"] if isinstance(cited, dict) else f"the arm's {len(cited)} seed runs pooled, inverted CDF"
             latency_rows.append((run_id, role, q["p50"], q["p95"], q["p99"], recipe))
     ab_rows: list[tuple[object, ...]] = []
@@ -133,24 +135,25 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
         if c is None:
             ab_rows.append((item.candidate.run_id, None, None, None, None, None, None, None, False, "no paired baseline"))
             continue
-        ndcg = c.delta("ndcg@10") or {}
-        paths = sorted({f"{e['run_id'][:8]}:{e['file']}" for e in ndcg.get("evidence", []) + (c.latency or {}).get("evidence", [])})
-        ab_rows.append((c.candidate_run, c.baseline_run, ndcg.get("delta"), _ci(ndcg), ndcg.get("pvalue"),
-                        ndcg.get("pvalue_holm"), (c.latency or {}).get("delta"), _ci(c.latency),
-                        bool(ndcg.get("significance_pass")), ", ".join(paths)))
+        ndcg, latency = c.delta("ndcg@10"), c.latency
+        cited = [*(ndcg.evidence if ndcg else ()), *(latency.evidence if latency else ())]
+        paths = sorted({f"{e['run_id'][:8]}:{e['file']}" for e in cited})
+        ab_rows.append((c.candidate_run, c.baseline_run, ndcg and ndcg.delta, _ci(ndcg), ndcg and ndcg.pvalue,
+                        ndcg and ndcg.pvalue_holm, latency and latency.delta, _ci(latency),
+                        bool(ndcg and ndcg.significance_pass), ", ".join(paths)))
         qs = c.query_sets
         if qs is not None:
             srm_rows.append((c.candidate_run, qs["n_candidate"], qs["n_baseline"], qs["n_common"], qs["n_missing"],
                              qs["n_extra"], qs["srm"]["pvalue"], "pass" if qs["pass"] else "FAIL"))
         seed_rows += _seed_rows(c)
         per_run_rows += [(c.candidate_run, name, r["arm"], r["run_id"], r["seed"], r["mean"])
-                         for name, entry in c.metrics.items() for r in entry.get("per_run", ())]
+                         for name, entry in c.metrics.items() for r in entry.per_run]
         for name, entry in c.metrics.items():
-            if "drift" not in entry:  # a whole-set statistic (F1, ROC AUC) or seed-run arms: no one-run drift or power
+            if "drift" not in entry.statistics:  # a whole-set statistic (F1, ROC AUC) or seed-run arms: no drift or power
                 continue
-            d, p = entry["drift"], entry["power"]
+            d, p = entry.statistics["drift"], entry.statistics["power"]
             drift_rows.append((c.candidate_run, name, d["psi"], d["psi_level"], d["ks_statistic"], d["ks_pvalue"]))
-            power_rows.append((c.candidate_run, name, p["n"], p["sd_diff"], p["mde"], entry["delta"], p["power_at_observed_delta"]))
+            power_rows.append((c.candidate_run, name, p["n"], p["sd_diff"], p["mde"], entry.delta, p["power_at_observed_delta"]))
     artifact_rows = [(a.run_id, a.kind, a.path, a.sha256[:16], a.viewer) for r in runs for a in r.artifacts]
     gates = json.dumps([item.gate_status for item in evidence], indent=2)
     return "\n\n".join([

@@ -196,7 +196,7 @@ class Commands:
         settings = replace(defaults, method=bootstrap, n_resamples=body.n_resamples or defaults.n_resamples,
                            random_state=defaults.random_state if body.random_state is None else body.random_state)
         comparison = compare(self.handlers.registry, candidate, baseline, settings)
-        computed = [*comparison.metrics, *([comparison.latency["metric"]] if comparison.latency is not None else [])]
+        computed = [*comparison.metrics, *([comparison.latency.metric] if comparison.latency is not None else [])]
         wanted = list(dict.fromkeys(asked)) or computed
         result = {
             "candidate_run": candidate.run_id,
@@ -327,22 +327,23 @@ def _stats_of(comparison: Comparison, wanted: Sequence[str], method: str) -> dic
     could not compute is absent (its reason is in ``not_computed`` and the notes)."""
     out: dict[str, Any] = {}
     for name in wanted:
-        if comparison.latency is not None and name == comparison.latency["metric"]:
-            out[name] = {"delta_ms": comparison.latency["delta_ms"], "ci95": comparison.latency["ci95"],
-                         "method": "bootstrap of the p95 difference", "evidence": comparison.latency["evidence"]}
+        latency = comparison.latency
+        if latency is not None and name == latency.metric:
+            out[name] = {"delta_ms": latency.delta, "ci95": list(latency.ci95), "method": "bootstrap of the p95 difference",
+                         "evidence": list(latency.evidence)}
             continue
         m = comparison.metrics.get(name)
         if m is None:
             continue
-        if "crossed" in m:  # seed-run arms: the crossed-design interval, the run-swap test beside it
-            out[name] = {"n": m["n"], "delta": m["delta"], "ci95": m["ci95"], "estimand": m["estimand"],
-                         "pvalue": m["pvalue"], "pvalue_holm": m.get("pvalue_holm"), "crossed": m["crossed"],
-                         "run_swap": m["run_swap"], "evidence": m["evidence"]}
+        if m.arms:  # seed-run arms: the crossed-design interval, the run-swap test beside it
+            out[name] = {"n": m.n, "delta": m.delta, "ci95": list(m.ci95), "estimand": m.estimand, "pvalue": m.pvalue,
+                         "pvalue_holm": m.pvalue_holm, "crossed": m.statistics["crossed"],
+                         "run_swap": m.statistics["run_swap"], "evidence": list(m.evidence)}
             continue
-        common = {"n": m["n"], "delta": m["delta"], "effect_sizes": m.get("effect_sizes"), "evidence": m["evidence"]}
+        common = {"n": m.n, "delta": m.delta, "effect_sizes": m.statistics.get("effect_sizes"), "evidence": list(m.evidence)}
         if method == "permutation":
-            out[name] = {**common, "pvalue": m["pvalue"], "pvalue_holm": m.get("pvalue_holm"), "permutation": m.get("permutation")}
+            out[name] = {**common, "pvalue": m.pvalue, "pvalue_holm": m.pvalue_holm, "permutation": m.statistics.get("permutation")}
         else:
-            out[name] = {**common, "ci95": m["ci95"], "significance_pass": m["significance_pass"], "pvalue": m["pvalue"],
-                         "bootstrap": m["bootstrap"]}
+            out[name] = {**common, "ci95": list(m.ci95), "significance_pass": m.significance_pass, "pvalue": m.pvalue,
+                         "bootstrap": m.statistics["bootstrap"]}
     return out

@@ -16,13 +16,9 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
 
 
 def _cell(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, float) for v in value):
-        return f"[{value[0]:.4g}, {value[1]:.4g}]"
-    return str(value)
+    from runnotary.bundles.tables import cell
+
+    return cell(value, ".6g")
 
 
 def render_reply(command: str, result: dict[str, Any]) -> str:

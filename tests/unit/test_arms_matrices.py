@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from types import SimpleNamespace
+
 from runnotary.bundles.arms import matrices, seed_points
 
 
@@ -23,7 +25,7 @@ def test_matrices_keep_the_ids_every_run_scored_in_id_order_and_count_what_each_
 
 
 def test_seed_points_place_each_run_against_the_baseline_arms_mean_and_none_for_a_one_run_entry() -> None:
-    entry = {"per_run": [{"arm": "candidate", "mean": 0.6}, {"arm": "baseline", "mean": 0.5},
-                         {"arm": "baseline", "mean": 0.7}]}
-    assert seed_points(entry) == [("candidate", 0.6 - 0.6), ("baseline", 0.5 - 0.6), ("baseline", 0.7 - 0.6)]
-    assert seed_points({"delta": 0.1, "ci95": [0.0, 0.2]}) == []
+    entry = SimpleNamespace(per_run=({"arm": "candidate", "mean": 0.6}, {"arm": "baseline", "mean": 0.5},
+                                     {"arm": "baseline", "mean": 0.7}))
+    assert seed_points(entry) == [("candidate", 0.6 - 0.6), ("baseline", 0.5 - 0.6), ("baseline", 0.7 - 0.6)]  # type: ignore[arg-type]
+    assert seed_points(SimpleNamespace(per_run=())) == []  # type: ignore[arg-type]

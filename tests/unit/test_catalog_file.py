@@ -151,7 +151,7 @@ def test_an_operator_metric_is_registered_compared_and_gated(operator_catalog: P
         regs[name] = registry.register(RunCreated.model_validate(event), f"e-{name}")
         assert regs[name].metric("ndcg@20").status == "verified"  # type: ignore[union-attr]
     comparison = compare(registry, regs["c20"], regs["b20"], ComparisonSettings(n_resamples=1000))
-    assert comparison.metrics["ndcg@20"]["n"] == 200 and comparison.metrics["ndcg@20"]["ci95"][0] > 0
+    assert comparison.metrics["ndcg@20"].n == 200 and comparison.metrics["ndcg@20"].ci95[0] > 0
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text("version: 1\ngates:\n  - name: ndcg20_up\n    rules: [{source: delta_ci95_lower, metric: ndcg@20, "
                            "op: '>', threshold: 0.0}]\n  - name: ndcg20_floor\n    rules: [{source: metric, metric: ndcg_at_20, "

@@ -108,16 +108,16 @@ def test_registered_compared_by_example_and_verified(tmp_path: Path, run_event: 
     comparison = compare(registry, regs["cls-c"], regs["cls-b"], ComparisonSettings(n_resamples=500))
     accuracy = comparison.metrics["accuracy"]
     (yc, pc, _), (yb, pb, _) = truth["cls-c"], truth["cls-b"]
-    assert accuracy["n"] == 500 and accuracy["delta"] == pytest.approx(np.mean(pc == yc) - np.mean(pb == yb))
+    assert accuracy.n == 500 and accuracy.delta == pytest.approx(np.mean(pc == yc) - np.mean(pb == yb))
     assert "log_loss" in comparison.metrics
     (_, _, sc), (_, _, sb) = truth["cls-c"], truth["cls-b"]
     for name, oracle, cand, base in (("roc_auc", metrics.roc_auc_score, sc, sb), ("f1", metrics.f1_score, pc, pb)):
         entry = comparison.metrics[name]  # not a per-example mean: examples resampled, the statistic recomputed
-        assert entry["delta"] == pytest.approx(oracle(yc, cand) - oracle(yb, base), abs=1e-12)
-        assert entry["bootstrap"]["statistic"] == name and entry["method"] == "bca" and entry["pvalue"] is None
-        assert entry["ci95"][0] < entry["delta"] < entry["ci95"][1]
-        assert entry["inputs"]["pairing"].startswith("inner join on example_id")
-    assert set(comparison.holm["metrics"]) == {"accuracy", "log_loss"}  # type: ignore[index]
+        assert entry.delta == pytest.approx(oracle(yc, cand) - oracle(yb, base), abs=1e-12)
+        assert entry.statistics["bootstrap"]["statistic"] == name and entry.method == "bca" and entry.pvalue is None
+        assert entry.ci95[0] < entry.delta < entry.ci95[1]
+        assert entry.inputs["pairing"].startswith("inner join on example_id")
+    assert set(comparison.holm.metrics) == {"accuracy", "log_loss"}  # type: ignore[union-attr]
     from runnotary.bundles import evaluate
 
     status = evaluate(regs["cls-c"], comparison)

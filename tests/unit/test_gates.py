@@ -10,6 +10,7 @@ import pytest
 from runnotary.bundles import (
     DEFAULT_POLICY, Comparison, ComparisonSettings, PolicyError, evaluate, gate_alerts, load_policy,
 )
+from runnotary.bundles.results import LatencyEntry, MetricEntry
 from runnotary.contract import RunCreated
 from runnotary.registry import MetricRecord, Registration
 from runnotary.registry.artifacts import ArtifactRecord
@@ -30,9 +31,9 @@ def _registration(run_event: dict[str, Any], values: dict[str, float | None], sh
 
 def _comparison(ci_low: float, latency_ci: tuple[float, float] = (0.5, 1.5), method: str = "bca",
                 pvalue: float = 0.01, pvalue_holm: float = 0.02) -> Comparison:
-    ndcg = {"delta": ci_low + 0.005, "ci95": [ci_low, ci_low + 0.01], "pvalue": pvalue, "pvalue_holm": pvalue_holm,
-            "bootstrap": {"method": method}}
-    latency = {"metric": "latency_p95_ms", "delta": sum(latency_ci) / 2, "ci95": list(latency_ci)}
+    ndcg = MetricEntry(1, ci_low + 0.005, (ci_low, ci_low + 0.01), ci_low > 0, pvalue, method, {"bootstrap": {"method": method}},
+                       {}, (), pvalue_holm=pvalue_holm)
+    latency = LatencyEntry("latency_p95_ms", 0.95, sum(latency_ci) / 2, latency_ci, "", {}, {}, {}, ())
     return Comparison("cand", "base", "cand-unit", ComparisonSettings(1000, 0.95, "bca", 7), {"ndcg@10": ndcg}, latency, ())
 
 

@@ -124,10 +124,10 @@ def test_the_comparison_pairs_the_recipes_per_query_values(registry: Registry, r
         regs[name] = registry.register(_event(run_event, name, {"ndcg@10": float(values[name].mean())}, role), f"e-{name}")
     comparison = compare(registry, regs["cand"], regs["base"], ComparisonSettings(n_resamples=2000))
     entry = comparison.metrics["ndcg@10"]
-    assert entry["n"] == 300
-    assert entry["delta"] == pytest.approx(float((values["cand"] - values["base"]).mean()), rel=1e-12)
-    assert entry["inputs"]["candidate"]["recipe"]["from"] == "raw_logs"
-    assert entry["inputs"]["candidate"]["recipe"]["qrels"] == "cand/qrels.txt"
+    assert entry.n == 300
+    assert entry.delta == pytest.approx(float((values["cand"] - values["base"]).mean()), rel=1e-12)
+    assert entry.inputs["candidate"]["recipe"]["from"] == "raw_logs"
+    assert entry.inputs["candidate"]["recipe"]["qrels"] == "cand/qrels.txt"
     json.dumps(comparison.to_dict())
 
 
