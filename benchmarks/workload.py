@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from runnotary.digests import sha256_file
 from runnotary.registry import ranking, ranking_files
-from runnotary.registry.artifacts import sha256_file
 from runnotary.registry.synthetic import generate
 
 __all__ = ["GROUP", "WORKLOADS", "Run", "Workload", "make_workload", "message_key"]

@@ -27,8 +27,9 @@ from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
 from runnotary.bundles.results import LatencyEntry, MetricEntry
 from runnotary.bundles.tables import CandidateEvidence, distinct_runs, render_tables
 from runnotary.contract import SAFE_NAME
+from runnotary.digests import sha256_file
 from runnotary.errors import redact
-from runnotary.registry import ArtifactError, Registration, Registry, sha256_file, spec_for
+from runnotary.registry import ArtifactError, Registration, Registry, spec_for
 from runnotary.registry.mlflow_access import MLFLOW_ERRORS, tracking_error
 
 __all__ = ["Bundle", "BUNDLES_EXPERIMENT", "SCHEMA_VERSION", "closing_line", "where_in_file", "log_bundle",

@@ -18,9 +18,8 @@ import numpy as np
 
 from runnotary.bundles import recipes
 from runnotary.contract import safe_relative_path
-from runnotary.errors import redact
-from runnotary.errors import RunnotaryError
-from runnotary.registry import sha256_file
+from runnotary.digests import sha256_file
+from runnotary.errors import RunnotaryError, redact
 from runnotary.registry.records import PROVENANCE_PATH
 
 __all__ = ["Finding", "Report", "Sources", "diff", "label", "recompute", "statistic"]

@@ -10,7 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runnotary.registry.artifacts import sha256_file
     from runnotary.registry.catalog import UnknownMetric, spec_for
     from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable
     from runnotary.registry.hygiene import HygieneSettings
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 
 #: What other packages import from the registry; everything else is imported from its module.
 _WHERE = {
-    "artifacts": ("sha256_file",),
     "catalog": ("UnknownMetric", "spec_for"),
     "errors": ("ArtifactError", "RegistryError", "TrackingUnavailable"),
     "hygiene": ("HygieneSettings",),

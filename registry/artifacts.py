@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from runnotary.contract import ArtifactKind, safe_relative_path
-from runnotary.digests import sha256_file, sha256_stream
+from runnotary.digests import sha256_stream
 from runnotary.registry.errors import (
     ArtifactError, ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, UnsafeArtifactPath,
 )
 
-__all__ = ["ArtifactRecord", "MAX_ARTIFACT_BYTES", "copy_hashed", "resolve_under", "sha256_file", "viewer_for"]
+__all__ = ["ArtifactRecord", "MAX_ARTIFACT_BYTES", "copy_hashed", "resolve_under", "viewer_for"]
 
 #: Default ceiling on one artifact the registry copies, hashes and uploads.
 MAX_ARTIFACT_BYTES = 256 << 20

@@ -5,7 +5,6 @@ from __future__ import annotations
 from runnotary.errors import RunnotaryError
 
 __all__ = [
-    "RunnotaryError",
     "RegistryError",
     "ArtifactError",
     "UnsafeArtifactPath",

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from runnotary.registry.artifacts import ArtifactRecord, sha256_file
+from runnotary.digests import sha256_file
+from runnotary.registry.artifacts import ArtifactRecord
 from runnotary.registry.catalog import Recipe, spec_for
 from runnotary.registry.classification import MEAN_MEASURES, Predictions, per_example, read_predictions
 from runnotary.registry.errors import ArtifactError

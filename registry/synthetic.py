@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from runnotary.contract import RunCreated
-from runnotary.registry import sha256_file
+from runnotary.digests import sha256_file
 
 __all__ = ["Profile", "PROFILES", "generate"]
 

@@ -12,7 +12,7 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from runnotary.contract import MeetingRequested, RunCreated, encode, envelope, pairing_key
-from runnotary.registry import sha256_file
+from runnotary.digests import sha256_file
 from runnotary.registry.synthetic import generate
 
 

@@ -18,7 +18,8 @@ from runnotary.bundles.verify import verify_bundle
 from runnotary.consumers.commands import Commands
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
 from runnotary.contract import Command, MeetingRequested, RunCreated, decode, envelope
-from runnotary.registry import Prepared, Registration, Registry, sha256_file
+from runnotary.digests import sha256_file
+from runnotary.registry import Prepared, Registration, Registry
 from runnotary.registry.synthetic import generate
 
 EXPERIMENT = "/Shared/arms"

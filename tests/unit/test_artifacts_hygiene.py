@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from runnotary.contract import RunCreated
-from runnotary.registry import ArtifactError, sha256_file
+from runnotary.digests import sha256_file
+from runnotary.registry import ArtifactError
 from runnotary.registry.artifacts import resolve_under
 from runnotary.registry.errors import UnsafeArtifactPath
 from runnotary.registry.hygiene import check_run
