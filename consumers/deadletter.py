@@ -8,19 +8,14 @@ offset stay the way to fetch the original. Error texts are redacted before they 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 
 from runnotary.consumers.loop import Message
-from runnotary.contract import DeadLetter, DeadLetterHeader, deadletter_headers
+from runnotary.contract import DeadLetter, DeadLetterHeader, b64, deadletter_headers
 from runnotary.errors import redact
 
 __all__ = ["DeadLetterPolicy"]
-
-
-def _b64(raw: bytes | None) -> str | None:
-    return base64.b64encode(raw).decode() if raw is not None else None
 
 
 @dataclass(frozen=True)
@@ -46,13 +41,13 @@ class DeadLetterPolicy:
             keep = cost <= budget // 4  # an oversize header keeps its name, not its value
             headers.append(header if keep else DeadLetterHeader(key=header.key[:256], value_b64=None))
             budget -= min(cost, len(header.key) + 16)
-        key_b64 = _b64(key if key is None or len(key) * 4 // 3 <= budget // 4 else key[: self.prefix_bytes])
+        key_b64 = b64(key if key is None or len(key) * 4 // 3 <= budget // 4 else key[: self.prefix_bytes])
         budget -= len(key_b64 or "")
         truncated = value is not None and (len(value) + 2) // 3 * 4 > budget
         shown = value[: self.prefix_bytes] if truncated and value is not None else value
         return DeadLetter(
             source_topic=message.topic() or "", partition=message.partition() or 0, offset=message.offset() or 0,
-            key_b64=key_b64, value_b64=_b64(shown), error=redact(error)[: self.max_error_chars],
+            key_b64=key_b64, value_b64=b64(shown), error=redact(error)[: self.max_error_chars],
             error_type=error_type, group_id=self.group_id, headers=headers,
             value_sha256=hashlib.sha256(value).hexdigest() if value is not None else None,
             value_size=len(value) if value is not None else None, value_truncated=truncated,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 import uuid
@@ -15,13 +14,9 @@ from runnotary.consumers.cli import main
 from runnotary.consumers.handlers import Outgoing
 from runnotary.consumers.kafka import ensure_topics, make_producer
 from runnotary.consumers.settings import Settings
-from runnotary.contract import DeadLetter, DeadLetterHeader, envelope
+from runnotary.contract import DeadLetter, DeadLetterHeader, b64, envelope
 
 Original = tuple[bytes | None, bytes, list[tuple[str, bytes | None]]]
-
-
-def _b64(raw: bytes | None) -> str | None:
-    return base64.b64encode(raw).decode() if raw is not None else None
 
 
 def _read_all(settings: Settings, topic: str, expect: int, timeout: float = 30.0) -> list[Original]:
@@ -72,9 +67,9 @@ def test_replay_deadletter_reproduces_key_value_and_headers(settings: Settings, 
     def letter(i: int, error_type: str, *, truncate: bool = False, sha: str | None = None) -> Outgoing:
         key, value, headers = originals[i]
         record = DeadLetter(
-            source_topic=source, partition=0, offset=offsets[i], key_b64=_b64(key),
-            value_b64=_b64(value[:100] if truncate else value), error="boom", error_type=error_type, group_id="g",
-            headers=[DeadLetterHeader(key=k, value_b64=_b64(v)) for k, v in headers],
+            source_topic=source, partition=0, offset=offsets[i], key_b64=b64(key),
+            value_b64=b64(value[:100] if truncate else value), error="boom", error_type=error_type, group_id="g",
+            headers=[DeadLetterHeader(key=k, value_b64=b64(v)) for k, v in headers],
             value_sha256=sha or hashlib.sha256(value).hexdigest(), value_size=len(value), value_truncated=truncate,
         )
         subject = f"{source}:0:{offsets[i]}"
@@ -107,7 +102,7 @@ def test_replay_deadletter_reproduces_key_value_and_headers(settings: Settings, 
 
 def test_replay_to_the_source_topic_by_default(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     source = settings.topic("runs.created")
-    record = DeadLetter(source_topic=source, partition=0, offset=0, key_b64=_b64(b"k"), value_b64=_b64(b"v"),
+    record = DeadLetter(source_topic=source, partition=0, offset=0, key_b64=b64(b"k"), value_b64=b64(b"v"),
                         error="e", error_type="InvalidEvent", group_id="g")
     out = Outgoing.of("deadletter", "s", envelope("deadletter", record, subject="s", caused_by="s"))
     producer = make_producer(settings)

@@ -14,7 +14,7 @@ the AsyncAPI document in ``consumers/schemas/`` are generated from them (``runno
 from __future__ import annotations
 
 from runnotary.contract.cloudevents import (
-    STRUCTURED_CONTENT_TYPE, CloudEvent, Headers, deadletter_headers, decode, encode, envelope, kafka_headers,
+    STRUCTURED_CONTENT_TYPE, CloudEvent, Headers, b64, deadletter_headers, decode, encode, envelope, kafka_headers,
 )
 from runnotary.contract.commands import (
     COMMAND_NAMES, BaselineSelector, Command, CommandError, CommandReply, ComputeStats, EmitBundle,
@@ -73,6 +73,7 @@ __all__ = [
     "RunCreated",
     "Seeds",
     "StandardTags",
+    "b64",
     "deadletter_headers",
     "decode",
     "encode",

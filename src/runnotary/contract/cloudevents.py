@@ -29,6 +29,7 @@ __all__ = [
     "CloudEvent",
     "Headers",
     "ReadHeaders",
+    "b64",
     "deadletter_headers",
     "decode",
     "encode",
@@ -129,7 +130,7 @@ class CloudEvent(BaseModel, Generic[D]):
 def deadletter_headers(headers: ReadHeaders | None) -> list[DeadLetterHeader]:
     """A message's Kafka headers as a dead-letter record keeps them: in order, repeats and all."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    return [DeadLetterHeader(key=name, value_b64=_b64(value.encode() if isinstance(value, str) else value))
+    return [DeadLetterHeader(key=name, value_b64=b64(value.encode() if isinstance(value, str) else value))
             for name, value in pairs]
 
 
@@ -245,5 +246,6 @@ def _json_object(topic: str, raw: bytes, what: str) -> dict[str, Any]:
     return doc
 
 
-def _b64(raw: bytes | None) -> str | None:
+def b64(raw: bytes | None) -> str | None:
+    """``raw`` as a dead-letter record writes bytes: base64 text, None for None."""
     return base64.b64encode(raw).decode() if raw is not None else None
