@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runnotary.client import ClientSettings, Published
+    from runnotary.client.publisher import Published
+    from runnotary.client.settings import ClientSettings
 
 __all__ = ["add_parsers"]
 
@@ -40,7 +41,8 @@ def _scalar(text: str) -> str | int | float | bool:
 def _client_settings(args: argparse.Namespace) -> ClientSettings:
     from pydantic import ValidationError
 
-    from runnotary.client import ClientError, ClientSettings
+    from runnotary.client.errors import ClientError
+    from runnotary.client.settings import ClientSettings
 
     overrides: dict[str, Any] = {}
     if args.spool_dir:
@@ -55,7 +57,9 @@ def _client_settings(args: argparse.Namespace) -> ClientSettings:
 
 
 def _publish_run(args: argparse.Namespace) -> int:
-    from runnotary.client import ClientError, Metric, build_run_event, publish_event
+    from runnotary.client.errors import ClientError
+    from runnotary.client.publisher import publish_event
+    from runnotary.client.run import Metric, build_run_event
 
     metrics = []
     for items in args.metric:
@@ -93,7 +97,8 @@ def _publish_run(args: argparse.Namespace) -> int:
 
 
 def _flush(args: argparse.Namespace) -> int:
-    from runnotary.client import ClientError, flush
+    from runnotary.client.errors import ClientError
+    from runnotary.client.publisher import flush
 
     try:
         result = flush(_client_settings(args))
@@ -111,7 +116,8 @@ def _flush(args: argparse.Namespace) -> int:
 
 
 def _request_meeting(args: argparse.Namespace) -> int:
-    from runnotary.client import ClientError, request_meeting
+    from runnotary.client.errors import ClientError
+    from runnotary.client.meeting import request_meeting
 
     try:
         requested = request_meeting(args.meeting_id, args.candidates, requested_by=args.requested_by,

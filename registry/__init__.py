@@ -6,8 +6,9 @@ The run-created models the registry reads are the event contract's (``runnotary.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runnotary.exports import lazy_exports
 
 if TYPE_CHECKING:
     from runnotary.registry.catalog import UnknownMetric, spec_for
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
     from runnotary.registry.records import MetricRecord, Prepared, Registration
     from runnotary.registry.registration import Registry
 
-#: What other packages import from the registry; everything else is imported from its module.
-_WHERE = {
+#: What other packages and tests import; everything else is imported from its module.
+__all__, __getattr__, __dir__ = lazy_exports(globals(), {
     "catalog": ("UnknownMetric", "spec_for"),
     "errors": ("ArtifactError", "RegistryError", "TrackingUnavailable"),
     "hygiene": ("HygieneSettings",),
@@ -29,20 +30,4 @@ _WHERE = {
     "recompute": ("PerQueryTable",),
     "records": ("MetricRecord", "Prepared", "Registration"),
     "registration": ("Registry",),
-}
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
-
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runnotary.registry' has no attribute {name!r}")
-    loaded = importlib.import_module(f"runnotary.registry.{module}")
-    globals().update({n: getattr(loaded, n) for n in _WHERE[module]})
-    return globals()[name]
-
-
-def __dir__() -> list[str]:
-    return __all__
+})
