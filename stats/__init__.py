@@ -10,9 +10,6 @@ Call :func:`warmup` at service start so JIT compilation stays off the hot path.
 
 from __future__ import annotations
 
-from ._check_results import KSResult, MultipleTestingResult, PSIResult, SRMResult
-from ._paired_results import BootstrapResult, EffectSizeResult, PermutationResult, PowerResult
-from ._seed_results import CrossedResult, RunSwapResult, TwoWayBootstrapResult
 from .bootstrap import paired_bootstrap
 from .countmatrix import resample_counts
 from .crossed import crossed_interval
@@ -29,23 +26,12 @@ from .twoway import two_way_bootstrap
 from .warmup import warmup
 from .wholeset import paired_set_bootstrap
 
-# The functions other packages and users call, their errors, and the result types they return (for
-# annotations; the records live in private modules).
+# The functions other packages, users and tests call, and their errors; the result records they
+# return live in the private ``_…results`` modules.
 __all__ = [
     "SRM_ALPHA",
-    "BootstrapResult",
-    "CrossedResult",
-    "EffectSizeResult",
     "InvalidInputError",
-    "KSResult",
-    "MultipleTestingResult",
-    "PSIResult",
-    "PermutationResult",
-    "PowerResult",
-    "RunSwapResult",
-    "SRMResult",
     "StatsError",
-    "TwoWayBootstrapResult",
     "adjust_pvalues",
     "benjamini_hochberg",
     "crossed_interval",

@@ -24,15 +24,14 @@ from runnotary.contract.delivery import Outbound, produce_and_wait
 from runnotary.contract.errors import InvalidEvent
 from runnotary.contract.fields import SAFE_NAME
 from runnotary.contract.payloads import (
-    Alert, ArmInterval, ArmRuns, ArmsStatus, BundleEmitted, DeadLetter, DeadLetterHeader, GateResult, GateStatus,
-    MeetingRequested,
+    Alert, BundleEmitted, DeadLetter, DeadLetterHeader, GateResult, GateStatus, MeetingRequested,
 )
 from runnotary.contract.run import (
-    MLFLOW_TAG_VALUE_MAX, ArtifactKind, ArtifactRef, Code, Dataset, Environment, MetricClaim, RunCreated, Seeds,
-    StandardTags, pairing_key, safe_relative_path,
+    MLFLOW_TAG_VALUE_MAX, ArtifactKind, ArtifactRef, Code, Environment, RunCreated, pairing_key, safe_relative_path,
 )
 from runnotary.contract.topics import INPUT_TOPICS, TOPICS, schema_id
 
+#: What other packages, users and tests import; everything else is imported from its module.
 __all__ = [
     "COMMAND_NAMES",
     "INPUT_TOPICS",
@@ -41,9 +40,6 @@ __all__ = [
     "STRUCTURED_CONTENT_TYPE",
     "TOPICS",
     "Alert",
-    "ArmInterval",
-    "ArmRuns",
-    "ArmsStatus",
     "ArtifactKind",
     "ArtifactRef",
     "BaselineSelector",
@@ -54,7 +50,6 @@ __all__ = [
     "CommandError",
     "CommandReply",
     "ComputeStats",
-    "Dataset",
     "DeadLetter",
     "DeadLetterHeader",
     "EmitBundle",
@@ -65,14 +60,11 @@ __all__ = [
     "Headers",
     "InvalidEvent",
     "MeetingRequested",
-    "MetricClaim",
     "Outbound",
     "PairAB",
     "Reconcile",
     "RegisterRun",
     "RunCreated",
-    "Seeds",
-    "StandardTags",
     "b64",
     "deadletter_headers",
     "decode",
