@@ -3,7 +3,7 @@
 from runnotary.bundles.arms import arm_of, compare_arms
 from runnotary.bundles.comparison import Comparison, ComparisonSettings, compare
 from runnotary.bundles.evidence import closing_line, log_bundle, write_bundle
-from runnotary.bundles.gates import evaluate, gate_alerts
+from runnotary.bundles.gates import evaluate, gate_alerts, status_dict
 from runnotary.bundles.hygiene import meeting_flags
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule, GateSpec, PolicyError, load_policy
 from runnotary.bundles.tables import CandidateEvidence
@@ -27,5 +27,6 @@ __all__ = [
     "load_policy",
     "log_bundle",
     "meeting_flags",
+    "status_dict",
     "write_bundle",
 ]

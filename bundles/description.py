@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from runnotary.bundles.results import Comparison
-from runnotary.contract import MLFLOW_TAG_VALUE_MAX
+from runnotary.contract import MLFLOW_TAG_VALUE_MAX, GateStatus
 from runnotary.registry import Registration
 
 __all__ = ["NOTE_TAG", "UI_QUERY", "decision_note", "estimand", "run_route"]
@@ -57,9 +57,9 @@ def _file(run: Registration, path: str) -> str:
 
 
 def decision_note(candidate: Registration, baseline: Registration, comparison: Comparison,
-                  status: dict[str, Any], gate_status_path: str, ab_result_path: str) -> str:
+                  status: GateStatus, gate_status_path: str, ab_result_path: str) -> str:
     """The Markdown description of a paired candidate's run (at most MLflow's tag length)."""
-    overall = str(status["overall"]).upper()
+    overall = status.overall.upper()
     lines = [
         f"## runnotary: gates {overall}",
         "",
@@ -73,9 +73,9 @@ def decision_note(candidate: Registration, baseline: Registration, comparison: C
         "| gate | observed | rule | result |",
         "| --- | --- | --- | --- |",
     ]
-    for name, gate in status["gates"].items():
-        result = "pass" if gate["pass"] else "**fail**" + (f" ({gate['reason']})" if gate.get("reason") else "")
-        lines.append(f"| {name} | {number_text(gate.get('obs'))} | `{gate.get('rule')}` | {result} |")
+    for name, gate in status.gates.items():
+        result = "pass" if gate.pass_ else "**fail**" + (f" ({gate.reason})" if gate.reason else "")
+        lines.append(f"| {name} | {number_text(gate.obs)} | `{gate.rule}` | {result} |")
     lines += ["", "### A/B (candidate − baseline)", "",
               "| metric | Δ | CI95 | p-value (Holm) | estimand |", "| --- | --- | --- | --- | --- |"]
     for metric, entry in comparison.metrics.items():

@@ -22,6 +22,7 @@ import numpy as np
 from runnotary.bundles import recipes
 from runnotary.bundles.arms import seed_points
 from runnotary.bundles.comparison import PAIRED_METRICS
+from runnotary.bundles.gates import status_dict
 from runnotary.bundles.page import PAGE, render_page
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule
 from runnotary.bundles.results import LatencyEntry, MetricEntry
@@ -58,9 +59,7 @@ def closing_line(meeting_id: str, overall: str) -> str:
 
 def statuses(evidence: Sequence[CandidateEvidence], unknown: Collection[str]) -> tuple[Literal["pass", "fail"], dict[str, Literal["pass", "fail"]]]:
     """The meeting's overall status and each candidate's, in one place: a candidate not evaluated fails."""
-    per: dict[str, Literal["pass", "fail"]] = {
-        e.candidate.event.candidate_id: "pass" if e.gate_status["overall"] == "pass" else "fail" for e in evidence
-    }
+    per: dict[str, Literal["pass", "fail"]] = {e.candidate.event.candidate_id: e.gate_status.overall for e in evidence}
     per.update({candidate_id: "fail" for candidate_id in unknown})
     overall: Literal["pass", "fail"] = "pass" if per and all(s == "pass" for s in per.values()) else "fail"
     return overall, per
@@ -151,7 +150,7 @@ def _decision_metrics(meeting_id: str, evidence: Sequence[CandidateEvidence], un
             "metrics": measured,
             "failed_metrics": failed,
             "ab": item.comparison.to_dict() if item.comparison else None,
-            "gate_status": item.gate_status,
+            "gate_status": status_dict(item.gate_status),
             "hygiene": [a.model_dump(mode="json") for a in item.flags],
         })
     return {
@@ -340,7 +339,7 @@ def write_bundle(registry: Registry, root: Path, meeting_id: str, evidence: Sequ
         _dump(staging / "artifact_index.json", artifact_index)
         decision = _decision_metrics(meeting_id, evidence, unknown, overall, per, source_record(registry))
         _dump(staging / "decision_metrics.json", decision)
-        _dump(staging / "gate_status.json", [e.gate_status for e in evidence])
+        _dump(staging / "gate_status.json", [status_dict(e.gate_status) for e in evidence])
         _plots(registry, evidence, staging / "plots", policy)
         (staging / PAGE).write_text(render_page(decision, evidence, staging / "plots", closing_line(meeting_id, overall),
                                                 ui_url=ui_url))

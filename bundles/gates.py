@@ -1,4 +1,9 @@
-"""Compute-only gates: evaluate a policy, never decide. The reviewers decide from the status."""
+"""Compute-only gates: evaluate a policy, never decide. The reviewers decide from the status.
+
+The status is the contract's typed ``GateStatus`` (the gates.status payload) from ``evaluate`` to
+every reader; :func:`status_dict` lays it out as gate_status.json, the bundle and the command
+replies write it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ from typing import Any, Literal
 
 from runnotary.bundles.results import Comparison, LatencyEntry, MetricEntry
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy, GateRule, GateSpec
-from runnotary.contract import Alert
+from runnotary.contract import Alert, GateResult, GateStatus
+from runnotary.contract.payloads import ArmsStatus
 from runnotary.registry import Registration, spec_for
 
-__all__ = ["Reason", "arms_status", "evaluate", "gate_alerts", "seeds_per_arm"]
+__all__ = ["Reason", "arms_status", "evaluate", "gate_alerts", "seeds_per_arm", "status_dict"]
 
 #: Why a gate had no usable observation (it then fails).
 Reason = Literal["missing", "not_claimed", "invalid", "no_baseline", "quarantined", "too_few_seeds"]
@@ -75,22 +81,19 @@ def _as_estimand(entry: MetricEntry | LatencyEntry, estimand: str) -> MetricEntr
                    pvalue_holm=None)
 
 
-def _gate(gate: GateSpec, candidate: Registration, comparison: Comparison | None, quarantined: Collection[str]) -> dict[str, Any]:
+def _gate(gate: GateSpec, candidate: Registration, comparison: Comparison | None, quarantined: Collection[str]) -> GateResult:
     """The first rule that passes decides; otherwise the first rule that could be observed does."""
     seen: list[tuple[GateRule, float | None, Reason | None]] = []
     for rule in gate.rules:
         obs, reason = _observe(rule, candidate, comparison)
         if rule.metric in quarantined:
-            return {"obs": obs, "threshold": rule.threshold, "pass": False, "rule": rule.label, "reason": "quarantined"}
+            return GateResult(obs=obs, threshold=rule.threshold, pass_=False, rule=rule.label, reason="quarantined")
         seen.append((rule, obs, reason))
     for rule, obs, _ in seen:
         if obs is not None and rule.holds(obs):
-            return {"obs": obs, "threshold": rule.threshold, "pass": True, "rule": rule.label}
+            return GateResult(obs=obs, threshold=rule.threshold, pass_=True, rule=rule.label)
     rule, obs, reason = next(((r, o, why) for r, o, why in seen if o is not None), seen[0])
-    entry: dict[str, Any] = {"obs": obs, "threshold": rule.threshold, "pass": False, "rule": rule.label}
-    if reason is not None:
-        entry["reason"] = reason
-    return entry
+    return GateResult(obs=obs, threshold=rule.threshold, pass_=False, rule=rule.label, reason=reason)
 
 
 def methods_used(metrics: Mapping[str, Mapping[str, Any]], default: str) -> str:
@@ -113,8 +116,8 @@ def evaluate(
     policy: GatePolicy = DEFAULT_POLICY,
     *,
     quarantined: Collection[str] = (),
-) -> dict[str, Any]:
-    """The seed's gate_status.json, plus the rule that decided each gate, the baseline run and
+) -> GateStatus:
+    """The seed's gate status, plus the rule that decided each gate, the baseline run and
     how the statistics were computed.
 
     A gate whose input is missing, not claimed, not recomputable or quarantined (``quarantined``
@@ -125,24 +128,38 @@ def evaluate(
         for gate in policy.gates_for(candidate.event.experiment, candidate.event.tags.domain)
     }
     settings = comparison.settings if comparison is not None else None
-    arms = {"arms": arms_status(comparison)} if comparison is not None and comparison.arms is not None else {}
-    return {
-        **arms,
-        "candidate_run": candidate.run_id,
-        "gates": gates,
-        "overall": "pass" if gates and all(g["pass"] for g in gates.values()) else "fail",
-        "baseline_run": comparison.baseline_run if comparison is not None else None,
-        "method": _methods(comparison) if comparison is not None else None,
-        "n_resamples": settings.n_resamples if settings else None,
-        "random_state": settings.random_state if settings else None,
+    return GateStatus(
+        candidate_run=candidate.run_id,
+        gates=gates,
+        overall="pass" if gates and all(g.pass_ for g in gates.values()) else "fail",
+        baseline_run=comparison.baseline_run if comparison is not None else None,
+        method=_methods(comparison) if comparison is not None else None,
+        n_resamples=settings.n_resamples if settings else None,
+        random_state=settings.random_state if settings else None,
+        arms=arms_status(comparison) if comparison is not None and comparison.arms is not None else None,
+    )
+
+
+def status_dict(status: GateStatus) -> dict[str, Any]:
+    """``status`` as gate_status.json, the bundle and the command replies have always laid it out: the
+    arms first when there are any, a gate's ``reason`` only when it has one. (The gates.status event
+    carries the model itself, every field present.)"""
+    arms = {"arms": status.arms.model_dump()} if status.arms is not None else {}
+    gates = {
+        name: {"obs": g.obs, "threshold": g.threshold, "pass": g.pass_, "rule": g.rule,
+               **({"reason": g.reason} if g.reason is not None else {})}
+        for name, g in status.gates.items()
     }
+    return {**arms, "candidate_run": status.candidate_run, "gates": gates, "overall": status.overall,
+            "baseline_run": status.baseline_run, "method": status.method, "n_resamples": status.n_resamples,
+            "random_state": status.random_state}
 
 
-def arms_status(comparison: Comparison) -> dict[str, Any]:
+def arms_status(comparison: Comparison) -> ArmsStatus:
     """What a gate status says of seed-run arms: their runs and seeds, and each per-query metric's
     headline estimand, interval and p-values (the run-swap p-value beside the interval's)."""
     assert comparison.arms is not None
-    return {
+    return ArmsStatus.model_validate({
         "candidate": comparison.arms["candidate"],
         "baseline": comparison.arms["baseline"],
         "estimand": comparison.arms["estimand"],
@@ -153,25 +170,25 @@ def arms_status(comparison: Comparison) -> dict[str, Any]:
                    "variance_items": m.statistics["crossed"]["variance_items"], "warnings": list(m.warnings)}
             for name, m in comparison.metrics.items() if m.arms
         },
-    }
+    })
 
 
-def gate_alerts(candidate: Registration, status: dict[str, Any]) -> list[Alert]:
+def gate_alerts(candidate: Registration, status: GateStatus) -> list[Alert]:
     """One alert per gate that failed for want of a usable input, saying why."""
     alerts = []
-    for name, gate in status["gates"].items():
-        reason = gate.get("reason")
+    for name, gate in status.gates.items():
+        reason = gate.reason
         if reason is None:
             continue
         message = {
-            "not_claimed": f"gate {name} fails: the run ships the file for {gate['rule']} but does not claim the metric",
-            "missing": f"gate {name} fails: no input for {gate['rule']}",
-            "invalid": f"gate {name} fails: the claimed metric of {gate['rule']} could not be recomputed from its file",
-            "no_baseline": f"gate {name} fails: {gate['rule']} needs a paired baseline",
-            "quarantined": f"gate {name} fails: the input of {gate['rule']} is quarantined (one metric uuid, two values)",
-            "too_few_seeds": f"gate {name} fails: {gate['rule']} needs more seed runs per arm than the comparison has",
+            "not_claimed": f"gate {name} fails: the run ships the file for {gate.rule} but does not claim the metric",
+            "missing": f"gate {name} fails: no input for {gate.rule}",
+            "invalid": f"gate {name} fails: the claimed metric of {gate.rule} could not be recomputed from its file",
+            "no_baseline": f"gate {name} fails: {gate.rule} needs a paired baseline",
+            "quarantined": f"gate {name} fails: the input of {gate.rule} is quarantined (one metric uuid, two values)",
+            "too_few_seeds": f"gate {name} fails: {gate.rule} needs more seed runs per arm than the comparison has",
         }[reason]
         alerts.append(Alert(kind=f"gate_input_{reason}", severity=_ALERT_SEVERITY[reason], run_id=candidate.run_id,
                             candidate_id=candidate.event.candidate_id, message=message,
-                            details={"gate": name, "rule": gate["rule"], "reason": reason}))
+                            details={"gate": name, "rule": gate.rule, "reason": reason}))
     return alerts

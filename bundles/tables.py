@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runnotary.bundles.results import Comparison, LatencyEntry, MetricEntry
-from runnotary.contract import Alert
+from runnotary.bundles.gates import status_dict
+from runnotary.contract import Alert, GateStatus
 from runnotary.registry import Registration
 
 __all__ = ["CandidateEvidence", "cell", "distinct_runs", "render_tables", "SUMMARY_METRICS", "BUNDLE_FILES"]
@@ -29,7 +30,7 @@ class CandidateEvidence:
     candidate: Registration
     baseline: Registration | None
     comparison: Comparison | None
-    gate_status: dict[str, Any]
+    gate_status: GateStatus
     quarantined: frozenset[str] = frozenset()
     flags: tuple[Alert, ...] = ()
 
@@ -155,7 +156,7 @@ def render_tables(evidence: Sequence[CandidateEvidence], meeting_id: str, unknow
             drift_rows.append((c.candidate_run, name, d["psi"], d["psi_level"], d["ks_statistic"], d["ks_pvalue"]))
             power_rows.append((c.candidate_run, name, p["n"], p["sd_diff"], p["mde"], entry.delta, p["power_at_observed_delta"]))
     artifact_rows = [(a.run_id, a.kind, a.path, a.sha256[:16], a.viewer) for r in runs for a in r.artifacts]
-    gates = json.dumps([item.gate_status for item in evidence], indent=2)
+    gates = json.dumps([status_dict(item.gate_status) for item in evidence], indent=2)
     return "\n\n".join([
         "### 1) Run registry\n\n" + _table(
             ["run_id", "candidate", "baseline_run", "dataset_hash", "seed", "commit", "env_hash", "owner", "created_at"],

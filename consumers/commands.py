@@ -17,11 +17,11 @@ from typing import Any
 
 import structlog
 
-from runnotary.bundles import Comparison, closing_line, compare, evaluate
+from runnotary.bundles import Comparison, closing_line, compare, evaluate, status_dict
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
 from runnotary.contract import (
     COMMAND_NAMES, TOPICS, Alert, CloudEvent, Command, CommandError, CommandReply, ComputeStats, EmitBundle, GateCheck,
-    GateStatus, InvalidEvent, MeetingRequested, PairAB, Reconcile, RegisterRun, decode, envelope, pairing_key,
+    InvalidEvent, MeetingRequested, PairAB, Reconcile, RegisterRun, decode, envelope, pairing_key,
 )
 from runnotary.errors import redact
 from runnotary.registry import Registration, RegistryError, TrackingUnavailable, UnknownMetric, find_baseline, spec_for
@@ -227,10 +227,10 @@ class Commands:
             return self._pair_result(candidate, baseline, effects), effects
         # No baseline yet: the gates that need one have no observation and fail; the status still goes out.
         status = evaluate(candidate, None)
-        self.handlers.metrics.gates.labels(status["overall"]).inc()
-        effects = [self.handlers.outgoing("gates.status", GateStatus.model_validate(status), candidate.event.candidate_id, event)]
+        self.handlers.metrics.gates.labels(status.overall).inc()
+        effects = [self.handlers.outgoing("gates.status", status, candidate.event.candidate_id, event)]
         return {"candidate_run": candidate.run_id, "baseline_run": None, "candidate_id": candidate.event.candidate_id,
-                "gate_status": status, "ab": None}, effects
+                "gate_status": status_dict(status), "ab": None}, effects
 
     def _reconcile(self, body: Reconcile, event: CloudEvent[Command]) -> tuple[dict[str, Any], list[Outgoing]]:
         """Pass over every candidate without a gate status (up to ``max_runs``), pairing those whose baseline is registered."""

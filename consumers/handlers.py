@@ -15,15 +15,14 @@ from pydantic import BaseModel
 
 from runnotary.bundles import (
     DEFAULT_POLICY, CandidateEvidence, Comparison, ComparisonSettings, GatePolicy, closing_line, compare, evaluate,
-    gate_alerts, log_bundle, meeting_flags, write_bundle,
+    gate_alerts, log_bundle, meeting_flags, status_dict, write_bundle,
 )
 from runnotary.bundles.arms import Arm, arm_of, compare_arms
 from runnotary.bundles.description import NOTE_TAG, decision_note
 from runnotary.bundles.hygiene import STALE_AFTER, quarantined_names
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.contract import (
-    Alert, BundleEmitted, CloudEvent, GateStatus, Headers, MeetingRequested, RunCreated, encode, envelope,
-    kafka_headers,
+    Alert, BundleEmitted, CloudEvent, Headers, MeetingRequested, RunCreated, encode, envelope, kafka_headers,
 )
 from runnotary.errors import redact
 from runnotary.registry import (
@@ -235,27 +234,29 @@ class Handlers:
         members = list(cand_arm.runs) + list(base_arm.runs)
         quarantined, flags = meeting_flags(members, candidate.event.candidate_id, stale_after=None)
         status = evaluate(record, comparison, self.policy, quarantined=quarantined_names(record, quarantined))
-        self.registry.log_jsons(record.run_id, {AB_RESULT_PATH: comparison.to_dict(), GATE_STATUS_PATH: status})
-        self.metrics.gates.labels(status["overall"]).inc()
+        recorded = status_dict(status)
+        self.registry.log_jsons(record.run_id, {AB_RESULT_PATH: comparison.to_dict(), GATE_STATUS_PATH: recorded})
+        self.metrics.gates.labels(status.overall).inc()
         self.metrics.observe_comparison(record.event.candidate_id, comparison.to_dict(),
                                         candidate_created_at=record.event.created_at,
                                         baseline_created_at=baseline.event.created_at)
-        log.info("gates_evaluated", candidate_run=record.run_id, baseline_run=baseline.run_id, overall=status["overall"],
+        log.info("gates_evaluated", candidate_run=record.run_id, baseline_run=baseline.run_id, overall=status.overall,
                  seeds=[len(cand_arm.runs), len(base_arm.runs)])
-        tags = {"baseline_run": baseline.run_id, "gate_overall": status["overall"],
+        tags = {"baseline_run": baseline.run_id, "gate_overall": status.overall,
                 # The run page's Description: the decision in words, for a reviewer who opens MLflow first.
                 NOTE_TAG: decision_note(record, baseline, comparison, status, GATE_STATUS_PATH, AB_RESULT_PATH)}
         if record.run_id != candidate.run_id:  # a seed older than its arm's newest run: the record is on the newest
             self.registry.tag(record.run_id, tags)
         # Keyed by the pair (the arms) and what decided it, not by the input: whichever event (re)evaluates
         # it publishes the same id for the same result, and a changed result gets a new id.
-        decided = hashlib.sha256(json.dumps(status, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        # (Hashed as gate_status.json lays it out, as the ids have always been.)
+        decided = hashlib.sha256(json.dumps(recorded, sort_keys=True, default=str).encode()).hexdigest()[:16]
         if comparison.arms is None:
             pair = f"pair:{record.run_id}:{baseline.run_id}:{decided}"
         else:
             arm_ids = json.dumps([[r.run_id for r in cand_arm.runs], [r.run_id for r in base_arm.runs]])
             pair = f"arms:{hashlib.sha256(arm_ids.encode()).hexdigest()[:16]}:{decided}"
-        out = [self.outgoing("gates.status", GateStatus.model_validate(status), record.event.candidate_id, pair)]
+        out = [self.outgoing("gates.status", status, record.event.candidate_id, pair)]
         notes = [Alert(kind="comparison_note", severity="warning", run_id=record.run_id,
                        candidate_id=record.event.candidate_id, message=note) for note in comparison.notes]
         return out + self.alerts(flags + gate_alerts(record, status) + notes, cause), tags, (cand_arm, base_arm)

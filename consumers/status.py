@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from runnotary.bundles import GatePolicy, evaluate, gate_alerts, meeting_flags
+from runnotary.bundles import GatePolicy, evaluate, gate_alerts, meeting_flags, status_dict
 from runnotary.bundles.hygiene import quarantined_names
 from runnotary.consumers.handlers import AB_RESULT_PATH, GATE_STATUS_PATH
+from runnotary.contract import GateStatus
 from runnotary.registry import Registration, Registry, RegistryError, find_baseline
 
 __all__ = ["NotFound", "run_status"]
@@ -91,7 +92,7 @@ def run_status(registry: Registry, ident: str, policy: GatePolicy) -> dict[str, 
         answer["baseline"] = {"run_id": None, "state": "awaiting" if waiting else "not paired yet",
                               "dataset_sha256": event.dataset.sha256, "seed_family": event.seeds.family}
         status = evaluate(run, None, policy, quarantined=names)
-        answer["gates"] = {**status, "evaluated": "now, under the current policy (no pairing recorded)"}
+        answer["gates"] = {**status_dict(status), "evaluated": "now, under the current policy (no pairing recorded)"}
         alerts += [a.model_dump(mode="json") for a in gate_alerts(run, status)]
     else:
         assert baseline is not None
@@ -103,8 +104,8 @@ def run_status(registry: Registry, ident: str, policy: GatePolicy) -> dict[str, 
             lat = comparison["latency"]
             answer["ab"][lat["metric"]] = {"delta": lat["delta"], "ci95": lat["ci95"], "pvalue": None, "pvalue_holm": None}
         recorded = registry.read_json(run.run_id, GATE_STATUS_PATH)
-        status = recorded if recorded is not None else evaluate(run, None, policy, quarantined=names)
-        answer["gates"] = {**status, "evaluated": "at pairing, recorded in gate_status.json"}
+        status = GateStatus.model_validate(recorded) if recorded is not None else evaluate(run, None, policy, quarantined=names)
+        answer["gates"] = {**status_dict(status), "evaluated": "at pairing, recorded in gate_status.json"}
         alerts += [a.model_dump(mode="json") for a in gate_alerts(run, status)]
     answer["alerts"] = alerts
     return answer

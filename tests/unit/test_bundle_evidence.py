@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from runnotary.bundles import recipes
+from runnotary.bundles import evaluate, recipes
 from runnotary.bundles.decision import DecisionMetrics, schema_text, shipped_schema
 from runnotary.bundles.evidence import (
     ablation_figure, bar_values, forest_figure, latency_figure, statuses, threshold_rules, where_in_file,
@@ -17,7 +17,7 @@ from runnotary.bundles.evidence import (
 from runnotary.bundles.hygiene import cross_run_conflicts, meeting_flags, quarantined_names
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy
 from runnotary.bundles.tables import CandidateEvidence
-from runnotary.contract import RunCreated
+from runnotary.contract import GateStatus, RunCreated
 from runnotary.registry import MetricRecord, Registration
 
 
@@ -48,7 +48,9 @@ def test_schema_refuses_a_number_without_its_file() -> None:
 
 
 def test_an_unknown_candidate_fails_the_meeting(run_event: dict[str, Any]) -> None:
-    passing = CandidateEvidence(_run(run_event, "a" * 32, {}), None, None, {"overall": "pass"})
+    status = GateStatus(candidate_run="a" * 32, gates={}, overall="pass", baseline_run=None, method=None,
+                        n_resamples=None, random_state=None)
+    passing = CandidateEvidence(_run(run_event, "a" * 32, {}), None, None, status)
     assert statuses([passing], []) == ("pass", {"cand-unit": "pass"})
     assert statuses([passing], ["ghost"]) == ("fail", {"cand-unit": "pass", "ghost": "fail"})
     assert statuses([], []) == ("fail", {})
@@ -121,7 +123,7 @@ def test_plots_draw_the_policy_thresholds_not_the_default_ones(run_event: dict[s
         {"name": "latency", "rules": [{"source": "metric", "metric": "latency_p95_ms", "op": "<", "threshold": 99}]},
     ]}}})
     run = _run(run_event, "a" * 32, {"u1": 0.4})
-    evidence = [CandidateEvidence(run, None, None, {"overall": "fail"})]
+    evidence = [CandidateEvidence(run, None, None, evaluate(run, None, policy))]
 
     latency = latency_figure([("cand a", np.array([30.0, 45.0]))], threshold_rules(policy, evidence, "latency_p95_ms", ("metric",)))
     assert _thresholds(latency.axes[0], "y") == [40.0]

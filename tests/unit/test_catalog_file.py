@@ -157,7 +157,7 @@ def test_an_operator_metric_is_registered_compared_and_gated(operator_catalog: P
                            "op: '>', threshold: 0.0}]\n  - name: ndcg20_floor\n    rules: [{source: metric, metric: ndcg_at_20, "
                            "op: '>=', threshold: 0.1}]\n")
     status = evaluate_gates(regs["c20"], comparison, load_policy(policy_file))
-    assert status["gates"]["ndcg20_up"]["pass"] and status["gates"]["ndcg20_floor"]["pass"], status
+    assert status.gates["ndcg20_up"].pass_ and status.gates["ndcg20_floor"].pass_, status
 
 
 def test_load_catalog_without_an_operator_file_is_the_shipped_one() -> None:
