@@ -237,7 +237,7 @@ class Handlers:
         recorded = status_dict(status)
         self.registry.log_jsons(record.run_id, {AB_RESULT_PATH: comparison.to_dict(), GATE_STATUS_PATH: recorded})
         self.metrics.gates.labels(status.overall).inc()
-        self.metrics.observe_comparison(record.event.candidate_id, comparison.to_dict(),
+        self.metrics.observe_comparison(record.event.candidate_id, comparison,
                                         candidate_created_at=record.event.created_at,
                                         baseline_created_at=baseline.event.created_at)
         log.info("gates_evaluated", candidate_run=record.run_id, baseline_run=baseline.run_id, overall=status.overall,

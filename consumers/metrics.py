@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from socketserver import ThreadingMixIn
@@ -29,6 +29,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import runnotary
+from runnotary.bundles import Comparison
 from runnotary.contract import INPUT_TOPICS
 from runnotary.registry.hygiene import STALE_AFTER
 
@@ -68,8 +69,7 @@ class _Candidate:
     seen: float
     run_created: float | None = None
     baseline_created: float | None = None
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    latency: dict[str, Any] | None = None
+    comparison: Comparison | None = None
 
 
 class _ActiveCandidates(Collector):
@@ -141,23 +141,25 @@ class _ActiveCandidates(Collector):
                                       "Seconds since this instance last handled an event of the input topic", labels=["topic"])
         n_stale = 0
         for candidate_id, entry in candidates:
-            for metric, values in entry.metrics.items():
+            comparison = entry.comparison
+            for metric, m in (comparison.metrics if comparison is not None else {}).items():
                 labels = [candidate_id, metric]
-                if (value := _number(values.get("delta"))) is not None:
+                if (value := _number(m.delta)) is not None:
                     delta.add_metric(labels, value)
-                for bound, value in zip(("low", "high"), _bounds(values.get("ci95"))):
+                for bound, value in zip(("low", "high"), _bounds(m.ci95)):
                     if value is not None:
                         ci.add_metric(labels + [bound], value)
-                if (value := _number(values.get("pvalue"))) is not None:
+                if (value := _number(m.pvalue)) is not None:
                     pvalue.add_metric(labels, value)
-                found = values.get("drift")
+                found = m.statistics.get("drift") or {}  # none for a whole-set statistic or seed-run arms
                 for key in drift:
-                    if isinstance(found, dict) and (value := _number(found.get(key))) is not None:
+                    if (value := _number(found.get(key))) is not None:
                         drift[key].add_metric(labels, value)
-            if entry.latency:
-                if (value := _number(entry.latency.get("delta_ms"))) is not None:
+            if comparison is not None and comparison.latency is not None:
+                latency = comparison.latency
+                if (value := _number(latency.delta)) is not None:
                     lat.add_metric([candidate_id], value / 1000)
-                for bound, value in zip(("low", "high"), _bounds(entry.latency.get("ci95"))):
+                for bound, value in zip(("low", "high"), _bounds(latency.ci95)):
                     if value is not None:
                         lat_ci.add_metric([candidate_id, bound], value / 1000)
             if entry.run_created is not None:
@@ -275,20 +277,17 @@ class ServiceMetrics:
 
         self._active.update(candidate_id, newest)
 
-    def observe_comparison(self, candidate_id: str, comparison: dict[str, Any], *,
+    def observe_comparison(self, candidate_id: str, comparison: Comparison, *,
                            candidate_created_at: datetime | None = None, baseline_created_at: datetime | None = None) -> None:
-        """The latest comparison of a candidate (``Comparison.to_dict()``): deltas, CIs, p-values, drift.
+        """The latest comparison of a candidate: deltas, CIs, p-values, drift, the latency Δp95.
 
-        Reads per metric ``delta``, ``ci95``, ``pvalue`` and ``drift`` {``psi``, ``ks_statistic``,
-        ``ks_pvalue``}, and ``latency`` {``delta_ms``, ``ci95``}; a missing key leaves its gauge unset.
+        Shows per metric its ``delta``, ``ci95``, ``pvalue`` and its ``drift`` record's ``psi``,
+        ``ks_statistic`` and ``ks_pvalue``; a value that is absent or not finite leaves its gauge unset.
         A baseline older than the stale threshold counts as a stale run used as a baseline.
         """
-        metrics = comparison.get("metrics") or {}
-        latency = comparison.get("latency")
 
         def replace(entry: _Candidate) -> None:
-            entry.metrics = {str(k): v for k, v in metrics.items() if isinstance(v, dict)}
-            entry.latency = latency if isinstance(latency, dict) else None
+            entry.comparison = comparison
             if candidate_created_at is not None:
                 created = candidate_created_at.timestamp()
                 entry.run_created = max(created, entry.run_created or created)

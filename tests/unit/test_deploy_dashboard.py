@@ -12,6 +12,8 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from runnotary.bundles import Comparison, ComparisonSettings
+from runnotary.bundles.results import LatencyEntry, MetricEntry
 from runnotary.consumers.metrics import ServiceMetrics
 
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
@@ -38,9 +40,10 @@ def exposed() -> set[str]:
     m.set_awaiting([now])
     m.set_lag("runs.created", 0, 1)
     m.observe_mlflow("log_batch", 0.1, "ConnectionError")
-    m.observe_comparison("c", {"metrics": {"ndcg@10": {"delta": 0.1, "ci95": [0.0, 0.2], "pvalue": 0.1,
-                                                       "drift": {"psi": 0.1, "ks_statistic": 0.1, "ks_pvalue": 0.5}}},
-                               "latency": {"delta_ms": 1.0, "ci95": [0.0, 2.0]}},
+    drift = {"psi": 0.1, "psi_level": "stable", "ks_statistic": 0.1, "ks_pvalue": 0.5}
+    ndcg = MetricEntry(100, 0.1, (0.0, 0.2), False, 0.1, "bca", {"drift": drift}, {}, ())
+    latency = LatencyEntry("latency_p95_ms", 0.95, 1.0, (0.0, 2.0), "", {}, {}, {}, ())
+    m.observe_comparison("c", Comparison("r1", "r0", "c", ComparisonSettings(), {"ndcg@10": ndcg}, latency),
                          candidate_created_at=now, baseline_created_at=now)
     text = generate_latest(m.registry).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}

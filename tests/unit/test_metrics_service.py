@@ -11,6 +11,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from runnotary.bundles import Comparison, ComparisonSettings
+from runnotary.bundles.results import LatencyEntry, MetricEntry
 from runnotary.consumers.health import ServiceReadiness, report_lag
 from runnotary.consumers.metrics import MetricsServer, ServiceMetrics
 from runnotary.consumers.settings import Settings
@@ -45,15 +47,19 @@ def at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
 
 
-COMPARISON: dict[str, Any] = {
-    "candidate_run": "r1", "baseline_run": "r0",
-    "metrics": {
-        "ndcg@10": {"delta": 0.012, "ci95": [0.004, 0.02], "pvalue": 0.003,
-                    "drift": {"psi": 0.31, "psi_level": "significant", "ks_statistic": 0.12, "ks_pvalue": 0.04}},
-        "recall@100": {"delta": -0.001, "ci95": [-0.01, 0.008], "pvalue": 0.7},
-    },
-    "latency": {"delta_ms": -12.5, "ci95": [-20.0, -5.0]},
-}
+def comparison(metrics: dict[str, tuple[float, tuple[float, float], float | None, dict[str, Any] | None]],
+               latency: tuple[float, tuple[float, float]] | None = None) -> Comparison:
+    """A typed comparison: per metric its delta, CI, p-value and drift record; the latency Δp95 and its CI in ms."""
+    entries = {name: MetricEntry(100, delta, ci95, ci95[0] > 0, pvalue, "bca", {"drift": drift} if drift else {}, {}, ())
+               for name, (delta, ci95, pvalue, drift) in metrics.items()}
+    lat = LatencyEntry("latency_p95_ms", 0.95, latency[0], latency[1], "", {}, {}, {}, ()) if latency else None
+    return Comparison("r1", "r0", "cand-a", ComparisonSettings(), entries, lat)
+
+
+COMPARISON = comparison({
+    "ndcg@10": (0.012, (0.004, 0.02), 0.003, {"psi": 0.31, "psi_level": "significant", "ks_statistic": 0.12, "ks_pvalue": 0.04}),
+    "recall@100": (-0.001, (-0.01, 0.008), 0.7, None),
+}, latency=(-12.5, (-20.0, -5.0)))
 
 
 def test_comparison_sets_delta_ci_pvalue_drift_and_latency_in_base_units() -> None:
@@ -71,10 +77,9 @@ def test_comparison_sets_delta_ci_pvalue_drift_and_latency_in_base_units() -> No
 
 
 def test_absent_or_non_numeric_keys_leave_their_gauge_unset() -> None:
-    """A metric without ``drift`` (or with a NaN) sets no drift sample; the other keys still show."""
+    """A metric without ``drift`` (or with a NaN) sets no drift sample; the other values still show."""
     m = ServiceMetrics(clock=Clock())
-    m.observe_comparison("cand-a", {"metrics": {"mrr": {"delta": float("nan"), "ci95": [None, 0.1], "pvalue": "x"}},
-                                    "latency": None})
+    m.observe_comparison("cand-a", comparison({"mrr": (float("nan"), (float("-inf"), 0.1), None, None)}))
     got = samples(m)
     assert not [k for k in got if k[0] in ("runnotary_drift_psi", "runnotary_comparison_delta", "runnotary_comparison_pvalue")]
     assert value(m, "runnotary_comparison_delta_ci95", candidate_id="cand-a", metric="mrr", bound="high") == 0.1
@@ -85,7 +90,7 @@ def test_absent_or_non_numeric_keys_leave_their_gauge_unset() -> None:
 def test_latest_comparison_replaces_the_previous_one() -> None:
     m = ServiceMetrics(clock=Clock())
     m.observe_comparison("cand-a", COMPARISON)
-    m.observe_comparison("cand-a", {"metrics": {"ndcg@10": {"delta": 0.5}}, "latency": None})
+    m.observe_comparison("cand-a", comparison({"ndcg@10": (0.5, (0.4, 0.6), None, None)}))
     assert value(m, "runnotary_comparison_delta", candidate_id="cand-a", metric="ndcg@10") == 0.5
     assert value(m, "runnotary_comparison_delta", candidate_id="cand-a", metric="recall@100") is None
     assert value(m, "runnotary_drift_psi", candidate_id="cand-a", metric="ndcg@10") is None
