@@ -226,7 +226,7 @@ class Commands:
             effects = self.handlers.pair(candidate, baseline, event)
             return self._pair_result(candidate, baseline, effects), effects
         # No baseline yet: the gates that need one have no observation and fail; the status still goes out.
-        status = evaluate(candidate, None)
+        status = evaluate(candidate, None, self.handlers.policy)
         self.handlers.metrics.gates.labels(status.overall).inc()
         effects = [self.handlers.outgoing("gates.status", status, candidate.event.candidate_id, event)]
         return {"candidate_run": candidate.run_id, "baseline_run": None, "candidate_id": candidate.event.candidate_id,
