@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.events import encode, envelope
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import TOPIC_NAMES, Settings
-from runnotary.registry import RunCreated, pairing_key
+from runnotary.registry import RunCreated
 from runnotary.registry.synthetic import generate
 from tests.integration.harness import (
-    RUNNOTARY, ServeProcess, Stream, committed_lag, publish, read_topic, serve_env, wait_until,
+    ServeProcess, Stream, committed_lag, publish, read_topic, rotated_key, serve_env, wait_until,
 )
+from tests.support import RUNNOTARY
 
 EXPERIMENTS = int(os.environ.get("PAIRING_EXPERIMENTS", 30))
 
@@ -47,10 +47,7 @@ def _experiments(root: Path, experiment: str, n: int) -> tuple[Stream, list[tupl
         runs = [variant(cand_a, "cand-a"), variant(cand_b, "cand-b")]
         runs.insert(i % 3, variant(base, "base"))  # the baseline first, in the middle, last
         for j, run in enumerate(runs):
-            event = envelope("runs.created", run, subject=run.candidate_id)
-            stream.events.append((event.id, run, encode(event)))
-            key = [run.candidate_id.encode(), None, pairing_key(run).encode()][(i + j) % 3]
-            messages.append(("runs.created", encode(event), key))
+            messages.append(("runs.created", stream.add(run), rotated_key(run, i + j)))
             if run.role == "candidate":
                 expected[run.candidate_id] = f"base-{i:03d}"
     return stream, messages, expected

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,7 @@ import pytest
 
 from runnotary.registry import RunCreated
 from runnotary.registry.synthetic import generate
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
+from tests.support import RUNNOTARY
 
 
 @pytest.fixture
