@@ -84,7 +84,7 @@ class Kafka:
 
     def publish(self, events: list, rate: float | None = None) -> dict[str, float]:
         """Produce ``events`` (all at once, or ``rate`` per second); returns each candidate id's publish time."""
-        from runnotary.consumers.events import encode, envelope
+        from runnotary.contract import encode, envelope
 
         sent: dict[str, float] = {}
         start = time.time()

@@ -4,7 +4,7 @@ The fill copies one run the service registered (its runs row, every tag, param a
 SQL, changing what differs between runs: run id, event id, candidate id, role, dataset hash, seed
 family, name, start time. Runs come in groups of one baseline and five candidates per seed family; ten
 dataset hashes are shared by all groups. The timed calls are the ``search_runs`` filters of
-``registry/tracking.py`` and ``registry/pairing.py``, over HTTP through ``MlflowClient`` as the service
+``registry/store.py`` and ``registry/pairing.py``, over HTTP through ``MlflowClient`` as the service
 makes them: the event-id lookup over every experiment and scoped to the run's experiment (a miss: a
 new event), and the baseline and candidates lookups of pairing (hits).
 """
@@ -116,7 +116,7 @@ def tag_index(dsn: str, present: bool) -> None:
 class LookupFigures:
     """p50 / p95 in ms of each lookup."""
 
-    event_all: tuple[float, float]  # event id, every experiment (registry/tracking.py _find_by_event)
+    event_all: tuple[float, float]  # event id, every experiment (before ``TrackingStore.event_runs`` was scoped to one)
     event_scoped: tuple[float, float]  # event id, the run's experiment only
     baseline: tuple[float, float]  # pairing.find_baseline
     candidates: tuple[float, float]  # pairing.candidates_for

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runnotary.registry import ranking
+from runnotary.registry import ranking, ranking_files
 
 
 def _write(folder: Path, n_queries: int, n_docs: int, n_judged: int, seed: int) -> tuple[Path, Path]:
@@ -64,7 +64,7 @@ def _dedupe(run: Path) -> None:
 
 def _runnotary(run: Path, qrels: Path) -> tuple[float, float, float]:
     started = time.perf_counter()
-    parsed_run, parsed_qrels = ranking.read_run(run, 1 << 34), ranking.read_qrels(qrels, 1 << 34)
+    parsed_run, parsed_qrels = ranking_files.read_run(run, 1 << 34), ranking_files.read_qrels(qrels, 1 << 34)
     parsed = time.perf_counter()
     judged = ranking.judge(parsed_run, parsed_qrels)
     value = ranking.evaluate(judged, "ndcg", 10).mean

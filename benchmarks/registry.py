@@ -31,8 +31,9 @@ from pathlib import Path
 import requests
 from mlflow.tracking import MlflowClient
 
-from runnotary.registry import Registry, RunCreated
 from benchmarks.servers import throwaway_mlflow_server
+from runnotary.contract import RunCreated
+from runnotary.registry import Registry
 from runnotary.registry.synthetic import generate
 
 _GUNICORN = "--threads 4 --timeout 120"

@@ -68,9 +68,9 @@ def _service_paths(registry: Registry, root: Path) -> None:
     path: one look before the mark, the pairing in the mark's request) and with none yet (a second
     look after the mark, then the awaiting alert)."""
     from runnotary.bundles import ComparisonSettings
-    from runnotary.consumers.events import envelope
     from runnotary.consumers.handlers import Handlers
     from runnotary.consumers.metrics import ServiceMetrics
+    from runnotary.contract import envelope
 
     handlers = Handlers(registry=registry, settings=ComparisonSettings(1000, 0.95, "percentile", 1),
                         bundle_root=root / "bundle", metrics=ServiceMetrics())

@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from runnotary.registry import ranking
+from runnotary.contract import RunCreated, pairing_key
+from runnotary.registry import ranking, ranking_files
 from runnotary.registry.artifacts import sha256_file
-from runnotary.registry.models import RunCreated, pairing_key
 from runnotary.registry.synthetic import generate
 
 __all__ = ["GROUP", "WORKLOADS", "Run", "Workload", "make_workload", "message_key"]
@@ -99,7 +99,7 @@ def _trec_only(root: Path, data: dict[str, Any], grades: np.ndarray, rng: np.ran
         for q in range(n_queries) for rank, d in enumerate(order[q].tolist(), start=1)))
     (root / qrels_path).write_text("".join(
         f"{qids[q]} 0 q{q}-d{d} {grades[q, d]}\n" for q, d in zip(*np.nonzero(grades >= 0))))
-    judged = ranking.judge(ranking.read_run(root / run_path, 1 << 30), ranking.read_qrels(root / qrels_path, 1 << 30))
+    judged = ranking.judge(ranking_files.read_run(root / run_path, 1 << 30), ranking_files.read_qrels(root / qrels_path, 1 << 30))
     claims = {"ndcg@10": ranking.evaluate(judged, "ndcg", 10).mean, "map": ranking.evaluate(judged, "map").mean}
     data["metrics"] = [m for m in data["metrics"] if not m["source"].endswith("per_query.csv") and m["name"] != "map"] + [
         {"uuid": str(uuid.uuid4()), "name": name, "value": value, "source": run_path} for name, value in claims.items()]

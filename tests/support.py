@@ -19,8 +19,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
-from runnotary.consumers.events import Command, MeetingRequested, decode, encode, envelope
-from runnotary.registry import RunCreated, pairing_key
+from runnotary.contract import Command, MeetingRequested, RunCreated, decode, encode, envelope, pairing_key
 
 #: The `runnotary` command of the environment running the tests.
 RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
+from benchmarks.servers import DEFAULT_PG, throwaway_mlflow_server
 from runnotary.consumers.app import build_service
 from runnotary.consumers.broker import EmbeddedBroker
-from runnotary.consumers.events import decode
 from runnotary.consumers.service import Service
 from runnotary.consumers.settings import Settings
-from benchmarks.servers import DEFAULT_PG, throwaway_mlflow_server
+from runnotary.contract import decode
 
 PG_DSN = os.environ.get("RUNNOTARY_TEST_PG", DEFAULT_PG)
 

@@ -23,11 +23,10 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.events import decode, encode
-from runnotary.consumers.settings import Settings
-from runnotary.registry import RunCreated, pairing_key
-from runnotary.registry.synthetic import generate
 from tests.support import RUNNOTARY, poll_until, run_created_event
+from runnotary.consumers.settings import Settings
+from runnotary.contract import RunCreated, decode, encode, pairing_key
+from runnotary.registry.synthetic import generate
 
 
 def serve_env(settings: Settings, **extra: str) -> dict[str, str]:

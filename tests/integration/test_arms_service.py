@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runnotary import stats
-from runnotary.consumers.kafka import ensure_topics
-from runnotary.consumers.settings import TOPIC_NAMES, Settings
-from runnotary.registry import RunCreated
-from runnotary.registry.synthetic import generate
 from tests.integration.harness import (
     ServeProcess, Stream, committed_lag, publish, read_topic, rotated_key, serve_env, wait_until,
 )
+from runnotary import stats
+from runnotary.consumers.kafka import ensure_topics
+from runnotary.consumers.settings import Settings
+from runnotary.contract import TOPICS, RunCreated
+from runnotary.registry.synthetic import generate
 
 
 def _matrix(root: Path, runs: list[RunCreated]) -> np.ndarray:
@@ -39,7 +39,7 @@ def test_three_seed_runs_per_arm_give_a_gate_status_with_the_crossed_e3_interval
     settings_factory: Callable[..., Settings], tmp_path: Path,
 ) -> None:
     settings = settings_factory(topic_partitions=3, n_resamples=200)
-    for topic, reason in ensure_topics(settings, TOPIC_NAMES).items():
+    for topic, reason in ensure_topics(settings, TOPICS).items():
         raise AssertionError(f"{topic}: {reason}")
     root = Path(settings.artifact_root)
     experiment = f"/arms/{settings.topic_prefix.rstrip('.')}"

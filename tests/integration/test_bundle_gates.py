@@ -8,10 +8,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from runnotary.consumers.events import MeetingRequested
-from runnotary.registry import RunCreated
-from runnotary.registry.synthetic import generate
 from tests.support import count, meeting_message, run_message, send
+from runnotary.contract import MeetingRequested, RunCreated
+from runnotary.registry.synthetic import generate
 
 POLICY = """
 version: 1

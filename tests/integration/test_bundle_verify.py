@@ -13,11 +13,11 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from tests.support import RUNNOTARY, count, meeting_message, run_message, send
 from runnotary.bundles.evidence import BUNDLES_EXPERIMENT
 from runnotary.consumers.broker import free_port
-from runnotary.consumers.events import MeetingRequested
+from runnotary.contract import MeetingRequested
 from runnotary.registry.synthetic import generate
-from tests.support import RUNNOTARY, count, meeting_message, run_message, send
 
 
 def _verify(bundle: Path, uri: str | None) -> subprocess.CompletedProcess[str]:

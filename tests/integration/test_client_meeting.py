@@ -17,9 +17,9 @@ from runnotary.bundles.description import run_route
 from runnotary.bundles.evidence import BUNDLES_EXPERIMENT
 from runnotary.client import ClientSettings, InvalidMeeting, request_meeting
 from runnotary.consumers.broker import EmbeddedBroker, free_port
-from runnotary.consumers.events import decode
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import Settings
+from runnotary.contract import decode
 from runnotary.registry.synthetic import generate
 
 from tests.integration.browser import load

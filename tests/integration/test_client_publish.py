@@ -12,12 +12,12 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.support import poll_until
 from runnotary.client import (
     Artifact, ClientSettings, Metric, Published, current_environment, hash_dataset, publish_active_run, publish_run,
 )
-from runnotary.registry import RunCreated
+from runnotary.contract import RunCreated
 from runnotary.registry.synthetic import generate
-from tests.support import poll_until
 
 TAGS = {"domain": "quality", "agent_version": "v4.0", "dataset_type": "evaluation", "evaluation_type": "comprehensive"}
 #: Registration plus pairing can outlast the fixture's 10 s poll interval on a loaded machine, and the

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Message
 
+from tests.support import RUNNOTARY, read_messages
 from runnotary.client import Artifact, ClientSettings, Metric, Spool, SpooledEvent, flush, publish_run
 from runnotary.consumers.broker import EmbeddedBroker, free_port
-from runnotary.consumers.events import decode
 from runnotary.consumers.kafka import ensure_topics
-from tests.support import RUNNOTARY, read_messages
+from runnotary.contract import decode
 TAGS = {"domain": "quality", "agent_version": "v4.0", "dataset_type": "evaluation", "evaluation_type": "smoke"}
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from runnotary.consumers.events import decode, encode
-from runnotary.registry.synthetic import generate
 from tests.support import RUNNOTARY, run_created_event
+from runnotary.contract import decode, encode
+from runnotary.registry.synthetic import generate
 
 
 def _run(env: dict[str, str], cwd: Path, *argv: str) -> tuple[int, str, str]:

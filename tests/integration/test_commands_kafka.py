@@ -7,11 +7,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from runnotary.consumers.commands import command_key
-from runnotary.consumers.events import Command
-from runnotary.registry import RunCreated
-from runnotary.registry.synthetic import generate
 from tests.support import command_message, events_of, send, wait_committed
+from runnotary.consumers.commands import command_key
+from runnotary.contract import Command, RunCreated
+from runnotary.registry.synthetic import generate
 
 
 def _keyed(given: str, value: bytes) -> tuple[str, bytes]:

@@ -15,12 +15,12 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.events import MeetingRequested, encode, envelope
-from runnotary.consumers.kafka import ensure_topics
-from runnotary.consumers.settings import TOPIC_NAMES, Settings
 from tests.integration.harness import (
     ServeProcess, check_exactly_once, committed_lag, make_stream, publish, read_topic, run_values, serve_env, wait_until,
 )
+from runnotary.consumers.kafka import ensure_topics
+from runnotary.consumers.settings import Settings
+from runnotary.contract import TOPICS, MeetingRequested, encode, envelope
 
 from benchmarks.servers import restartable_mlflow_server
 from tests.integration.conftest import PG_DSN
@@ -28,7 +28,7 @@ from tests.integration.conftest import PG_DSN
 
 def _setup(settings_factory: Callable[..., Settings], tmp_path: Path, n_keys: int, per_key: int, **overrides: Any) -> tuple[Settings, str, Any]:
     settings = settings_factory(topic_partitions=3, n_resamples=200, **overrides)
-    for topic, reason in ensure_topics(settings, TOPIC_NAMES).items():
+    for topic, reason in ensure_topics(settings, TOPICS).items():
         raise AssertionError(f"{topic}: {reason}")
     experiment = f"/faults/{settings.topic_prefix.rstrip('.')}_evaluation"
     stream = make_stream(Path(settings.artifact_root), experiment, n_keys=n_keys, per_key=per_key)
@@ -171,7 +171,7 @@ def test_ten_thousand_hostile_payloads_are_dead_lettered_and_every_valid_event_i
     import json
     import os
 
-    from runnotary.registry import ArtifactRef
+    from runnotary.contract import ArtifactRef
 
     settings, experiment, stream = _setup(settings_factory, tmp_path, n_keys=25, per_key=4)
     root = Path(settings.artifact_root)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runnotary.consumers.events import TOPICS, asyncapi
+from runnotary.contract import TOPICS
+from runnotary.contract._schemas import asyncapi
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "consumers" / "schemas"
 CLI = "@asyncapi/cli@4.1.1"

@@ -12,10 +12,9 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 from confluent_kafka import Consumer
 
-from runnotary.consumers.events import TOPICS, schema_id
-from runnotary.registry import RunCreated, pairing_key
-from runnotary.registry.synthetic import generate
 from tests.support import count, send
+from runnotary.contract import TOPICS, RunCreated, pairing_key, schema_id
+from runnotary.registry.synthetic import generate
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

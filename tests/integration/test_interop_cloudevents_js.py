@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from runnotary.consumers.events import TOPICS, decode, encode, kafka_headers, schema_id
-from runnotary.registry import RunCreated
+from runnotary.contract import TOPICS, RunCreated, decode, encode, kafka_headers, schema_id
 
 from tests.unit.test_contract_cloudevents import produced_events
 

@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 
+from tests.support import read_messages
 from runnotary.consumers.cli import main
-from runnotary.consumers.events import DeadLetter, DeadLetterHeader, envelope
 from runnotary.consumers.handlers import Outgoing
 from runnotary.consumers.kafka import ensure_topics, make_producer
 from runnotary.consumers.settings import Settings
-from tests.support import read_messages
+from runnotary.contract import DeadLetter, DeadLetterHeader, envelope
 
 Original = tuple[bytes | None, bytes, list[tuple[str, bytes | None]]]
 

@@ -17,14 +17,14 @@ import requests
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
+from tests.support import meeting_message, meeting_requested_event, run_created_event, send
 from runnotary.bundles import ComparisonSettings
-from runnotary.consumers.events import MeetingRequested, decode
 from runnotary.consumers.handlers import Handlers
 from runnotary.consumers.metrics import ServiceMetrics
+from runnotary.contract import MeetingRequested, decode
 from runnotary.registry import Registry
+from runnotary.registry.records import PROVENANCE_PATH
 from runnotary.registry.synthetic import generate
-from runnotary.registry.tracking import PROVENANCE_PATH
-from tests.support import meeting_message, meeting_requested_event, run_created_event, send
 
 
 class RefusingGateway:

@@ -20,11 +20,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.broker import free_port
-from runnotary.consumers.events import MeetingRequested
-from runnotary.consumers.settings import Settings
-from runnotary.registry.synthetic import generate
 from tests.support import RUNNOTARY, meeting_message, poll_until, run_message, send, stop_process
+from runnotary.consumers.broker import free_port
+from runnotary.consumers.settings import Settings
+from runnotary.contract import MeetingRequested
+from runnotary.registry.synthetic import generate
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "rules.yml"

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.events import MeetingRequested, encode
-from runnotary.consumers.kafka import ensure_topics
-from runnotary.consumers.settings import TOPIC_NAMES, Settings
-from runnotary.registry import RunCreated, ranking
-from runnotary.registry.synthetic import generate
 from tests.integration.harness import ServeProcess, Stream, publish, read_topic, run_values, serve_env
 from tests.support import RUNNOTARY, meeting_requested_event
+from runnotary.consumers.kafka import ensure_topics
+from runnotary.consumers.settings import Settings
+from runnotary.contract import TOPICS, MeetingRequested, RunCreated, encode
+from runnotary.registry import ranking
+from runnotary.registry.synthetic import generate
 
 CATALOG = """
 version: 1
@@ -45,8 +45,8 @@ gates:
 
 
 def _recall50(folder: Path) -> ranking.PerQuery:
-    judged = ranking.judge(ranking.read_run(folder / "trec" / "run.trec", 1 << 30),
-                           ranking.read_qrels(folder / "trec" / "qrels.txt", 1 << 30))
+    judged = ranking.judge(ranking_files.read_run(folder / "trec" / "run.trec", 1 << 30),
+                           ranking_files.read_qrels(folder / "trec" / "qrels.txt", 1 << 30))
     return ranking.evaluate(judged, "recall", 50)
 
 
@@ -63,7 +63,7 @@ def test_an_operator_metric_is_registered_reproduced_compared_and_gated(
     settings_factory: Callable[..., Settings], tmp_path: Path,
 ) -> None:
     settings = settings_factory(n_resamples=500)
-    for topic, reason in ensure_topics(settings, TOPIC_NAMES).items():
+    for topic, reason in ensure_topics(settings, TOPICS).items():
         raise AssertionError(f"{topic}: {reason}")
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     (tmp_path / "gates.yaml").write_text(POLICY)

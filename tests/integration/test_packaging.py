@@ -112,9 +112,9 @@ print(json.dumps({
 
 def test_the_light_client_installs_without_the_service_and_publishes(kafka_bootstrap: str, tmp_path: Path) -> None:
     """`pip install runnotary` (no extras) holds no mlflow, numba, scipy or matplotlib, and publishes to a real broker."""
-    from runnotary.consumers.events import decode
     from runnotary.consumers.kafka import ensure_topics
     from runnotary.consumers.settings import Settings
+    from runnotary.contract import decode
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.kafka import ensure_topics
-from runnotary.consumers.settings import TOPIC_NAMES, Settings
-from runnotary.registry import RunCreated
-from runnotary.registry.synthetic import generate
 from tests.integration.harness import (
     ServeProcess, Stream, committed_lag, publish, read_topic, rotated_key, serve_env, wait_until,
 )
 from tests.support import RUNNOTARY
+from runnotary.consumers.kafka import ensure_topics
+from runnotary.consumers.settings import Settings
+from runnotary.contract import TOPICS, RunCreated
+from runnotary.registry.synthetic import generate
 
 EXPERIMENTS = int(os.environ.get("PAIRING_EXPERIMENTS", 30))
 
@@ -58,7 +58,7 @@ def test_every_candidate_is_gated_against_its_baseline_whatever_the_key_order_or
     instances: int, settings_factory: Callable[..., Settings], tmp_path: Path,
 ) -> None:
     settings = settings_factory(topic_partitions=3, n_resamples=200)
-    for topic, reason in ensure_topics(settings, TOPIC_NAMES).items():
+    for topic, reason in ensure_topics(settings, TOPICS).items():
         raise AssertionError(f"{topic}: {reason}")
     experiment = f"/pairing/{settings.topic_prefix.rstrip('.')}_evaluation"
     stream, messages, expected = _experiments(Path(settings.artifact_root), experiment, EXPERIMENTS)
@@ -105,7 +105,7 @@ def test_reconcile_command_pairs_a_candidate_whose_gate_status_was_lost_and_a_se
     settings = settings_factory(topic_partitions=1, n_resamples=200)
     experiment = f"/pairing/{settings.topic_prefix.rstrip('.')}_reconcile"
     stream, messages, _ = _experiments(Path(settings.artifact_root), experiment, 1)
-    for topic, reason in ensure_topics(settings, TOPIC_NAMES).items():
+    for topic, reason in ensure_topics(settings, TOPICS).items():
         raise AssertionError(f"{topic}: {reason}")
     serve = ServeProcess(serve_env(settings, RUNNOTARY_RECONCILE_INTERVAL_S="0"), tmp_path / "serve.log").start()
     try:

@@ -16,10 +16,11 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from runnotary.registry import RegistryError, Registry, RunCreated, TrackingUnavailable
-from runnotary.registry.pairing import find_baseline
-from runnotary.registry.tracking import TAG
 from tests.support import sha256_text
+from runnotary.contract import RunCreated
+from runnotary.registry import Registry, RegistryError, TrackingUnavailable
+from runnotary.registry.pairing import find_baseline
+from runnotary.registry.records import TAG
 
 
 def write_run(root: Path, name: str, *, role: str = "candidate", experiment: str, shift: float = 0.0,
@@ -261,10 +262,10 @@ def test_fetch_never_downloads_what_the_service_holds_and_otherwise_uses_one_get
 def test_per_query_table_is_parsed_once_per_content(make_registry: Callable[..., Registry], experiment: str) -> None:
     registry = make_registry()
     registration = registry.register(write_run(registry.artifact_root, "parsed", experiment=experiment), str(uuid.uuid4()))
-    misses = registry._parsed.misses  # registration parsed the CSV and the log once each
+    misses = registry.evidence.parsed.misses  # registration parsed the CSV and the log once each
     registry.per_query_table(registration, "parsed/per_query.csv")
     registry.latency_log(registration, "parsed/latency.log")
-    assert registry._parsed.misses == misses
+    assert registry.evidence.parsed.misses == misses
     with pytest.raises(ValueError):
         registry.latency_log(registration, "parsed/latency.log")[0] = 1.0  # shared: read-only
 
@@ -277,7 +278,7 @@ def test_read_json_is_none_only_for_a_missing_document(make_registry: Callable[.
     assert registry.read_json(registration.run_id, "runnotary/ab_result.json") == {"x": 1}
     assert registry.read_json(registration.run_id, "runnotary/absent.json") is None
     down = make_registry(client=MlflowClient("http://127.0.0.1:9"))
-    down._artifact_uris[registration.run_id] = f"http://127.0.0.1:9/api/2.0/mlflow-artifacts/artifacts/x"
+    down.store.remember_uri(registration.run_id, f"http://127.0.0.1:9/api/2.0/mlflow-artifacts/artifacts/x")
     with pytest.raises(TrackingUnavailable):
         down.read_json(registration.run_id, "runnotary/ab_result.json")
 
@@ -302,13 +303,13 @@ def test_pairing_honours_a_recorded_baseline_on_redelivery(make_registry: Callab
 
 def test_experiment_listing_pages_past_one_page(make_registry: Callable[..., Registry], monkeypatch: pytest.MonkeyPatch) -> None:
     """Before: only the first page of experiments was searched (wrong past 1,000 experiments)."""
-    import runnotary.registry.tracking as tracking
+    import runnotary.registry.store as store
 
     registry = make_registry()
     for i in range(3):
         registry.client.create_experiment(f"/tests/page_{uuid.uuid4().hex[:8]}_{i}")
     everything = {e.experiment_id for e in registry.client.search_experiments(max_results=50_000)}
-    monkeypatch.setattr(tracking, "_EXPERIMENT_PAGE", 2)
+    monkeypatch.setattr(store, "EXPERIMENT_PAGE", 2)
     assert set(registry.experiment_ids()) == everything
 
 

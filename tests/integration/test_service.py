@@ -10,12 +10,12 @@ from typing import Any
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from runnotary.consumers.events import MeetingRequested, encode
-from runnotary.registry.synthetic import generate
-from runnotary.registry import RunCreated, sha256_file
 from tests.support import (
     committed, count, meeting_message, run_created_event, run_message, send, wait_committed,
 )
+from runnotary.contract import MeetingRequested, RunCreated, encode
+from runnotary.registry import sha256_file
+from runnotary.registry.synthetic import generate
 
 
 def _experiment(settings: Any) -> str:

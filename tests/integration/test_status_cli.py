@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from runnotary.registry import RunCreated
-from runnotary.registry.synthetic import generate
 from tests.support import RUNNOTARY
+from runnotary.contract import RunCreated
+from runnotary.registry.synthetic import generate
 
 
 @pytest.fixture

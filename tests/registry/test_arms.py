@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support import decoded, events_of, meeting_requested_event, register, run_created_event
 from runnotary import stats
 from runnotary.bundles import GatePolicy, GateRule, GateSpec
 from runnotary.bundles.verify import verify_bundle
 from runnotary.consumers.commands import Commands
-from runnotary.consumers.events import Command, MeetingRequested, decode, envelope
 from runnotary.consumers.handlers import AB_RESULT_PATH, Handlers, Outgoing
-from runnotary.registry import Prepared, Registration, Registry, RunCreated, sha256_file
+from runnotary.contract import Command, MeetingRequested, RunCreated, decode, envelope
+from runnotary.registry import Prepared, Registration, Registry, sha256_file
 from runnotary.registry.synthetic import generate
-from tests.support import decoded, events_of, meeting_requested_event, register, run_created_event
 
 EXPERIMENT = "/Shared/arms"
 

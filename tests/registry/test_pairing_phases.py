@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from runnotary.consumers.handlers import Handlers, Outgoing
-from runnotary.registry import Prepared, Registration, Registry, RunCreated
-from runnotary.registry.synthetic import generate
-from runnotary.registry.tracking import TAG
 from tests.support import decoded, events_of, register
+from runnotary.consumers.handlers import Handlers, Outgoing
+from runnotary.contract import RunCreated
+from runnotary.registry import Prepared, Registration, Registry
+from runnotary.registry.records import TAG
+from runnotary.registry.synthetic import generate
 
 
 def _events(root: Path) -> tuple[RunCreated, RunCreated]:

@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from runnotary.registry import ArtifactError, RunCreated, UnsafeArtifactPath, check_run, resolve_under, sha256_file
+from runnotary.contract import RunCreated
+from runnotary.registry import ArtifactError, sha256_file
+from runnotary.registry.artifacts import resolve_under
+from runnotary.registry.errors import UnsafeArtifactPath
+from runnotary.registry.hygiene import check_run
 
 
 def test_symlink_escaping_the_root_is_refused(tmp_path: Path) -> None:

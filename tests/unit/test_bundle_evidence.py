@@ -17,7 +17,8 @@ from runnotary.bundles.evidence import (
 from runnotary.bundles.hygiene import cross_run_conflicts, meeting_flags, quarantined_names
 from runnotary.bundles.policy import DEFAULT_POLICY, GatePolicy
 from runnotary.bundles.tables import CandidateEvidence
-from runnotary.registry import MetricRecord, Registration, RunCreated
+from runnotary.contract import RunCreated
+from runnotary.registry import MetricRecord, Registration
 
 
 def _run(run_event: dict[str, Any], run_id: str, claims: dict[str, float], age_days: float = 0.0) -> Registration:

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runnotary.registry import ArtifactError, UnknownMetric, normalize, recompute, spec_for
+from runnotary.registry import ArtifactError, UnknownMetric, spec_for
+from runnotary.registry.catalog import normalize
+from runnotary.registry.recompute import recompute
 
 
 @pytest.mark.parametrize("alias", ["ndcg@10", "NDCG@10", "ndcg_at_10", "ndcg10", "ndcg-10"])

@@ -16,11 +16,12 @@ import pytest
 from jsonschema import Draft202012Validator
 import yaml
 
+from tests.support import RUNNOTARY
 from runnotary.bundles import ComparisonSettings, compare, load_policy
 from runnotary.bundles.gates import evaluate as evaluate_gates
-from runnotary.registry import CatalogError, Registry, RunCreated, UnknownMetric, normalize, spec_for, use_catalog
-from runnotary.registry.catalog import CATALOG, catalog_schema, load_catalog
-from tests.support import RUNNOTARY
+from runnotary.contract import RunCreated
+from runnotary.registry import Registry, UnknownMetric, spec_for
+from runnotary.registry.catalog import CATALOG, CatalogError, catalog_schema, load_catalog, normalize, use_catalog
 
 OPERATOR = """
 version: 1

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runnotary.registry import ArtifactError, Registry, RunCreated, spec_for
-from runnotary.registry.recompute import recompute
+from runnotary.contract import RunCreated
+from runnotary.registry import ArtifactError, Registry, spec_for
 from runnotary.registry.classification import per_example, read_predictions, statistic
+from runnotary.registry.recompute import recompute
 
 metrics = pytest.importorskip("sklearn.metrics")
 

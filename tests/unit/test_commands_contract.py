@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from runnotary.consumers.cli import main
 from runnotary.consumers.commands import Commands, invalid_command_reply, reply_message
-from runnotary.consumers.errors import InvalidEvent
-from runnotary.consumers.events import (
-    TOPICS, BaselineSelector, Command, CommandError, CommandReply, ComputeStats, GateCheck, decode, encode, envelope,
+from runnotary.contract import (
+    TOPICS, BaselineSelector, Command, CommandError, CommandReply, ComputeStats, GateCheck, InvalidEvent, decode,
+    encode, envelope,
 )
 
 SHA = "ab" * 32

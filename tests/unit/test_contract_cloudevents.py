@@ -17,12 +17,10 @@ from cloudevents.core.v1.event import CloudEvent as SdkEvent
 from cloudevents.v1 import kafka as sdk_v1_kafka
 from cloudevents.v1.http import CloudEvent as SdkV1Event
 
-from runnotary.consumers.errors import InvalidEvent
-from runnotary.consumers.events import (
-    STRUCTURED_CONTENT_TYPE, TOPICS, BundleEmitted, DeadLetter, DeadLetterHeader, GateResult, GateStatus,
-    MeetingRequested, decode, encode, envelope, kafka_headers, schema_id,
+from runnotary.contract import (
+    STRUCTURED_CONTENT_TYPE, TOPICS, Alert, BundleEmitted, DeadLetter, DeadLetterHeader, GateResult, GateStatus,
+    InvalidEvent, MeetingRequested, RunCreated, decode, encode, envelope, kafka_headers, schema_id,
 )
-from runnotary.registry import Alert, RunCreated
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -213,7 +211,7 @@ def test_one_runs_alerts_share_its_key_and_keep_distinct_ids(run_event: dict[str
 
 
 def test_deadletter_headers_keep_order_repeats_and_missing_values() -> None:
-    from runnotary.consumers.events import deadletter_headers
+    from runnotary.contract import deadletter_headers
 
     kept = deadletter_headers([("ce_id", b"e-1"), ("x", None), ("x", "text"), ("bin", b"\xff\x00")])
     assert [(h.key, h.value_b64) for h in kept] == [("ce_id", "ZS0x"), ("x", None), ("x", "dGV4dA=="), ("bin", "/wA=")]

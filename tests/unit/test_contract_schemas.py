@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.validators import validator_for
 
-from runnotary.consumers.events import TOPICS, encode, schema_id
+from runnotary.contract import TOPICS, encode, schema_id
 
 from .test_contract_cloudevents import TRACEPARENT, produced_events
 

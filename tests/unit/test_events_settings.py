@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from runnotary.consumers.cli import main
-from runnotary.consumers.errors import InvalidEvent
-from runnotary.consumers.events import TOPICS, MeetingRequested, decode, encode, envelope, render_schema_files
 from runnotary.consumers.settings import Settings
-from runnotary.registry import RunCreated
+from runnotary.contract import TOPICS, InvalidEvent, MeetingRequested, RunCreated, decode, encode, envelope
+from runnotary.contract._schemas import render_schema_files
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "consumers" / "schemas"
 

@@ -10,7 +10,8 @@ import pytest
 from runnotary.bundles import (
     DEFAULT_POLICY, Comparison, ComparisonSettings, PolicyError, evaluate, gate_alerts, load_policy,
 )
-from runnotary.registry import MetricRecord, Registration, RunCreated
+from runnotary.contract import RunCreated
+from runnotary.registry import MetricRecord, Registration
 from runnotary.registry.artifacts import ArtifactRecord
 
 PASSING = dict(visual_ablation_drop_pct=6.4, v1_v2_corr=0.91, latency_p95_ms=47.6)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runnotary.registry import ArtifactError, recompute, spec_for
+from runnotary.registry import ArtifactError, spec_for
 from runnotary.registry.loadlogs import detect
-from runnotary.registry.recompute import read_latency_log
+from runnotary.registry.recompute import read_latency_log, recompute
 
 LATENCIES_MS = np.random.default_rng(5).lognormal(3.0, 0.4, size=2000).round(3)
 

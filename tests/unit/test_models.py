@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from runnotary.registry import RunCreated
-from runnotary.registry.models import safe_relative_path
+from runnotary.contract import RunCreated, safe_relative_path
 
 
 def test_valid_event_parses(run_event: dict[str, Any]) -> None:

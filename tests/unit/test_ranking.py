@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from runnotary.registry import ArtifactError
-from runnotary.registry import ranking
+from runnotary.registry import ranking, ranking_files
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
@@ -41,7 +41,7 @@ def test_trec_eval_test_collection_matches_its_expected_output(qrels: str, run: 
                                                                complete: bool) -> None:
     """Every per-query and averaged value of the supported measures, to trec_eval's 4 printed decimals."""
     expected = _expected(output)
-    judged = ranking.judge(ranking.read_run(FIXTURES / run, 1 << 24), ranking.read_qrels(FIXTURES / qrels, 1 << 24))
+    judged = ranking.judge(ranking_files.read_run(FIXTURES / run, 1 << 24), ranking_files.read_qrels(FIXTURES / qrels, 1 << 24))
     compared = 0
     for te_name, (measure, cuts) in SUPPORTED.items():
         for k in cuts:
@@ -56,8 +56,8 @@ def test_trec_eval_test_collection_matches_its_expected_output(qrels: str, run: 
 
 def test_fixture_queries_follow_trec_eval_missing_query_rule() -> None:
     """results.trunc lacks query 302: ignored by default, scored 0 and counted with -c."""
-    judged = ranking.judge(ranking.read_run(FIXTURES / "results.trunc", 1 << 24),
-                           ranking.read_qrels(FIXTURES / "qrels.test", 1 << 24))
+    judged = ranking.judge(ranking_files.read_run(FIXTURES / "results.trunc", 1 << 24),
+                           ranking_files.read_qrels(FIXTURES / "qrels.test", 1 << 24))
     default = ranking.evaluate(judged, "map")
     complete = ranking.evaluate(judged, "map", complete=True)
     assert list(default.query_ids) == ["301", "303"]
@@ -115,7 +115,7 @@ ORACLE = [("ndcg", k, f"ndcg_cut_{k}") for k in (1, 3, 10, 100)] + [("p", k, f"P
 def test_random_runs_match_pytrec_eval_per_query_and_averaged(tmp_path: Path, seed: int, level: int) -> None:
     run, qrels = _case(seed)
     run_path, qrels_path = _write_trec(tmp_path, run, qrels)
-    judged = ranking.judge(ranking.read_run(run_path, 1 << 24), ranking.read_qrels(qrels_path, 1 << 24))
+    judged = ranking.judge(ranking_files.read_run(run_path, 1 << 24), ranking_files.read_qrels(qrels_path, 1 << 24))
     oracle = pytrec_eval.RelevanceEvaluator(qrels, ORACLE_MEASURES, relevance_level=level).evaluate(run)
     assert len(oracle) > 100
     for measure, k, te_name in ORACLE:
@@ -132,8 +132,8 @@ def test_random_runs_match_pytrec_eval_per_query_and_averaged(tmp_path: Path, se
 @pytest.mark.parametrize("seed", range(3))
 def test_mrr_at_10_is_the_reciprocal_rank_within_the_top_10(tmp_path: Path, seed: int) -> None:
     run, qrels = _case(100 + seed)
-    judged = ranking.judge(ranking.read_run(_write_trec(tmp_path, run, qrels)[0], 1 << 24),
-                           ranking.read_qrels(tmp_path / "qrels.txt", 1 << 24))
+    judged = ranking.judge(ranking_files.read_run(_write_trec(tmp_path, run, qrels)[0], 1 << 24),
+                           ranking_files.read_qrels(tmp_path / "qrels.txt", 1 << 24))
     oracle = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(run)
     ours = ranking.evaluate(judged, "recip_rank", 10)
     expected = np.array([oracle[q]["recip_rank"] if oracle[q]["recip_rank"] >= 0.1 else 0.0 for q in ours.query_ids])
@@ -148,10 +148,10 @@ def test_json_and_beir_forms_give_the_trec_values(tmp_path: Path) -> None:
     (tmp_path / "qrels.json").write_text(json.dumps(qrels))
     (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
         f"{q}\t{d}\t{g}\n" for q, docs in qrels.items() for d, g in docs.items()))
-    trec = ranking.judge(ranking.read_run(run_path, 1 << 24), ranking.read_qrels(qrels_path, 1 << 24))
+    trec = ranking.judge(ranking_files.read_run(run_path, 1 << 24), ranking_files.read_qrels(qrels_path, 1 << 24))
     for run_file, qrels_file in (("run.json", "qrels.json"), ("run.txt", "qrels.tsv")):
-        other = ranking.judge(ranking.read_run(tmp_path / run_file, 1 << 24),
-                              ranking.read_qrels(tmp_path / qrels_file, 1 << 24))
+        other = ranking.judge(ranking_files.read_run(tmp_path / run_file, 1 << 24),
+                              ranking_files.read_qrels(tmp_path / qrels_file, 1 << 24))
         for measure, k in (("ndcg", 10), ("map", None), ("recall", 100)):
             a, b = ranking.evaluate(trec, measure, k), ranking.evaluate(other, measure, k)  # type: ignore[arg-type]
             assert list(a.query_ids) == list(b.query_ids)
@@ -162,7 +162,7 @@ def test_json_and_beir_forms_give_the_trec_values(tmp_path: Path) -> None:
 
 
 def _judge(run: str, qrels: str) -> ranking.Judged:
-    return ranking.judge(ranking.parse_run(run.encode(), "run"), ranking.parse_qrels(qrels.encode(), "qrels"))
+    return ranking.judge(ranking_files.parse_run(run.encode(), "run"), ranking_files.parse_qrels(qrels.encode(), "qrels"))
 
 
 def test_ties_break_by_docno_descending_trec_eval_issue_22() -> None:
@@ -201,7 +201,7 @@ def test_negative_grades_are_judged_but_not_relevant() -> None:
 
 
 def test_relevance_is_read_as_atol_does() -> None:
-    qrels = ranking.parse_qrels(b"1 0 a 2.7\n1 0 b -1\n1 0 c 0\n", "q")
+    qrels = ranking_files.parse_qrels(b"1 0 a 2.7\n1 0 b -1\n1 0 c 0\n", "q")
     assert list(qrels.grades) == [2, -1, 0]
 
 
@@ -234,9 +234,9 @@ def test_large_files_are_parsed_in_blocks(monkeypatch: pytest.MonkeyPatch, tmp_p
     """Block boundaries (forced small here) change nothing, line numbers included."""
     run, qrels = _case(3)
     run_path, qrels_path = _write_trec(tmp_path, run, qrels)
-    whole = ranking.read_run(run_path, 1 << 24)
-    monkeypatch.setattr(ranking, "_BLOCK_BYTES", 97)
-    blocks = ranking.read_run(run_path, 1 << 24)
+    whole = ranking_files.read_run(run_path, 1 << 24)
+    monkeypatch.setattr(ranking_files, "_BLOCK_BYTES", 97)
+    blocks = ranking_files.read_run(run_path, 1 << 24)
     np.testing.assert_array_equal(whole.lines, blocks.lines)
     np.testing.assert_array_equal(whole.docnos, blocks.docnos)
     np.testing.assert_array_equal(whole.scores, blocks.scores)
@@ -253,7 +253,7 @@ def test_an_ms_marco_run_is_ordered_by_its_rank_column(tmp_path: Path, seed: int
     lines = [f"{qid}\t{docno}\t{rank}\n" for qid, docs in ranked.items() for docno, rank in docs.items()]
     (tmp_path / "run.tsv").write_text("".join(rng.permutation(lines).tolist()))  # line order means nothing
     _, qrels_path = _write_trec(tmp_path, run, qrels)
-    judged = ranking.judge(ranking.read_run(tmp_path / "run.tsv", 1 << 24), ranking.read_qrels(qrels_path, 1 << 24))
+    judged = ranking.judge(ranking_files.read_run(tmp_path / "run.tsv", 1 << 24), ranking_files.read_qrels(qrels_path, 1 << 24))
     as_scores = {qid: {docno: float(-rank) for docno, rank in docs.items()} for qid, docs in ranked.items()}
     oracle = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "map", "recip_rank"}).evaluate(as_scores)
     for measure, k, te_name in (("ndcg", 10, "ndcg_cut_10"), ("map", None, "map"), ("recip_rank", None, "recip_rank")):
@@ -270,4 +270,4 @@ def test_an_ms_marco_run_is_ordered_by_its_rank_column(tmp_path: Path, seed: int
 @pytest.mark.parametrize("rank", ["0", "2.5", "-3", "16777216", "x"])
 def test_an_ms_marco_rank_that_is_not_a_whole_number_is_refused_with_its_line(rank: str) -> None:
     with pytest.raises(ArtifactError, match=r"run.tsv:2: the rank"):
-        ranking.parse_run(f"q1\td1\t1\nq1\td2\t{rank}\n".encode(), "run.tsv")
+        ranking_files.parse_run(f"q1\td1\t1\nq1\td2\t{rank}\n".encode(), "run.tsv")

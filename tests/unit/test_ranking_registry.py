@@ -18,7 +18,8 @@ from runnotary.bundles import ComparisonSettings, compare
 from runnotary.bundles.evidence import write_bundle
 from runnotary.bundles.tables import CandidateEvidence
 from runnotary.bundles.verify import verify_bundle
-from runnotary.registry import Registry, RunCreated
+from runnotary.contract import RunCreated
+from runnotary.registry import Registry
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
 

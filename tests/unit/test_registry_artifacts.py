@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from runnotary.registry import ArtifactError, copy_hashed, recompute, spec_for
+from runnotary.registry import ArtifactError, spec_for
+from runnotary.registry.artifacts import copy_hashed
 from runnotary.registry.errors import ArtifactMissing, ArtifactTooLarge, ArtifactUnreadable, UnsafeArtifactPath
-from runnotary.registry.recompute import read_latency_log, read_per_query_table
+from runnotary.registry.recompute import read_latency_log, read_per_query_table, recompute
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_parse_limit_refuses_large_files_before_reading(tmp_path: Path) -> None:
 
 
 def test_parsed_cache_is_bounded_and_keyed_by_content() -> None:
-    from runnotary.registry.cache import ParsedCache
+    from runnotary.registry.evidence_cache import ParsedCache
 
     cache = ParsedCache(max_entries=2)
     parses: list[str] = []

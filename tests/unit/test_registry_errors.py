@@ -10,7 +10,7 @@ import requests
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST
 
-from runnotary.registry.tracking import _slug, classify, configure_mlflow_http
+from runnotary.registry.mlflow_access import classify, configure_mlflow_http, experiment_slug
 
 
 def _http_error(status: int) -> requests.HTTPError:
@@ -83,12 +83,12 @@ def test_modules_that_are_not_installed_fail_to_import_without_a_search(monkeypa
     import importlib
     import sys
 
-    from runnotary.registry.tracking import _remember_absent_modules
+    from runnotary.registry.mlflow_access import remember_absent_modules
 
     absent = f"runnotary_absent_{os.getpid()}"
     monkeypatch.delitem(sys.modules, absent, raising=False)
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)  # installed (stdlib), rarely imported
-    _remember_absent_modules((absent, "colorsys"))
+    remember_absent_modules((absent, "colorsys"))
     assert absent in sys.modules and sys.modules[absent] is None
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module(absent)
@@ -100,13 +100,13 @@ def test_modules_that_are_not_installed_fail_to_import_without_a_search(monkeypa
 @pytest.mark.parametrize("name", ["..", ".", "...", "../..", "/", "a/../../b", "../etc", ".hidden", "", "//.."])
 def test_experiment_slug_never_leaves_the_artifact_root(name: str) -> None:
     """Before: an experiment named '..' gave an artifact location above mlartifacts/."""
-    slug = _slug(name)
+    slug = experiment_slug(name)
     assert slug and "/" not in slug and not slug.startswith(".") and set(slug) != {"."}
     assert os.path.normpath(os.path.join("/root", slug)).startswith("/root/")
 
 
 def test_slug_keeps_readable_names() -> None:
-    assert _slug("/Shared/health_monitor_agent_evaluation") == "Shared_health_monitor_agent_evaluation"
+    assert experiment_slug("/Shared/health_monitor_agent_evaluation") == "Shared_health_monitor_agent_evaluation"
 
 
 def test_tracking_errors_are_redacted(tmp_path: Any) -> None:
@@ -118,10 +118,10 @@ def test_tracking_errors_are_redacted(tmp_path: Any) -> None:
     registry = Registry(MlflowClient("http://u:p@127.0.0.1:9"), tmp_path, tmp_path / "cache",
                         observer=lambda op, s, kind: seen.append((op, s, kind)))
     with pytest.raises(TrackingUnavailable) as info:
-        with registry._tracking("list experiments"):
+        with registry.mlflow.operation("list experiments"):
             raise _wrapped(requests.ConnectionError("refused"))
     assert "u:p@" not in str(info.value) and "***@" in str(info.value)
     with pytest.raises(RegistryError):
-        with registry._tracking("upload an artifact"):
+        with registry.mlflow.operation("upload an artifact"):
             raise _http_error(403)
     assert [(op, kind) for op, _, kind in seen] == [("list experiments", "unavailable"), ("upload an artifact", "refused")]

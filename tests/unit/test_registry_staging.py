@@ -10,7 +10,8 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
-from runnotary.registry import Registry, RunCreated
+from runnotary.contract import RunCreated
+from runnotary.registry import Registry
 
 
 def _registry(tmp_path: Path, **overrides: Any) -> Registry:
@@ -25,7 +26,7 @@ def test_metrics_are_recomputed_from_the_hashed_copy(tmp_path: Path, run_event: 
     source.write_text("query_id,ndcg@10\nq1,0.5\nq2,0.25\n")
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     run_event["metrics"][0]["value"] = 0.375
-    staged = registry._stage(RunCreated.model_validate(run_event))
+    staged = registry.staging.stage(RunCreated.model_validate(run_event))
     source.write_text("query_id,ndcg@10\nq1,0.9\nq2,0.9\n")  # the job rewrites its file afterwards
     (record,) = staged.artifacts
     copy = staged.folder / "evidence" / "r" / "per_query.csv"
@@ -39,7 +40,7 @@ def test_a_file_over_the_limit_is_an_alert_not_a_refusal(tmp_path: Path, run_eve
     source = registry.artifact_root / "r" / "per_query.csv"
     source.parent.mkdir(parents=True)
     source.write_text("query_id,ndcg@10\nq1,0.5\n")
-    staged = registry._stage(RunCreated.model_validate(run_event))
+    staged = registry.staging.stage(RunCreated.model_validate(run_event))
     kinds = {(a.kind, a.details.get("reason")) for a in staged.alerts}
     assert ("artifact_too_large", None) in kinds and ("metric_invalid", "missing_artifact") in kinds
     assert staged.artifacts == ()
@@ -53,5 +54,5 @@ def test_staging_left_by_a_killed_process_is_swept(tmp_path: Path, run_event: di
     os.utime(old, (hours_ago, hours_ago))
     fresh = registry.cache_dir / "staging" / "in-use"
     fresh.mkdir()
-    registry._stage(RunCreated.model_validate(run_event))
+    registry.staging.stage(RunCreated.model_validate(run_event))
     assert not old.exists() and fresh.exists()

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
+from tests.support import poll_until
+from tests.unit.fakes import FakeConsumer, FakeMessage, FakeProducer
 from runnotary.consumers.errors import DeliveryFailed
-from runnotary.consumers.events import decode
 from runnotary.consumers.handlers import Outgoing
 from runnotary.consumers.loop import Abandoned
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.service import Service
 from runnotary.consumers.settings import Settings
+from runnotary.contract import decode
 from runnotary.registry import RegistryError, TrackingUnavailable
-from tests.support import poll_until
-from tests.unit.fakes import FakeConsumer, FakeMessage, FakeProducer
 
 
 class ScriptedHandlers:
