@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from runnotary.digests import sha256_file
+from runnotary.contract import RunCreated, pairing_key
 from runnotary.registry import ranking, ranking_files
+from runnotary.digests import sha256_file
 from runnotary.registry.synthetic import generate
 
 __all__ = ["GROUP", "WORKLOADS", "Run", "Workload", "make_workload", "message_key"]

@@ -14,7 +14,7 @@ import structlog
 from pydantic import BaseModel
 
 from runnotary.bundles import (
-    DEFAULT_POLICY, CandidateEvidence, Comparison, ComparisonSettings, GatePolicy, closing_line, compare, evaluate,
+    DEFAULT_POLICY, CandidateEvidence, Comparison, ComparisonSettings, GatePolicy, closing_line, evaluate,
     gate_alerts, log_bundle, meeting_flags, status_dict, write_bundle,
 )
 from runnotary.bundles.arms import Arm, arm_of, compare_arms

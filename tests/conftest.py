@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+from tests.support import sha256_text
 
 
 @pytest.fixture
@@ -24,11 +21,11 @@ def run_event() -> dict[str, Any]:
         "candidate_id": "cand-unit",
         "role": "candidate",
         "owners": ["team@example.org"],
-        "dataset": {"sha256": _sha("data"), "name": "queries", "splits": {"train": _sha("train"), "test": _sha("test")}},
+        "dataset": {"sha256": sha256_text("data"), "name": "queries", "splits": {"train": sha256_text("train"), "test": sha256_text("test")}},
         "seeds": {"value": 1, "family": "fam", "train_split_seed": 1, "test_split_seed": 2},
         "code": {"git_commit": "a" * 40, "dirty": False},
-        "environment": {"env_hash": _sha("env"), "python_version": "3.11.7", "cuda_version": None,
-                        "requirements_hash": _sha("req"), "hardware": "cpu"},
+        "environment": {"env_hash": sha256_text("env"), "python_version": "3.11.7", "cuda_version": None,
+                        "requirements_hash": sha256_text("req"), "hardware": "cpu"},
         "params": {"lr": 0.1},
         "metrics": [{"uuid": str(uuid.uuid4()), "name": "ndcg@10", "value": 0.5, "unit": None, "source": "r/per_query.csv"}],
         "artifacts": [{"kind": "per_query", "path": "r/per_query.csv", "sha256": None}],

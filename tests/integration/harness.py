@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -24,11 +23,10 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from mlflow.tracking import MlflowClient
 
+from tests.support import RUNNOTARY, poll_until, run_created_event
 from runnotary.consumers.settings import Settings
-from runnotary.contract import RunCreated, decode, encode, envelope, pairing_key
+from runnotary.contract import RunCreated, decode, encode, pairing_key
 from runnotary.registry.synthetic import generate
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
 
 
 def serve_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -86,6 +84,12 @@ class Stream:
     events: list[tuple[str, RunCreated, bytes]] = field(default_factory=list)  # (event id, run, message value)
     produced: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next offset
 
+    def add(self, run: RunCreated) -> bytes:
+        """Append ``run``'s runs.created event; returns the message value."""
+        event = run_created_event(run)
+        self.events.append((event.id, run, encode(event)))
+        return self.events[-1][2]
+
     def expected_pairs(self) -> dict[str, str]:
         """candidate_id -> baseline candidate_id under the pairing rule, from the publish order per key:
         the newest baseline published before the candidate, else the first one published after it."""
@@ -135,9 +139,7 @@ def make_stream(root: Path, experiment: str, n_keys: int, per_key: int, seed: in
     while any(queues):
         queue = rng.choice([q for q in queues if q])
         # Jobs finish one after another: "newest baseline" follows the publish order.
-        run = queue.pop(0).model_copy(update={"created_at": started + timedelta(seconds=len(stream.events))})
-        event = envelope("runs.created", run, subject=run.candidate_id)
-        stream.events.append((event.id, run, encode(event)))
+        stream.add(queue.pop(0).model_copy(update={"created_at": started + timedelta(seconds=len(stream.events))}))
     return stream
 
 
@@ -165,6 +167,11 @@ def run_values(stream: Stream) -> list[tuple[str, bytes, bytes | None]]:
     return [("runs.created", value, pairing_key(run).encode()) for _, run, value in stream.events]
 
 
+def rotated_key(run: RunCreated, i: int) -> bytes | None:
+    """The ``i``-th Kafka key in rotation: the candidate id, no key, the pairing key (pairing must not depend on it)."""
+    return [run.candidate_id.encode(), None, pairing_key(run).encode()][i % 3]
+
+
 def committed_lag(settings: Settings, stream: Stream, topic: str = "runs.created") -> int:
     """Messages produced to ``topic`` that the service's group has not committed yet."""
     name = settings.topic(topic)
@@ -178,12 +185,11 @@ def committed_lag(settings: Settings, stream: Stream, topic: str = "runs.created
 
 
 def wait_until(condition: Any, timeout: float, what: str, every: float = 1.0) -> float:
+    """Seconds until ``condition()`` held; fails naming ``what`` if it did not within ``timeout``."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(every)
-    raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
+    if not poll_until(condition, timeout, every):
+        raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
+    return time.monotonic() - started
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 20.0, expect: int = 0) -> list[tuple[Any, Any]]:

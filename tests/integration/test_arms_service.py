@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.integration.harness import ServeProcess, Stream, committed_lag, publish, read_topic, serve_env, wait_until
+from tests.integration.harness import (
+    ServeProcess, Stream, committed_lag, publish, read_topic, rotated_key, serve_env, wait_until,
+)
 from runnotary import stats
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import Settings
-from runnotary.contract import TOPICS, RunCreated, encode, envelope, pairing_key
+from runnotary.contract import TOPICS, RunCreated
 from runnotary.registry.synthetic import generate
 
 
@@ -46,9 +48,7 @@ def test_three_seed_runs_per_arm_give_a_gate_status_with_the_crossed_e3_interval
     candidate = [e for e in events if e.candidate_id == "retrieval-cand-a"]
     stream, messages = Stream(), []
     for i, run in enumerate(r for pair in zip(candidate, baseline) for r in pair):  # C1 B1 C2 B2 C3 B3
-        event = envelope("runs.created", run, subject=run.candidate_id)
-        stream.events.append((event.id, run, encode(event)))
-        messages.append(("runs.created", encode(event), [run.candidate_id.encode(), None, pairing_key(run).encode()][i % 3]))
+        messages.append(("runs.created", stream.add(run), rotated_key(run, i)))
 
     serve = ServeProcess(serve_env(settings, RUNNOTARY_RECONCILE_INTERVAL_S="0"), tmp_path / "serve.log").start()
     try:

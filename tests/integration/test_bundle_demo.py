@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from matplotlib.image import imread
 
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
+from tests.support import RUNNOTARY
 
 
 def _section(summary: str, title: str) -> str:

@@ -8,9 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
-from runnotary.contract import MeetingRequested, RunCreated, encode, envelope, pairing_key
+from tests.support import count, meeting_message, run_message, send
+from runnotary.contract import MeetingRequested, RunCreated
 from runnotary.registry.synthetic import generate
 
 POLICY = """
@@ -25,21 +24,6 @@ gates:
   - name: ndcg10_holm
     rules: [{source: pvalue_holm, metric: "ndcg@10", op: "<", threshold: 0.05}]
 """
-
-
-def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> None:
-    producer = Producer(settings.kafka_config())
-    for key, value in payloads:
-        producer.produce(settings.topic(topic), key=key.encode(), value=value)
-    assert producer.flush(15) == 0
-
-
-def _run(run: RunCreated) -> tuple[str, bytes]:
-    return pairing_key(run), encode(envelope("runs.created", run, subject=run.candidate_id))
-
-
-def _count(seen: list[tuple[str, Any]], topic: str) -> int:
-    return sum(1 for t, _ in seen if t == topic)
 
 
 def test_policy_not_claimed_and_quarantine_through_the_service(running_service: Any, tmp_path: Path) -> None:
@@ -57,13 +41,13 @@ def test_policy_not_claimed_and_quarantine_through_the_service(running_service: 
     data["metrics"] = [m for m in data["metrics"] if m["name"] != "visual_ablation_drop_pct"]
     next(m for m in data["metrics"] if m["name"].startswith("latency"))["uuid"] = str(base_latency.uuid)
     candidate = RunCreated.model_validate(data)
-    _publish(settings, "runs.created", [_run(baseline), _run(candidate)])
+    send(settings, "runs.created", [run_message(baseline), run_message(candidate)])
 
     def kinds(s: list[tuple[str, Any]]) -> list[str]:
         return [e.data.kind for t, e in s if t == "alerts"]
 
     # Topics are read independently: wait for the status and for every alert the assertions name.
-    seen = svc.wait_for(lambda s: _count(s, "gates.status") == 1 and "gate_input_not_claimed" in kinds(s)
+    seen = svc.wait_for(lambda s: count(s, "gates.status") == 1 and "gate_input_not_claimed" in kinds(s)
                         and kinds(s).count("quarantined_metric") >= 2, timeout=240)
     status = next(e.data for t, e in seen if t == "gates.status")
     assert list(status.gates) == ["visual_ablation_drop_pct", "latency_p95_ms", "ndcg10_holm"]
@@ -77,9 +61,8 @@ def test_policy_not_claimed_and_quarantine_through_the_service(running_service: 
     assert {("quarantined_metric", status.candidate_run), ("quarantined_metric", status.baseline_run)} <= alerts
 
     meeting = MeetingRequested(meeting_id=f"m-{uuid.uuid4().hex[:6]}", candidates=[candidate.candidate_id], requested_by="r")
-    _publish(settings, "meetings.requested",
-             [(meeting.meeting_id, encode(envelope("meetings.requested", meeting, subject=meeting.meeting_id)))])
-    seen = svc.wait_for(lambda s: _count(s, "bundles.emitted") == 1, timeout=240)
+    send(settings, "meetings.requested", [meeting_message(meeting)])
+    seen = svc.wait_for(lambda s: count(s, "bundles.emitted") == 1, timeout=240)
     emitted = next(e.data for t, e in seen if t == "bundles.emitted")
     decision = json.loads((Path(emitted.location) / "decision_metrics.json").read_text())
     [entry] = decision["candidates"]

@@ -11,7 +11,6 @@ import shlex
 import shutil
 import struct
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,7 @@ import pytest
 
 from runnotary.bundles.verify import verify_bundle
 from tests.integration.browser import load
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
+from tests.support import RUNNOTARY
 
 
 @pytest.fixture(scope="module")

@@ -7,39 +7,17 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
 from mlflow.tracking import MlflowClient
 
+from tests.support import RUNNOTARY, count, meeting_message, run_message, send
 from runnotary.bundles.evidence import BUNDLES_EXPERIMENT
 from runnotary.consumers.broker import free_port
-from runnotary.contract import MeetingRequested, RunCreated, encode, envelope
+from runnotary.contract import MeetingRequested
 from runnotary.registry.synthetic import generate
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
-
-
-def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> None:
-    producer = Producer(settings.kafka_config())
-    for key, value in payloads:
-        producer.produce(settings.topic(topic), key=key.encode(), value=value)
-    assert producer.flush(15) == 0
-
-
-def _run(run: RunCreated) -> tuple[str, bytes]:
-    return run.candidate_id, encode(envelope("runs.created", run, subject=run.candidate_id))
-
-
-def _meeting(meeting: MeetingRequested) -> tuple[str, bytes]:
-    return meeting.meeting_id, encode(envelope("meetings.requested", meeting, subject=meeting.meeting_id))
-
-
-def _count(seen: list[tuple[str, Any]], topic: str) -> int:
-    return sum(1 for t, _ in seen if t == topic)
 
 
 def _verify(bundle: Path, uri: str | None) -> subprocess.CompletedProcess[str]:
@@ -64,14 +42,14 @@ def test_service_bundle_verifies_and_tampering_is_named(running_service: Any, tm
     experiment = f"/tests/{settings.topic_prefix.rstrip('.')}"
     baseline, cand_a, cand_b = generate(Path(settings.artifact_root), experiment=experiment, n_queries=300,
                                         n_requests=3000, seed=21)
-    _publish(settings, "runs.created", [_run(baseline), _run(cand_a), _run(cand_b)])
-    svc.wait_for(lambda s: _count(s, "gates.status") == 2, timeout=180)
+    send(settings, "runs.created", [run_message(r, key=r.candidate_id) for r in (baseline, cand_a, cand_b)])
+    svc.wait_for(lambda s: count(s, "gates.status") == 2, timeout=180)
 
     meeting = MeetingRequested(meeting_id=f"m-{uuid.uuid4().hex[:6]}",
                                candidates=[cand_a.candidate_id, cand_b.candidate_id, "nobody-registered-this"],
                                requested_by="reviewer")
-    _publish(settings, "meetings.requested", [_meeting(meeting)])
-    seen = svc.wait_for(lambda s: _count(s, "bundles.emitted") == 1, timeout=180)
+    send(settings, "meetings.requested", [meeting_message(meeting)])
+    seen = svc.wait_for(lambda s: count(s, "bundles.emitted") == 1, timeout=180)
     emitted = next(e.data for t, e in seen if t == "bundles.emitted")
     bundle = Path(emitted.location)
     decision = json.loads((bundle / "decision_metrics.json").read_text())
@@ -98,8 +76,8 @@ def test_service_bundle_verifies_and_tampering_is_named(running_service: Any, tm
     assert {"bundle/decision_metrics.json", "bundle/ab_test_summary.md", "bundle/plots"} <= names
 
     # Re-emitting the meeting with unchanged inputs writes identical bytes.
-    _publish(settings, "meetings.requested", [_meeting(meeting)])
-    seen = svc.wait_for(lambda s: _count(s, "bundles.emitted") == 2, timeout=180)
+    send(settings, "meetings.requested", [meeting_message(meeting)])
+    seen = svc.wait_for(lambda s: count(s, "bundles.emitted") == 2, timeout=180)
     again = [e.data for t, e in seen if t == "bundles.emitted"][1]
     assert again.files == emitted.files
 

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -16,8 +15,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from runnotary.consumers.broker import free_port
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
+from tests.support import RUNNOTARY
 
 
 def _metric(port: int, name: str) -> float | None:

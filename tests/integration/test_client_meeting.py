@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 from mlflow.tracking import MlflowClient
 
 from runnotary.bundles.description import run_route
@@ -21,13 +19,12 @@ from runnotary.client import ClientSettings, InvalidMeeting, request_meeting
 from runnotary.consumers.broker import EmbeddedBroker, free_port
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import Settings
-from runnotary.contract import decode, encode, envelope, pairing_key
+from runnotary.contract import decode
 from runnotary.registry.synthetic import generate
 
 from tests.integration.browser import load
-from tests.integration.harness import ServeProcess, Stream, publish, read_topic, serve_env
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
+from tests.integration.harness import ServeProcess, Stream, publish, read_topic, run_values, serve_env
+from tests.support import RUNNOTARY, read_messages
 
 
 def test_a_meeting_requested_through_the_light_client_is_bundled_by_runnotary_serve(
@@ -45,11 +42,9 @@ def test_a_meeting_requested_through_the_light_client_is_bundled_by_runnotary_se
     serve = ServeProcess(env, tmp_path / "serve.log").start()
     try:
         stream = Stream()
-        runs = []
         for run in (baseline, cand_a, cand_b):
-            event = envelope("runs.created", run, subject=run.candidate_id)
-            runs.append(("runs.created", encode(event), pairing_key(run).encode()))
-        publish(settings, stream, runs)
+            stream.add(run)
+        publish(settings, stream, run_values(stream))
         assert len(read_topic(settings, "gates.status", timeout=240, expect=2)) == 2  # both candidates gated
 
         client_settings = ClientSettings(**settings.model_dump(), spool_dir=tmp_path / "spool", delivery_timeout_s=30)
@@ -150,18 +145,7 @@ def test_with_the_broker_down_the_request_is_spooled_then_flushed(tmp_path: Path
         assert flushed.returncode == 0, flushed.stderr
         assert f"{event_id} delivered" in flushed.stdout
         assert not list(settings.spool_dir.glob("*.event.json"))
-        consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4().hex}",
-                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
-        consumer.subscribe([settings.topic("meetings.requested")])
-        try:
-            message = None
-            for _ in range(60):
-                message = consumer.poll(0.5)
-                if message is not None and message.error() is None:
-                    break
-            assert message is not None and message.error() is None
-        finally:
-            consumer.close()
+        [message] = read_messages(settings, "meetings.requested", expect=1, timeout=30)
         event = decode("meetings.requested", message.value(), message.headers())
         assert message.key() == b"weekly-review" and event.id == event_id
         assert event.data.candidates == ["cand-a", "cand-b"] and event.data.requested_by == "ana"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.support import poll_until
 from runnotary.client import (
     Artifact, ClientSettings, Metric, Published, current_environment, hash_dataset, publish_active_run, publish_run,
 )
@@ -61,13 +61,14 @@ def _publish_plain(run: RunCreated, job: dict[str, Any], settings: ClientSetting
 
 def _registered(client: MlflowClient, event_id: str, experiment: str, timeout: float = 120.0) -> Any:
     experiment_id = client.get_experiment_by_name(experiment).experiment_id  # type: ignore[union-attr]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = client.search_runs([experiment_id], f"tags.`runnotary.event_id` = '{event_id}'")
-        if runs and runs[0].data.tags.get("runnotary.registered") == "true":
-            return runs[0]
-        time.sleep(1)
-    raise AssertionError(f"event {event_id} was not registered within {timeout:.0f} s")
+    found: list[Any] = []
+
+    def registered() -> bool:
+        found[:] = client.search_runs([experiment_id], f"tags.`runnotary.event_id` = '{event_id}'")
+        return bool(found) and found[0].data.tags.get("runnotary.registered") == "true"
+
+    assert poll_until(registered, timeout, every=1), f"event {event_id} was not registered within {timeout:.0f} s"
+    return found[0]
 
 
 def _assert_client_provenance(run: Any, job: dict[str, Any]) -> None:

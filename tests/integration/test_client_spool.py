@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import Message
 
+from tests.support import RUNNOTARY, read_messages
 from runnotary.client import Artifact, ClientSettings, Metric, Spool, SpooledEvent, flush, publish_run
 from runnotary.consumers.broker import EmbeddedBroker, free_port
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import Settings
 from runnotary.contract import decode
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
 TAGS = {"domain": "quality", "agent_version": "v4.0", "dataset_type": "evaluation", "evaluation_type": "smoke"}
 
 
@@ -59,22 +56,9 @@ def _publish(outage: dict[str, Any], run_name: str) -> Any:
     )
 
 
-def _read_topic(settings: ClientSettings, expect: int, timeout: float = 20.0) -> list[Any]:
-    consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    # The topic has one partition; reading it by assignment needs no consumer-group round trips.
-    consumer.assign([TopicPartition(settings.topic("runs.created"), 0, OFFSET_BEGINNING)])
-    messages: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout
-        # Keep reading a little past the expected count, so a duplicate would be seen.
-        while time.monotonic() < deadline and (len(messages) < expect or time.monotonic() < deadline - timeout / 2):
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                messages.append(message)
-    finally:
-        consumer.close()
-    return messages
+def _read_topic(settings: ClientSettings, expect: int, timeout: float = 20.0) -> list[Message]:
+    """runs.created so far, read a little past ``expect`` so that a duplicate would be seen."""
+    return read_messages(settings, "runs.created", expect, timeout, linger=timeout / 2)
 
 
 def _flush_cli(settings: ClientSettings) -> subprocess.CompletedProcess[str]:

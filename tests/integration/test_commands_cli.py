@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -14,10 +13,9 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from runnotary.contract import decode, encode, envelope
+from tests.support import RUNNOTARY, run_created_event
+from runnotary.contract import decode, encode
 from runnotary.registry.synthetic import generate
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
 
 
 def _run(env: dict[str, str], cwd: Path, *argv: str) -> tuple[int, str, str]:
@@ -67,7 +65,7 @@ def test_the_five_subcommands_against_mlflow_and_kafka(kafka_bootstrap: str, mlf
     }
     baseline, cand_a, cand_b = generate(artifacts, experiment=f"/tests/{prefix.rstrip('.')}", n_queries=300, n_requests=2000, seed=31)
     (tmp_path / "baseline.json").write_text(baseline.model_dump_json())
-    cand_a_event = envelope("runs.created", cand_a, subject=cand_a.candidate_id)
+    cand_a_event = run_created_event(cand_a)
     (tmp_path / "cand_a.json").write_bytes(encode(cand_a_event))  # a whole CloudEvent: its id keys the registration
     (tmp_path / "cand_b.json").write_text(cand_b.model_dump_json())
     uri = ["--tracking-uri", mlflow_server]

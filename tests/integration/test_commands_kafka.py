@@ -3,42 +3,30 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
-
+from tests.support import command_message, events_of, send, wait_committed
 from runnotary.consumers.commands import command_key
-from runnotary.contract import Command, RunCreated, encode, envelope
+from runnotary.contract import Command, RunCreated
 from runnotary.registry.synthetic import generate
 
 
-def _command(body: dict[str, Any]) -> tuple[str, bytes]:
-    """A command event: (its id, its bytes)."""
-    event = envelope("commands", Command.model_validate(body), subject=body.get("candidate_run_id"))
-    return event.id, encode(event)
+def _keyed(given: str, value: bytes) -> tuple[str, bytes]:
+    """A command keyed as the contract says (a run's pairing key for register_run); a malformed one keeps ``given``."""
+    try:
+        return command_key(Command.model_validate(json.loads(value)["data"])), value
+    except Exception:
+        return given, value
 
 
 def _send(settings: Any, *messages: tuple[str, bytes]) -> None:
-    """Publish commands keyed as the contract says (a run's pairing key for register_run)."""
-    producer = Producer(settings.kafka_config())
-    for given, value in messages:
-        try:
-            key = command_key(Command.model_validate(json.loads(value)["data"]))
-        except Exception:  # a malformed command keeps the key it was given
-            key = given
-        producer.produce(settings.topic("commands"), key=key.encode(), value=value)
-    assert producer.flush(15) == 0
+    send(settings, "commands", [_keyed(given, value) for given, value in messages])
 
 
 def _replies(seen: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {e.data.correlationid: e for t, e in seen if t == "commands.replies"}
-
-
-def _of(seen: list[tuple[str, Any]], topic: str) -> list[Any]:
-    return [e for t, e in seen if t == topic]
+    return {e.data.correlationid: e for e in events_of(seen, "commands.replies")}
 
 
 def _experiment(settings: Any) -> str:
@@ -56,10 +44,10 @@ def test_each_command_over_kafka_gets_a_reply_and_its_effects(running_service: A
     other_data.update(candidate_id="retrieval-other-dataset", dataset={**other_data["dataset"], "sha256": "cd" * 32})
     other = RunCreated.model_validate(other_data)
 
-    registers = [_command({"command": "register_run", "run": r.model_dump(mode="json")}) for r in (baseline, cand_a, cand_b, other)]
+    registers = [command_message({"command": "register_run", "run": r.model_dump(mode="json")}) for r in (baseline, cand_a, cand_b, other)]
     _send(settings, *registers)
     # Topics are read independently: wait for every expected event, not only for the replies.
-    seen = svc.wait_for(lambda s: len(_replies(s)) == 4 and len(_of(s, "gates.status")) >= 2, timeout=240)
+    seen = svc.wait_for(lambda s: len(_replies(s)) == 4 and len(events_of(s, "gates.status")) >= 2, timeout=240)
     replies = _replies(seen)
     results = [replies[command_id].data for command_id, _ in registers]
     assert all(r.status == "ok" and r.command == "register_run" for r in results), [r.error for r in results]
@@ -67,26 +55,26 @@ def test_each_command_over_kafka_gets_a_reply_and_its_effects(running_service: A
     assert results[1].result["gate_status"][0]["overall"] == "pass"  # cand_a paired on registration
     assert results[1].result["metrics"]["latency_p95_ms"]["status"] == "verified"
     assert all(replies[i].subject == i and replies[i].type == "io.runnotary.commands.replies.v1" for i, _ in registers)
-    assert len(_of(seen, "gates.status")) == 2
-    assert not _of(seen, "deadletter")
+    assert len(events_of(seen, "gates.status")) == 2
+    assert not events_of(seen, "deadletter")
 
-    pair_ok = _command({"command": "pair_ab", "candidate_run_id": run_of[cand_a.candidate_id],
+    pair_ok = command_message({"command": "pair_ab", "candidate_run_id": run_of[cand_a.candidate_id],
                         "baseline_selector": {"run_id": run_of[baseline.candidate_id]}})
-    pair_bad = _command({"command": "pair_ab", "candidate_run_id": run_of[cand_b.candidate_id],
+    pair_bad = command_message({"command": "pair_ab", "candidate_run_id": run_of[cand_b.candidate_id],
                          "baseline_selector": {"run_id": run_of[other.candidate_id]}})
-    stats_perm = _command({"command": "compute_stats", "candidate_run_id": run_of[cand_a.candidate_id],
+    stats_perm = command_message({"command": "compute_stats", "candidate_run_id": run_of[cand_a.candidate_id],
                            "baseline_run_id": run_of[baseline.candidate_id], "metrics": ["ndcg@10"],
                            "method": "permutation", "n_resamples": 500, "random_state": 7})
-    stats_ci = _command({"command": "compute_stats", "candidate_run_id": run_of[cand_a.candidate_id],
+    stats_ci = command_message({"command": "compute_stats", "candidate_run_id": run_of[cand_a.candidate_id],
                          "baseline_run_id": run_of[baseline.candidate_id], "method": "percentile", "n_resamples": 1000})
-    check = _command({"command": "gate_check", "candidate_run_id": run_of[cand_b.candidate_id]})
+    check = command_message({"command": "gate_check", "candidate_run_id": run_of[cand_b.candidate_id]})
     meeting_id = f"m-{uuid.uuid4().hex[:6]}"
-    bundle = _command({"command": "emit_bundle", "meeting_id": meeting_id, "candidates": [cand_a.candidate_id, cand_b.candidate_id]})
+    bundle = command_message({"command": "emit_bundle", "meeting_id": meeting_id, "candidates": [cand_a.candidate_id, cand_b.candidate_id]})
     commands = [pair_ok, pair_bad, stats_perm, stats_ci, check, bundle]
     _send(settings, *commands)
-    seen = svc.wait_for(lambda s: len(_replies(s)) == 10 and len(_of(s, "bundles.emitted")) == 1
-                        and len(_of(s, "gates.status")) >= 4
-                        and any(e.data.kind == "dataset_hash_mismatch" for e in _of(s, "alerts")), timeout=240)
+    seen = svc.wait_for(lambda s: len(_replies(s)) == 10 and len(events_of(s, "bundles.emitted")) == 1
+                        and len(events_of(s, "gates.status")) >= 4
+                        and any(e.data.kind == "dataset_hash_mismatch" for e in events_of(s, "alerts")), timeout=240)
     replies = {i: e.data for i, e in _replies(seen).items()}
 
     assert replies[pair_ok[0]].status == "ok"
@@ -97,7 +85,7 @@ def test_each_command_over_kafka_gets_a_reply_and_its_effects(running_service: A
     refused = replies[pair_bad[0]]
     assert refused.status == "error" and refused.error.code == "dataset_hash_mismatch"
     assert run_of[cand_b.candidate_id] in refused.error.message
-    alert = next(e.data for e in _of(seen, "alerts") if e.data.kind == "dataset_hash_mismatch")
+    alert = next(e.data for e in events_of(seen, "alerts") if e.data.kind == "dataset_hash_mismatch")
     assert alert.severity == "critical" and alert.run_id == run_of[cand_b.candidate_id]
 
     perm = replies[stats_perm[0]].result
@@ -111,26 +99,18 @@ def test_each_command_over_kafka_gets_a_reply_and_its_effects(running_service: A
 
     checked = replies[check[0]]
     assert checked.status == "ok" and checked.result["gate_status"]["overall"] == "fail"
-    statuses = _of(seen, "gates.status")
+    statuses = events_of(seen, "gates.status")
     # registration (2) + pair_ok + gate_check; compute_stats and the refused pairing publish none
     assert len(statuses) == 4
     assert statuses[-1].data.candidate_run == run_of[cand_b.candidate_id] and statuses[-1].data.overall == "fail"
 
-    emitted = _of(seen, "bundles.emitted")[0].data
+    emitted = events_of(seen, "bundles.emitted")[0].data
     answer = replies[bundle[0]].result
     assert answer["meeting_id"] == emitted.meeting_id == meeting_id
     assert answer["candidates"] == emitted.candidates == {cand_a.candidate_id: "pass", cand_b.candidate_id: "fail"}
     assert answer["closing_line"].endswith("overall_gate_status=fail")
     assert (Path(emitted.location) / "decision_metrics.json").is_file()
-    assert not _of(seen, "deadletter")
-
-
-def _committed(settings: Any, topic: str) -> int:
-    consumer = Consumer({**settings.kafka_config(), "group.id": settings.group_id})
-    try:
-        return max(consumer.committed([TopicPartition(settings.topic(topic), 0)], timeout=10)[0].offset, 0)
-    finally:
-        consumer.close()
+    assert not events_of(seen, "deadletter")
 
 
 def test_malformed_commands_are_answered_or_dead_lettered_and_replays_repeat_the_reply_id(running_service: Any) -> None:
@@ -144,16 +124,16 @@ def test_malformed_commands_are_answered_or_dead_lettered_and_replays_repeat_the
         "time": "2026-11-26T12:00:00Z",
         "data": {"command": "compute_stats", "candidate_run_id": "c", "baseline_run_id": "b", "method": "t-test"},
     }).encode()
-    unknown = _command({"command": "gate_check", "candidate_run_id": uuid.uuid4().hex})
-    meeting = _command({"command": "emit_bundle", "meeting_id": "m-replay", "candidates": ["nobody-registered-this"]})
+    unknown = command_message({"command": "gate_check", "candidate_run_id": uuid.uuid4().hex})
+    meeting = command_message({"command": "emit_bundle", "meeting_id": "m-replay", "candidates": ["nobody-registered-this"]})
     _send(settings, ("junk", b"\x00not a command"), (invalid_id, invalid), unknown, meeting, meeting)
 
-    seen = svc.wait_for(lambda s: len(_of(s, "commands.replies")) == 4 and len(_of(s, "deadletter")) == 1
-                        and len(_of(s, "bundles.emitted")) == 2, timeout=180)
-    letter = _of(seen, "deadletter")[0].data
+    seen = svc.wait_for(lambda s: len(events_of(s, "commands.replies")) == 4 and len(events_of(s, "deadletter")) == 1
+                        and len(events_of(s, "bundles.emitted")) == 2, timeout=180)
+    letter = events_of(seen, "deadletter")[0].data
     assert letter.source_topic == settings.topic("commands") and letter.key_b64 == "anVuaw=="  # base64 of b"junk"
 
-    replies = _of(seen, "commands.replies")
+    replies = events_of(seen, "commands.replies")
     by_id = {e.data.correlationid: e.data for e in replies}
     bad = by_id[invalid_id]
     assert (bad.status, bad.command, bad.error.code) == ("error", "compute_stats", "invalid_command")
@@ -168,10 +148,7 @@ def test_malformed_commands_are_answered_or_dead_lettered_and_replays_repeat_the
     # The bundle is written afresh (its files carry their generation time); what it concludes is the same.
     assert {k: first[k] for k in ("meeting_id", "location", "candidates", "overall_gate_status", "closing_line")} == \
         {k: again[k] for k in ("meeting_id", "location", "candidates", "overall_gate_status", "closing_line")}
-    emitted = _of(seen, "bundles.emitted")
+    emitted = events_of(seen, "bundles.emitted")
     assert len(emitted) == 2 and emitted[0].id == emitted[1].id
 
-    deadline = time.monotonic() + 60
-    while _committed(settings, "commands") < 5:
-        assert time.monotonic() < deadline, f"committed offset stayed at {_committed(settings, 'commands')} < 5"
-        time.sleep(0.5)
+    wait_committed(settings, "commands", 5)

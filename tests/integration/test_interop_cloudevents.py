@@ -10,22 +10,25 @@ from typing import Any
 from cloudevents.core.bindings import kafka as sdk_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
+from tests.support import count, send
 from runnotary.contract import TOPICS, RunCreated, pairing_key, schema_id
 from runnotary.registry.synthetic import generate
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-def _sdk_message(run: RunCreated, mode: str) -> sdk_kafka.KafkaMessage:
+def _sdk_message(run: RunCreated, mode: str) -> tuple[str, bytes, list[tuple[str, bytes]]]:
+    """``(key, value, headers)`` of ``run``'s event as the SDK's Kafka binding writes it in ``mode``."""
     event = SdkEvent(attributes={
         "type": TOPICS["runs.created"].event_type, "source": "/training/sdk-job", "subject": run.candidate_id,
         "datacontenttype": "application/json; charset=utf-8", "traceparent": TRACEPARENT,
         "partitionkey": pairing_key(run),
     }, data=run.model_dump(mode="json"))
     to_kafka = sdk_kafka.to_binary if mode == "binary" else sdk_kafka.to_structured
-    return to_kafka(event, JSONFormat())
+    message = to_kafka(event, JSONFormat())
+    return message.key, message.value, list(message.headers.items())
 
 
 def test_sdk_built_binary_and_structured_events_are_processed(running_service: Any) -> None:
@@ -34,15 +37,11 @@ def test_sdk_built_binary_and_structured_events_are_processed(running_service: A
     settings = svc.settings
     baseline, cand_a, cand_b = generate(Path(settings.artifact_root), experiment=f"/tests/{settings.topic_prefix.rstrip('.')}",
                                         n_queries=400, n_requests=4000, seed=3)
-    producer = Producer(settings.kafka_config())
-    for run, mode in ((baseline, "binary"), (cand_a, "binary"), (cand_b, "structured")):
-        message = _sdk_message(run, mode)
-        assert message.key == pairing_key(run)
-        producer.produce(settings.topic("runs.created"), key=message.key, value=message.value,
-                         headers=list(message.headers.items()))
-    assert producer.flush(15) == 0
+    messages = [_sdk_message(run, mode) for run, mode in ((baseline, "binary"), (cand_a, "binary"), (cand_b, "structured"))]
+    assert [key for key, _, _ in messages] == [pairing_key(run) for run in (baseline, cand_a, cand_b)]
+    send(settings, "runs.created", messages)
 
-    seen = svc.wait_for(lambda s: sum(1 for t, _ in s if t == "gates.status") == 2, timeout=180)
+    seen = svc.wait_for(lambda s: count(s, "gates.status") == 2, timeout=180)
     assert not [e.data.error for t, e in seen if t == "deadletter"]
     statuses = {e.subject: e.data.overall for t, e in seen if t == "gates.status"}
     assert statuses == {cand_a.candidate_id: "pass", cand_b.candidate_id: "fail"}
@@ -54,11 +53,8 @@ def test_published_events_parse_with_the_sdk_on_the_wire(running_service: Any) -
     settings = svc.settings
     baseline, cand_a, _ = generate(Path(settings.artifact_root), experiment=f"/tests/{settings.topic_prefix.rstrip('.')}",
                                    n_queries=100, n_requests=500, seed=12)
-    producer = Producer(settings.kafka_config())
-    for run in (cand_a, baseline):  # the candidate first: an awaiting_baseline alert, then the gate status
-        message = _sdk_message(run, "structured")
-        producer.produce(settings.topic("runs.created"), key=message.key, value=message.value, headers=list(message.headers.items()))
-    assert producer.flush(15) == 0
+    # The candidate first: an awaiting_baseline alert, then the gate status.
+    send(settings, "runs.created", [_sdk_message(run, "structured") for run in (cand_a, baseline)])
     svc.wait_for(lambda s: any(t == "gates.status" for t, _ in s), timeout=180)
 
     reader = Consumer({**settings.kafka_config(), "group.id": f"{settings.group_id}-sdk", "auto.offset.reset": "earliest",

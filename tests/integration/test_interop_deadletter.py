@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 
+from tests.support import read_messages
 from runnotary.consumers.cli import main
 from runnotary.consumers.handlers import Outgoing
 from runnotary.consumers.kafka import ensure_topics, make_producer
@@ -20,20 +18,8 @@ Original = tuple[bytes | None, bytes, list[tuple[str, bytes | None]]]
 
 
 def _read_all(settings: Settings, topic: str, expect: int, timeout: float = 30.0) -> list[Original]:
-    consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    out: list[Original] = []
-    deadline = time.monotonic() + timeout
-    try:
-        # Read a little past `expect` so that an extra message would be seen too.
-        while time.monotonic() < deadline and (len(out) < expect or time.monotonic() < deadline - timeout + 8):
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                out.append((message.key(), message.value(), list(message.headers() or [])))
-    finally:
-        consumer.close()
-    return out
+    """(key, value, headers) of a logical topic's messages, read a little past ``expect`` so that an extra one would be seen."""
+    return [(m.key(), m.value(), list(m.headers() or [])) for m in read_messages(settings, topic, expect, timeout, linger=8)]
 
 
 @pytest.fixture
@@ -88,16 +74,16 @@ def test_replay_deadletter_reproduces_key_value_and_headers(settings: Settings, 
 
     assert main(["replay-deadletter", "--error-type", "InvalidEvent", "--to", settings.topic("replayed")]) == 0
     assert "replayed 2 dead letter(s)" in capsys.readouterr().out
-    assert _read_all(settings, settings.topic("replayed"), 2) == originals[:2]  # the truncated one completed from its source
+    assert _read_all(settings, "replayed", 2) == originals[:2]  # the truncated one completed from its source
 
     assert main(["replay-deadletter", "--min-offset", str(offsets[2]), "--max-offset", str(offsets[2]),
                  "--to", settings.topic("replayed2")]) == 0
-    assert _read_all(settings, settings.topic("replayed2"), 1) == [originals[2]]
+    assert _read_all(settings, "replayed2", 1) == [originals[2]]
 
     # A source message that no longer matches the recorded sha256 is refused, and nothing is sent.
     assert main(["replay-deadletter", "--error-type", "Corrupt", "--to", settings.topic("replayed3")]) == 1
     assert "does not match the recorded sha256" in capsys.readouterr().err
-    assert _read_all(settings, settings.topic("replayed3"), 0, timeout=10) == []
+    assert _read_all(settings, "replayed3", 0, timeout=10) == []
 
 
 def test_replay_to_the_source_topic_by_default(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,7 +95,7 @@ def test_replay_to_the_source_topic_by_default(settings: Settings, capsys: pytes
     producer.produce(settings.topic("deadletter"), key=out.key.encode(), value=out.value, headers=out.headers)
     assert producer.flush(15) == 0
     assert main(["replay-deadletter", "--source-topic", source]) == 0
-    assert _read_all(settings, source, 1) == [(b"k", b"v", [])]
+    assert _read_all(settings, "runs.created", 1) == [(b"k", b"v", [])]
 
 
 def test_replay_without_bootstrap_names_the_setting(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

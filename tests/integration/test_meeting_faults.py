@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 import requests
-from confluent_kafka import Producer
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
+from tests.support import meeting_message, meeting_requested_event, run_created_event, send
 from runnotary.bundles import ComparisonSettings
 from runnotary.consumers.handlers import Handlers
 from runnotary.consumers.metrics import ServiceMetrics
-from runnotary.contract import MeetingRequested, decode, encode, envelope
+from runnotary.contract import MeetingRequested, decode
 from runnotary.registry import Registry
-from runnotary.registry.synthetic import generate
 from runnotary.registry.records import PROVENANCE_PATH
+from runnotary.registry.synthetic import generate
 
 
 class RefusingGateway:
@@ -104,7 +104,7 @@ def test_a_candidate_whose_evidence_is_gone_is_a_row_with_its_reason_and_the_oth
     baseline, cand_a, cand_b = generate(tmp_path / "artifacts", experiment=experiment, n_queries=200, n_requests=2000, seed=5)
     pairing = _handlers(mlflow_server, tmp_path, "cache-pairing")
     for run in (baseline, cand_a, cand_b):
-        pairing.run_created(envelope("runs.created", run, subject=run.candidate_id))
+        pairing.run_created(run_created_event(run))
     client = MlflowClient(mlflow_server)
     [(gone, _)] = pairing.registry.search({"candidate_id": cand_b.candidate_id, "role": "candidate"},
                                           pairing.registry.experiment_ids(), max_results=1)
@@ -113,8 +113,7 @@ def test_a_candidate_whose_evidence_is_gone_is_a_row_with_its_reason_and_the_oth
 
     meeting = MeetingRequested(meeting_id=f"m-{uuid.uuid4().hex[:6]}", requested_by="r",
                                candidates=[cand_a.candidate_id, cand_b.candidate_id])
-    out = _handlers(mlflow_server, tmp_path, "cache-meeting").meeting_requested(
-        envelope("meetings.requested", meeting, subject=meeting.meeting_id))
+    out = _handlers(mlflow_server, tmp_path, "cache-meeting").meeting_requested(meeting_requested_event(meeting))
 
     events = [(o.topic, decode(o.topic, o.value)) for o in out]
     [emitted] = [e.data for t, e in events if t == "bundles.emitted"]
@@ -138,10 +137,7 @@ def test_a_refused_bundle_upload_dead_letters_the_meeting_with_the_reason_and_is
     """Before: every MLflow error was 'retry later', so a 403 kept the meeting retrying for ever, partitions paused."""
     svc = running_service(mlflow_tracking_uri=refusing_gateway.url)
     meeting = MeetingRequested(meeting_id=f"m-{uuid.uuid4().hex[:6]}", candidates=["nobody"], requested_by="r")
-    producer = Producer(svc.settings.kafka_config())
-    producer.produce(svc.settings.topic("meetings.requested"), key=meeting.meeting_id.encode(),
-                     value=encode(envelope("meetings.requested", meeting, subject=meeting.meeting_id)))
-    assert producer.flush(15) == 0
+    send(svc.settings, "meetings.requested", [meeting_message(meeting)])
 
     seen = svc.wait_for(lambda s: any(t == "deadletter" for t, _ in s), timeout=240)
     [record] = [e.data for t, e in seen if t == "deadletter"]

@@ -6,9 +6,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -20,14 +18,14 @@ from typing import Any
 
 import pytest
 import yaml
-from confluent_kafka import Producer
 from mlflow.tracking import MlflowClient
 
+from tests.support import RUNNOTARY, meeting_message, poll_until, run_message, send, stop_process
 from runnotary.consumers.broker import free_port
-from runnotary.contract import MeetingRequested, RunCreated, encode, envelope, pairing_key
+from runnotary.consumers.settings import Settings
+from runnotary.contract import MeetingRequested
 from runnotary.registry.synthetic import generate
 
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "rules.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "runnotary.json"
@@ -47,11 +45,15 @@ def _get(url: str, timeout: float = 5) -> tuple[int, str]:
 
 
 def _wait(what: str, condition: Callable[[], bool], timeout: float, alive: Callable[[], None]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
+    """Wait for ``condition``, checking with ``alive`` that the processes it depends on still run."""
+
+    def held() -> bool:
+        if condition():
+            return True
         alive()
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
+        return False
+
+    assert poll_until(held, timeout, every=0.5), f"timed out waiting for {what}"
 
 
 def _scraped_total(text: str, name: str) -> float:
@@ -92,11 +94,7 @@ class PrometheusServer:
         return list(self.api("query", query=expr)["result"])
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process, 30)
         self.log.close()
 
 
@@ -142,11 +140,7 @@ def serve(kafka_bootstrap: str, mlflow_server: str, tmp_path: Path) -> Iterator[
         yield process, port, env
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_process(process, 30)
 
 
 def test_every_dashboard_panel_and_rule_has_data_on_a_live_prometheus(
@@ -171,17 +165,9 @@ def test_every_dashboard_panel_and_rule_has_data_on_a_live_prometheus(
         baseline, cand_a, cand_b = generate(root, experiment=experiment, n_queries=200, n_requests=800, seed=11)
         meeting = MeetingRequested(meeting_id=f"m-{uuid.uuid4().hex[:6]}", requested_by="on-call",
                                    candidates=[cand_a.candidate_id, cand_b.candidate_id, "never-registered"])
-        producer = Producer({"bootstrap.servers": kafka_bootstrap})
-
-        def run(event: RunCreated) -> None:
-            producer.produce(f"{prefix}runs.created", key=pairing_key(event).encode(),
-                             value=encode(envelope("runs.created", event, subject=event.candidate_id)))
-
-        run(baseline)
-        run(cand_a)
-        producer.produce(f"{prefix}runs.created", key=b"junk", value=b'{"not": "an event"}')
-        run(cand_b)
-        assert producer.flush(15) == 0
+        kafka = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
+        send(kafka, "runs.created", [run_message(baseline), run_message(cand_a), ("junk", b'{"not": "an event"}'),
+                                     run_message(cand_b)])
 
         def exposition() -> str:
             _get(f"{metrics_url}/readyz")  # keeps the MLflow probe (operation "health") going, as a kubelet would
@@ -193,9 +179,7 @@ def test_every_dashboard_panel_and_rule_has_data_on_a_live_prometheus(
         # while the service is busy).
         _wait("Prometheus to scrape the stale-run counter before the meeting",
               lambda: bool(prometheus.query('runnotary_stale_runs_used_total{usage="meeting"} == 0')), 120, alive)
-        producer.produce(f"{prefix}meetings.requested", key=meeting.meeting_id.encode(),
-                         value=encode(envelope("meetings.requested", meeting, subject=meeting.meeting_id)))
-        assert producer.flush(15) == 0
+        send(kafka, "meetings.requested", [meeting_message(meeting)])
         _wait("the bundle", lambda: _scraped_total(exposition(), "runnotary_bundles_emitted_total") == 1, 240, alive)
         # Prometheus has the final counts, then a few more scrapes so every rate has two points after them.
         _wait("Prometheus to scrape the bundle",

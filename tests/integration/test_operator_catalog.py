@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.integration.harness import RUNNOTARY, ServeProcess, Stream, publish, read_topic, serve_env
-from runnotary.consumers.kafka import ensure_topics
+from tests.integration.harness import ServeProcess, Stream, publish, read_topic, run_values, serve_env
+from tests.support import RUNNOTARY, meeting_requested_event
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import Settings
-from runnotary.contract import TOPICS, MeetingRequested, RunCreated, encode, envelope, pairing_key
+from runnotary.contract import TOPICS, MeetingRequested, RunCreated, encode
 from runnotary.registry import ranking, ranking_files
-from runnotary.registry.synthetic import generate
 from runnotary.registry.synthetic import generate
 
 CATALOG = """
@@ -77,8 +76,9 @@ def test_an_operator_metric_is_registered_reproduced_compared_and_gated(
     serve = ServeProcess(env, tmp_path / "serve.log").start()
     try:
         stream = Stream()
-        publish(settings, stream, [("runs.created", encode(envelope("runs.created", run, subject=run.candidate_id)),
-                                    pairing_key(run).encode()) for run in (baseline, candidate)])
+        for run in (baseline, candidate):
+            stream.add(run)
+        publish(settings, stream, run_values(stream))
         [(_, status_event)] = read_topic(settings, "gates.status", timeout=240, expect=1)
         status = status_event.data
         assert list(status.gates) == ["recall50_no_regression", "recall50_floor"]
@@ -100,8 +100,7 @@ def test_an_operator_metric_is_registered_reproduced_compared_and_gated(
 
         meeting = MeetingRequested(meeting_id=f"m-{uuid.uuid4().hex[:6]}", candidates=[candidate.candidate_id],
                                    requested_by="r")
-        publish(settings, stream, [("meetings.requested", encode(envelope("meetings.requested", meeting,
-                                                                          subject=meeting.meeting_id)), b"m")])
+        publish(settings, stream, [("meetings.requested", encode(meeting_requested_event(meeting)), b"m")])
         [(_, emitted)] = read_topic(settings, "bundles.emitted", timeout=240, expect=1)
         decision = json.loads((Path(emitted.data.location) / "decision_metrics.json").read_text())
         [entry] = decision["candidates"]

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import runnotary
+from tests.support import read_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_ONLY = ("pytest", "hypothesis", "psycopg", "testcontainers", "mypy", "benchmarks")
@@ -31,6 +32,7 @@ class Refuse:
             raise ImportError('runtime module imported test-only ' + name)
 sys.meta_path.insert(0, Refuse())
 import runnotary
+from tests.support import read_messages
 names = [m.name for m in pkgutil.walk_packages(runnotary.__path__, 'runnotary.')]
 for name in names:
     importlib.import_module(name)
@@ -111,8 +113,6 @@ print(json.dumps({
 
 def test_the_light_client_installs_without_the_service_and_publishes(kafka_bootstrap: str, tmp_path: Path) -> None:
     """`pip install runnotary` (no extras) holds no mlflow, numba, scipy or matplotlib, and publishes to a real broker."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
     from runnotary.consumers.kafka import ensure_topics
     from runnotary.consumers.settings import Settings
     from runnotary.contract import decode
@@ -155,17 +155,7 @@ def test_the_light_client_installs_without_the_service_and_publishes(kafka_boots
     event_id, status = published.stdout.split()
     assert status == "delivered"
 
-    consumer = Consumer({**settings.kafka_config(), "group.id": f"light-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
-    consumer.assign([TopicPartition(settings.topic("runs.created"), 0, OFFSET_BEGINNING)])
-    try:
-        message = None
-        for _ in range(120):
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                break
-    finally:
-        consumer.close()
-    assert message is not None and message.error() is None
+    [message] = read_messages(settings, "runs.created", expect=1, timeout=60)
     event = decode("runs.created", message.value())
     assert event.id == event_id and event.data.candidate_id == "light-cand"
     assert event.source.startswith("urn:runnotary:job:")

@@ -21,11 +21,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.integration.harness import (
-    RUNNOTARY, ServeProcess, Stream, committed_lag, publish, read_topic, serve_env, wait_until,
+    ServeProcess, Stream, committed_lag, publish, read_topic, rotated_key, serve_env, wait_until,
 )
+from tests.support import RUNNOTARY
 from runnotary.consumers.kafka import ensure_topics
 from runnotary.consumers.settings import Settings
-from runnotary.contract import TOPICS, RunCreated, encode, envelope, pairing_key
+from runnotary.contract import TOPICS, RunCreated
 from runnotary.registry.synthetic import generate
 
 EXPERIMENTS = int(os.environ.get("PAIRING_EXPERIMENTS", 30))
@@ -46,10 +47,7 @@ def _experiments(root: Path, experiment: str, n: int) -> tuple[Stream, list[tupl
         runs = [variant(cand_a, "cand-a"), variant(cand_b, "cand-b")]
         runs.insert(i % 3, variant(base, "base"))  # the baseline first, in the middle, last
         for j, run in enumerate(runs):
-            event = envelope("runs.created", run, subject=run.candidate_id)
-            stream.events.append((event.id, run, encode(event)))
-            key = [run.candidate_id.encode(), None, pairing_key(run).encode()][(i + j) % 3]
-            messages.append(("runs.created", encode(event), key))
+            messages.append(("runs.created", stream.add(run), rotated_key(run, i + j)))
             if run.role == "candidate":
                 expected[run.candidate_id] = f"base-{i:03d}"
     return stream, messages, expected

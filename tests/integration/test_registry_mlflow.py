@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -17,14 +16,11 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
+from tests.support import sha256_text
 from runnotary.contract import RunCreated
 from runnotary.registry import Registry, RegistryError, TrackingUnavailable
 from runnotary.registry.pairing import find_baseline
 from runnotary.registry.records import TAG
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_run(root: Path, name: str, *, role: str = "candidate", experiment: str, shift: float = 0.0,
@@ -43,11 +39,11 @@ def write_run(root: Path, name: str, *, role: str = "candidate", experiment: str
         "candidate_id": f"{name}-{uuid.uuid4().hex[:6]}",
         "role": role,
         "owners": ["alice@example.org", "bob@example.org"],
-        "dataset": {"sha256": _sha(experiment), "name": "queries", "splits": {"test": _sha("test")},
+        "dataset": {"sha256": sha256_text(experiment), "name": "queries", "splits": {"test": sha256_text("test")},
                     "source": "s3://bucket/queries.parquet"},
         "seeds": {"value": 1, "family": "fam"},
         "code": {"git_commit": "b" * 40, "repository": "https://git.example.org/team/model"},
-        "environment": {"env_hash": _sha("env"), "python_version": "3.11.7", "requirements_hash": _sha("req")},
+        "environment": {"env_hash": sha256_text("env"), "python_version": "3.11.7", "requirements_hash": sha256_text("req")},
         "params": {"lr": 0.1},
         "metrics": [
             {"uuid": str(uuid.uuid4()), "name": "ndcg@10", "value": float(ndcg.mean()), "source": f"{name}/per_query.csv"},

@@ -7,33 +7,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from runnotary.contract import MeetingRequested, RunCreated, encode, envelope, pairing_key
+from tests.support import (
+    committed, count, meeting_message, run_created_event, run_message, send, wait_committed,
+)
+from runnotary.contract import MeetingRequested, RunCreated, encode
 from runnotary.digests import sha256_file
 from runnotary.registry.synthetic import generate
-
-
-def _publish(settings: Any, topic: str, payloads: list[tuple[str, bytes]]) -> None:
-    producer = Producer(settings.kafka_config())
-    for key, value in payloads:
-        producer.produce(settings.topic(topic), key=key.encode(), value=value)
-    assert producer.flush(15) == 0
-
-
-def _event(run: RunCreated) -> tuple[str, bytes]:
-    return pairing_key(run), encode(envelope("runs.created", run, subject=run.candidate_id))
 
 
 def _experiment(settings: Any) -> str:
     """Each test registers into its own experiment (pairing never crosses experiments)."""
     return f"/tests/{settings.topic_prefix.rstrip('.')}_evaluation"  # seed 001: the activity ends the name
-
-
-def _count(seen: list[tuple[str, Any]], topic: str) -> int:
-    return sum(1 for t, _ in seen if t == topic)
 
 
 def test_runs_are_registered_paired_gated_and_bundled(running_service: Any) -> None:
@@ -42,9 +29,9 @@ def test_runs_are_registered_paired_gated_and_bundled(running_service: Any) -> N
     settings = svc.settings
     runs = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=400, n_requests=4000, seed=3)
     baseline, cand_a, cand_b = runs
-    _publish(settings, "runs.created", [_event(baseline), _event(cand_a), _event(cand_b)])
+    send(settings, "runs.created", [run_message(baseline), run_message(cand_a), run_message(cand_b)])
 
-    seen = svc.wait_for(lambda s: _count(s, "gates.status") == 2)
+    seen = svc.wait_for(lambda s: count(s, "gates.status") == 2)
     status = {e.subject: e.data for t, e in seen if t == "gates.status"}
     assert status[cand_a.candidate_id].overall == "pass"
     assert status[cand_b.candidate_id].overall == "fail"
@@ -64,8 +51,8 @@ def test_runs_are_registered_paired_gated_and_bundled(running_service: Any) -> N
 
     meeting = MeetingRequested(meeting_id=f"m-{uuid.uuid4().hex[:6]}", candidates=[cand_a.candidate_id, cand_b.candidate_id],
                                requested_by="reviewer")
-    _publish(settings, "meetings.requested", [(meeting.meeting_id, encode(envelope("meetings.requested", meeting, subject=meeting.meeting_id)))])
-    seen = svc.wait_for(lambda s: _count(s, "bundles.emitted") == 1)
+    send(settings, "meetings.requested", [meeting_message(meeting)])
+    seen = svc.wait_for(lambda s: count(s, "bundles.emitted") == 1)
     emitted = next(e.data for t, e in seen if t == "bundles.emitted")
     assert emitted.overall_gate_status == "fail"
     assert emitted.candidates == {cand_a.candidate_id: "pass", cand_b.candidate_id: "fail"}
@@ -97,9 +84,9 @@ def test_redelivered_event_registers_once(running_service: Any) -> None:
     svc = running_service()
     settings = svc.settings
     baseline = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=50, n_requests=200, seed=4)[0]
-    key, raw = _event(baseline)
-    _publish(settings, "runs.created", [(key, raw), (key, raw)])
-    consumer_offsets_reach(settings, "runs.created", 2)
+    key, raw = run_message(baseline)
+    send(settings, "runs.created", [(key, raw), (key, raw)])
+    wait_committed(settings, "runs.created", 2)
     client = MlflowClient(settings.mlflow_tracking_uri)
     event_id = json.loads(raw)["id"]
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
@@ -112,48 +99,28 @@ def test_malformed_events_are_deadlettered_and_consumption_goes_on(running_servi
     svc = running_service()
     settings = svc.settings
     baseline = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=50, n_requests=200, seed=5)[0]
-    good_key, good = _event(baseline)
+    good_key, good = run_message(baseline)
     broken = json.loads(good)
     broken["data"]["dataset"]["sha256"] = "nope"
-    _publish(settings, "runs.created", [("junk", b"\x00not json"), ("broken", json.dumps(broken).encode()), (good_key, good)])
+    send(settings, "runs.created", [("junk", b"\x00not json"), ("broken", json.dumps(broken).encode()), (good_key, good)])
 
-    seen = svc.wait_for(lambda s: _count(s, "deadletter") == 2)
+    seen = svc.wait_for(lambda s: count(s, "deadletter") == 2)
     letters = [e.data for t, e in seen if t == "deadletter"]
     assert {l.key_b64 for l in letters} == {"anVuaw==", "YnJva2Vu"}  # base64 of b"junk", b"broken"
     assert any("dataset.sha256" in l.error for l in letters)
     assert all(l.source_topic == settings.topic("runs.created") and l.value_b64 for l in letters)
-    consumer_offsets_reach(settings, "runs.created", 3)
+    wait_committed(settings, "runs.created", 3)
 
 
 def test_offset_is_not_committed_when_the_deadletter_publish_is_refused(running_service: Any) -> None:
     """With a dead-letter topic the broker refuses, the service stops and leaves the bad event uncommitted."""
     svc = running_service(topic_names={"deadletter": "invalid topic name!"})
     settings = svc.settings
-    _publish(settings, "runs.created", [("junk", b"not json")])
+    send(settings, "runs.created", [("junk", b"not json")])
     svc.thread.join(60)
     assert not svc.thread.is_alive()
     assert svc.errors and "DeliveryFailed" in type(svc.errors[0]).__name__
     assert committed(settings, "runs.created") == 0
-
-
-def committed(settings: Any, topic: str) -> int:
-    consumer = Consumer({**settings.kafka_config(), "group.id": settings.group_id})
-    try:
-        offsets = consumer.committed([TopicPartition(settings.topic(topic), 0)], timeout=10)
-        return max(offsets[0].offset, 0)
-    finally:
-        consumer.close()
-
-
-def consumer_offsets_reach(settings: Any, topic: str, expected: int, timeout: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if committed(settings, topic) >= expected:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"committed offset of {topic} stayed at {committed(settings, topic)} < {expected}")
 
 
 def test_claims_that_do_not_match_their_files_are_flagged_and_the_file_wins(running_service: Any) -> None:
@@ -172,9 +139,9 @@ def test_claims_that_do_not_match_their_files_are_flagged_and_the_file_wins(runn
     next(a for a in data["artifacts"] if a["path"] == "baseline/metrics.json")["sha256"] = "0" * 64
     data["artifacts"].append({"kind": "other", "path": "baseline/escape.json", "sha256": None})
     tampered = RunCreated.model_validate(data)
-    _publish(settings, "runs.created", [_event(tampered)])
+    send(settings, "runs.created", [run_message(tampered)])
 
-    seen = svc.wait_for(lambda s: _count(s, "alerts") >= 3)
+    seen = svc.wait_for(lambda s: count(s, "alerts") >= 3)
     alerts = {e.data.kind: e.data for t, e in seen if t == "alerts"}
     assert alerts["metric_mismatch"].severity == "critical" and "0.99" in alerts["metric_mismatch"].message
     assert alerts["artifact_hash_mismatch"].details["path"] == "baseline/metrics.json"
@@ -189,8 +156,8 @@ def test_meeting_for_an_unknown_candidate_still_gets_a_bundle(running_service: A
     svc = running_service()
     settings = svc.settings
     meeting = MeetingRequested(meeting_id="m-unknown", candidates=["nobody-registered-this"], requested_by="reviewer")
-    _publish(settings, "meetings.requested", [("m", encode(envelope("meetings.requested", meeting, subject="m-unknown")))])
-    seen = svc.wait_for(lambda s: _count(s, "bundles.emitted") == 1 and _count(s, "alerts") == 1)
+    send(settings, "meetings.requested", [meeting_message(meeting)])
+    seen = svc.wait_for(lambda s: count(s, "bundles.emitted") == 1 and count(s, "alerts") == 1)
     emitted = next(e.data for t, e in seen if t == "bundles.emitted")
     assert emitted.overall_gate_status == "fail" and emitted.candidates == {"nobody-registered-this": "fail"}
     alert = next(e.data for t, e in seen if t == "alerts")
@@ -207,12 +174,12 @@ def test_half_finished_registration_is_resumed_on_the_same_run(running_service: 
     client = MlflowClient(settings.mlflow_tracking_uri)
     experiment = client.get_experiment_by_name(baseline.experiment)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(baseline.experiment)
-    event = envelope("runs.created", baseline, subject=baseline.candidate_id)
+    event = run_created_event(baseline)
     started = int(baseline.created_at.timestamp() * 1000) - 1
     orphan = client.create_run(experiment_id, start_time=started, tags={"runnotary.event_id": event.id}).info.run_id
 
-    _publish(settings, "runs.created", [(baseline.candidate_id, encode(event))])
-    consumer_offsets_reach(settings, "runs.created", 1)
+    send(settings, "runs.created", [(baseline.candidate_id, encode(event))])
+    wait_committed(settings, "runs.created", 1)
     runs = client.search_runs([experiment_id], f"tags.`runnotary.event_id` = '{event.id}'")
     assert [r.info.run_id for r in runs] == [orphan]
     assert runs[0].data.tags["runnotary.registered"] == "true"
@@ -227,11 +194,11 @@ def test_replayed_inputs_republish_the_same_gate_status(running_service: Any) ->
     svc = running_service()
     settings = svc.settings
     baseline, cand_a, _ = generate(Path(settings.artifact_root), experiment=_experiment(settings), n_queries=120, n_requests=500, seed=9)
-    first = [_event(baseline), _event(cand_a)]
-    _publish(settings, "runs.created", first)
-    svc.wait_for(lambda s: _count(s, "gates.status") == 1)
-    _publish(settings, "runs.created", first[::-1])  # the same bytes, same CloudEvent ids
-    seen = svc.wait_for(lambda s: _count(s, "gates.status") == 3)
+    first = [run_message(baseline), run_message(cand_a)]
+    send(settings, "runs.created", first)
+    svc.wait_for(lambda s: count(s, "gates.status") == 1)
+    send(settings, "runs.created", first[::-1])  # the same bytes, same CloudEvent ids
+    seen = svc.wait_for(lambda s: count(s, "gates.status") == 3)
     statuses = [e for t, e in seen if t == "gates.status"]
     assert len({s.id for s in statuses}) == 1
     assert all(s.data == statuses[0].data for s in statuses)

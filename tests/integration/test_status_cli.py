@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import RUNNOTARY
 from runnotary.contract import RunCreated
 from runnotary.registry.synthetic import generate
-
-RUNNOTARY = str(Path(sys.executable).with_name("runnotary"))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support import decoded, events_of, meeting_requested_event, register, run_created_event
 from runnotary import stats
 from runnotary.bundles import GatePolicy, GateRule, GateSpec
 from runnotary.bundles.verify import verify_bundle
@@ -34,14 +35,9 @@ def _events(root: Path, seeds: int = 3) -> dict[str, list[RunCreated]]:
     return by
 
 
-def _register(handlers: Handlers, event: RunCreated) -> tuple[Registration, list[Outgoing]]:
-    return handlers.register_run(envelope("runs.created", event, subject=event.candidate_id))
-
-
 def _statuses(out: list[Outgoing]) -> list[tuple[str, Any]]:
     """``(cloudevent id, gate status)`` of each gates.status in ``out``."""
-    events = [decode("gates.status", o.value) for o in out if o.topic == "gates.status"]
-    return [(e.id, e.data) for e in events]
+    return [(e.id, e.data) for e in events_of(decoded(out), "gates.status")]
 
 
 def _matrix(root: Path, events: list[RunCreated], column: str) -> np.ndarray:
@@ -63,10 +59,10 @@ def test_three_seed_runs_per_arm_give_a_gate_status_whose_e3_interval_is_the_cro
     runs = _events(root)
     handlers = local_handlers(local_registry())
     for event in runs["cand-a"]:
-        _register(handlers, event)
+        register(handlers, event)
     published = []
     for event in runs["baseline"]:
-        published.append(_statuses(_register(handlers, event)[1]))
+        published.append(_statuses(register(handlers, event)[1]))
     seeds_seen = [[(len(s.arms.candidate.runs), len(s.arms.baseline.runs)) if s.arms else (1, 1) for _, s in p]
                   for p in published]
     assert seeds_seen == [[(3, 1)], [(3, 2)], [(3, 3)]], "each baseline seed re-evaluates the candidate arm once"
@@ -106,11 +102,11 @@ def test_a_candidate_seed_arriving_after_the_baselines_recomputes_its_arm_and_a_
     runs = _events(tmp_path / "jobs")
     handlers = local_handlers(local_registry())
     for event in runs["baseline"][:2]:
-        _register(handlers, event)
+        register(handlers, event)
     sizes = []
     last: list[tuple[str, Any]] = []
     for event in runs["cand-a"]:
-        delivered = envelope("runs.created", event, subject=event.candidate_id)
+        delivered = run_created_event(event)
         last = _statuses(handlers.register_run(delivered)[1])
         sizes.append([(len(s.arms.candidate.runs), len(s.arms.baseline.runs)) for _, s in last])
     assert sizes == [[(1, 2)], [(2, 2)], [(3, 2)]]
@@ -125,10 +121,10 @@ def test_a_duplicate_seed_keeps_the_newest_run_of_that_seed(
     runs = _events(tmp_path / "jobs", seeds=2)
     handlers = local_handlers(local_registry())
     for event in runs["baseline"] + runs["cand-a"]:
-        _register(handlers, event)
+        register(handlers, event)
     rerun = runs["cand-a"][0].model_copy(update={"run_name": "rerun", "created_at": runs["cand-a"][-1].created_at.replace(
         microsecond=0) + (runs["cand-a"][-1].created_at - runs["cand-a"][0].created_at) * 2})
-    registration, out = _register(handlers, rerun)
+    registration, out = register(handlers, rerun)
     (_, status), = _statuses(out)
     assert sorted(status.arms.candidate.seeds) == sorted(e.seeds.value for e in runs["cand-a"])
     assert registration.run_id in status.arms.candidate.runs
@@ -149,10 +145,10 @@ def test_a_rule_naming_an_estimand_and_min_seeds_reads_that_interval_or_fails_wi
                                             estimand="E1"),)),
     ))
     for event in runs["baseline"]:
-        _register(handlers, event)
+        register(handlers, event)
     out: list[Outgoing] = []
     for event in runs["cand-a"]:
-        out = _register(handlers, event)[1]
+        out = register(handlers, event)[1]
     (_, status), = _statuses(out)
     record = handlers.registry.read_json(status.candidate_run, AB_RESULT_PATH)
     assert record is not None
@@ -174,9 +170,9 @@ def test_a_meeting_bundle_of_seed_run_arms_shows_seeds_estimand_and_split_and_ve
     runs = _events(tmp_path / "jobs")
     handlers = local_handlers(local_registry())
     for event in runs["baseline"] + runs["cand-a"]:
-        _register(handlers, event)
+        register(handlers, event)
     meeting = MeetingRequested(meeting_id="m-arms", candidates=["retrieval-cand-a"], requested_by="review@example.org")
-    handlers.meeting_requested(envelope("meetings.requested", meeting, subject="m-arms"))
+    handlers.meeting_requested(meeting_requested_event(meeting))
     bundle = tmp_path / "bundle" / "m-arms"
     text = (bundle / "ab_test_summary.md").read_text()
     seeds_table = text.split("#### Seeds per arm")[1].split("####")[0]
@@ -223,18 +219,18 @@ def test_two_seed_runs_of_one_candidate_registering_at_once_end_with_a_compariso
     assert isinstance(registry, TwoSeedsRacing)
     handlers = local_handlers(registry)
     for event in runs["baseline"]:
-        _register(handlers, event)
+        register(handlers, event)
     registry.looked = {e.seeds.value: threading.Event() for e in runs["cand-a"]}
     results: list[list[Outgoing]] = []
     errors: list[BaseException] = []
 
-    def register(run: RunCreated) -> None:
+    def deliver(run: RunCreated) -> None:
         try:
-            results.append(_register(handlers, run)[1])
+            results.append(register(handlers, run)[1])
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=register, args=(run,)) for run in runs["cand-a"]]
+    threads = [threading.Thread(target=deliver, args=(run,)) for run in runs["cand-a"]]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -252,7 +248,7 @@ def test_pair_ab_on_a_seed_run_answers_with_its_arms_crossed_interval_read_from_
     """The command names an older seed run: the answer is its arm's comparison, recorded on the arm's newest run."""
     runs = _events(tmp_path / "jobs", seeds=2)
     handlers = local_handlers(local_registry())
-    registered = {e.seeds.value: _register(handlers, e)[0] for e in runs["baseline"] + runs["cand-a"]}
+    registered = {e.seeds.value: register(handlers, e)[0] for e in runs["baseline"] + runs["cand-a"]}
     oldest = registered[min(e.seeds.value for e in runs["cand-a"])]
     command = Command.model_validate({"command": "pair_ab", "candidate_run_id": oldest.run_id,
                                       "baseline_selector": {"newest_matching": True}})
@@ -280,7 +276,7 @@ def test_queries_a_seed_run_did_not_score_are_left_out_of_both_arms_and_reported
     runs["cand-a"][0] = short.model_copy(update={"artifacts": artifacts})
     handlers = local_handlers(local_registry())
     for event in runs["baseline"] + runs["cand-a"]:
-        out = _register(handlers, event)[1]
+        out = register(handlers, event)[1]
     (_, status), = _statuses(out)
     record = handlers.registry.read_json(status.candidate_run, AB_RESULT_PATH)
     assert record is not None
@@ -301,7 +297,7 @@ def test_reconciliation_pairs_a_candidate_arm_whose_pairing_was_lost_with_one_co
     runs = _events(tmp_path / "jobs")
     registry = local_registry()
     handlers = local_handlers(registry)
-    cands = [_register(handlers, e)[0] for e in runs["cand-a"]]  # no baseline yet: they wait
+    cands = [register(handlers, e)[0] for e in runs["cand-a"]]  # no baseline yet: they wait
     for i, event in enumerate(runs["baseline"]):  # registered without the service: nobody pairs them
         registry.register(event, f"restored-{i}")
     done = handlers.reconcile()

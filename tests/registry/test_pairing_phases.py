@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests.support import decoded, events_of, register
 from runnotary.consumers.handlers import Handlers, Outgoing
-from runnotary.contract import RunCreated, decode, envelope
+from runnotary.contract import RunCreated
 from runnotary.registry import Prepared, Registration, Registry
-from runnotary.registry.synthetic import generate
 from runnotary.registry.records import TAG
+from runnotary.registry.synthetic import generate
 
 
 def _events(root: Path) -> tuple[RunCreated, RunCreated]:
@@ -21,12 +22,20 @@ def _events(root: Path) -> tuple[RunCreated, RunCreated]:
     return baseline, cand_a
 
 
+@pytest.fixture
+def local(tmp_path: Path, local_registry: Callable[..., Registry],
+          local_handlers: Callable[[Registry], Handlers]) -> tuple[Registry, Handlers, RunCreated, RunCreated]:
+    """A local registry, its handlers, and a baseline and a candidate of one pairing key."""
+    registry = local_registry()
+    return registry, local_handlers(registry), *_events(tmp_path / "jobs")
+
+
 def _gate_statuses(out: list[Outgoing]) -> list[Any]:
-    return [decode("gates.status", o.value).data for o in out if o.topic == "gates.status"]
+    return [e.data for e in events_of(decoded(out), "gates.status")]
 
 
 def _alert_kinds(out: list[Outgoing]) -> list[str]:
-    return [decode("alerts", o.value).data.kind for o in out if o.topic == "alerts"]
+    return [e.data.kind for e in events_of(decoded(out), "alerts")]
 
 
 class Choreographed(Registry):
@@ -57,16 +66,16 @@ def test_candidate_looks_baseline_marks_and_looks_candidate_marks_and_the_pair_i
     results: dict[str, tuple[Registration, list[Outgoing]]] = {}
     errors: list[BaseException] = []
 
-    def register(run: RunCreated) -> None:
+    def deliver(run: RunCreated) -> None:
         try:
-            results[run.role] = handlers.register_run(envelope("runs.created", run, subject=run.candidate_id))
+            results[run.role] = register(handlers, run)
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             errors.append(exc)
         finally:
             if run.role == "baseline":
                 registry.baseline_done.set()
 
-    threads = [threading.Thread(target=register, args=(run,)) for run in (candidate, baseline)]
+    threads = [threading.Thread(target=deliver, args=(run,)) for run in (candidate, baseline)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -84,30 +93,26 @@ def test_candidate_looks_baseline_marks_and_looks_candidate_marks_and_the_pair_i
 
 
 def test_a_baseline_registered_first_pairs_the_candidate_in_its_registration_request(
-    tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+    local: tuple[Registry, Handlers, RunCreated, RunCreated],
 ) -> None:
     """The common path: one look before the mark, the pairing recorded with the mark, no awaiting alert."""
-    registry = local_registry()
-    handlers = local_handlers(registry)
-    baseline, candidate = _events(tmp_path / "jobs")
-    base, _ = handlers.register_run(envelope("runs.created", baseline, subject=baseline.candidate_id))
-    cand, out = handlers.register_run(envelope("runs.created", candidate, subject=candidate.candidate_id))
+    _, handlers, baseline, candidate = local
+    base, _ = register(handlers, baseline)
+    cand, out = register(handlers, candidate)
     assert [(s.candidate_run, s.baseline_run) for s in _gate_statuses(out)] == [(cand.run_id, base.run_id)]
     assert "awaiting_baseline" not in _alert_kinds(out)
 
 
 def test_reconciliation_pairs_a_candidate_whose_gate_status_was_lost_and_a_second_pass_adds_nothing(
-    tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+    local: tuple[Registry, Handlers, RunCreated, RunCreated],
 ) -> None:
-    registry = local_registry()
-    handlers = local_handlers(registry)
-    baseline, candidate = _events(tmp_path / "jobs")
-    cand, first = handlers.register_run(envelope("runs.created", candidate, subject=candidate.candidate_id))
+    registry, handlers, baseline, candidate = local
+    cand, first = register(handlers, candidate)
     assert _alert_kinds(first).count("awaiting_baseline") == 1
     waiting = handlers.reconcile()
     assert (waiting.examined, waiting.paired, len(waiting.awaiting), waiting.outgoing) == (1, (), 1, [])
 
-    base, from_baseline = handlers.register_run(envelope("runs.created", baseline, subject=baseline.candidate_id))
+    base, from_baseline = register(handlers, baseline)
     [published] = _gate_statuses(from_baseline)
     assert handlers.reconcile().examined == 0  # every candidate has its gate status
 
@@ -117,7 +122,7 @@ def test_reconciliation_pairs_a_candidate_whose_gate_status_was_lost_and_a_secon
     assert (done.examined, done.paired, done.awaiting) == (1, (cand.run_id,), ())
     [again] = _gate_statuses(done.outgoing)
     assert (again.candidate_run, again.baseline_run, again.overall) == (cand.run_id, base.run_id, published.overall)
-    status_ids = {decode("gates.status", o.value).id for o in done.outgoing + from_baseline if o.topic == "gates.status"}
+    status_ids = {e.id for e in events_of(decoded(done.outgoing + from_baseline), "gates.status")}
     assert len(status_ids) == 1, "the same pair and content keeps one gate-status id, whoever computes it"
     second = handlers.reconcile()
     assert (second.examined, second.outgoing) == (0, [])
@@ -125,12 +130,10 @@ def test_reconciliation_pairs_a_candidate_whose_gate_status_was_lost_and_a_secon
 
 @pytest.mark.parametrize("order", ["candidate_first", "baseline_first"])
 def test_sequential_registrations_in_either_order_pair_exactly_once(
-    order: str, tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+    order: str, local: tuple[Registry, Handlers, RunCreated, RunCreated],
 ) -> None:
-    registry = local_registry()
-    handlers = local_handlers(registry)
-    baseline, candidate = _events(tmp_path / "jobs")
+    _, handlers, baseline, candidate = local
     runs = [candidate, baseline] if order == "candidate_first" else [baseline, candidate]
-    outs = [handlers.register_run(envelope("runs.created", r, subject=r.candidate_id))[1] for r in runs]
+    outs = [register(handlers, r)[1] for r in runs]
     statuses = [s for out in outs for s in _gate_statuses(out)]
     assert len(statuses) == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 import yaml
 
+from tests.support import RUNNOTARY
 from runnotary.bundles import ComparisonSettings, compare, load_policy
 from runnotary.bundles.gates import evaluate as evaluate_gates
 from runnotary.contract import RunCreated
@@ -115,8 +115,7 @@ def test_serve_refuses_to_start_with_a_malformed_catalog(tmp_path: Path) -> None
     path.write_text("version: 1\nmetrics:\n  - {name: recall@5, units: {ratio: 1.0}, direction: higher, tolerance: 1.0e-6,"
                     " recipes: [{kind: trec_run, extractor: ranking, measure: recall}]}\n")
     env = {**os.environ, "RUNNOTARY_METRIC_CATALOG": str(path), "RUNNOTARY_STATE_DIR": str(tmp_path / "state")}
-    done = subprocess.run([str(Path(sys.executable).with_name("runnotary")), "serve"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([RUNNOTARY, "serve"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "metric entry 'recall@5' (metrics[0]), field recipes[0]" in done.stderr
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from runnotary.consumers.errors import DeliveryFailed
 from runnotary.consumers.loop import Abandoned, ConsumeLoop, TrackingSignal
+from tests.support import poll_until
 from tests.unit.fakes import FakeConsumer, FakeMessage
 
 
@@ -18,30 +20,36 @@ def _messages(*keys: bytes, partition: int = 0) -> list[FakeMessage]:
     return [FakeMessage(b"x", part=partition, off=i, k=key) for i, key in enumerate(keys)]
 
 
-def _run(loop: ConsumeLoop, until: Callable[[], bool], timeout: float = 10.0) -> threading.Event:
-    """Run the loop on a thread until ``until()`` holds, then stop it and wait for it."""
+@contextmanager
+def _running(run: Callable[[threading.Event], None], join: float = 10) -> Iterator[threading.Thread]:
+    """``run(stop)`` on a thread for the with-block; on the way out, set ``stop`` and wait for the thread."""
     stop = threading.Event()
+    thread = threading.Thread(target=run, args=(stop,))
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(join)
+
+
+def _run(loop: ConsumeLoop, until: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Run the loop on a thread until ``until()`` holds, then stop it and wait for it."""
     errors: list[BaseException] = []
 
-    def target() -> None:
+    def run(stop: threading.Event) -> None:
         try:
             loop.run(stop)
         except BaseException as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=target)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not until() and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.01)
-    held = until()
-    stop.set()
-    thread.join(15)
+    with _running(run, join=15) as thread:
+        poll_until(lambda: until() or not thread.is_alive(), timeout)
+        held = until()
     assert not thread.is_alive()
     if errors:
         raise errors[0]
     assert held, "condition never held"
-    return stop
 
 
 def test_offsets_are_committed_only_up_to_the_highest_contiguous_finished_message() -> None:
@@ -54,22 +62,13 @@ def test_offsets_are_committed_only_up_to_the_highest_contiguous_finished_messag
             gate.wait(10)
 
     consumer = FakeConsumer(_messages(b"a", b"b", b"c"))
-    loop = ConsumeLoop(consumer, ["t"], work, commit_interval=0.01)
-    stop = threading.Event()
-    thread = threading.Thread(target=loop.run, args=(stop,))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while len(seen) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)
-    assert sorted(seen) == [0, 1, 2]
-    assert consumer.committed_offset() is None  # 1 and 2 finished, 0 did not: nothing is committable
-    gate.set()
-    deadline = time.monotonic() + 10
-    while consumer.committed_offset() != 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    stop.set()
-    thread.join(10)
+    with _running(ConsumeLoop(consumer, ["t"], work, commit_interval=0.01).run):
+        poll_until(lambda: len(seen) >= 3, 10)
+        time.sleep(0.1)
+        assert sorted(seen) == [0, 1, 2]
+        assert consumer.committed_offset() is None  # 1 and 2 finished, 0 did not: nothing is committable
+        gate.set()
+        poll_until(lambda: consumer.committed_offset() == 3, 10)
     assert consumer.committed_offset() == 3
 
 
@@ -100,23 +99,14 @@ def test_a_partition_with_too_much_in_flight_is_paused_and_polling_goes_on() -> 
         release.wait(10)
 
     consumer = FakeConsumer(_messages(*[b"k"] * 10))
-    loop = ConsumeLoop(consumer, ["t"], work, max_in_flight=4, commit_interval=0.01)
-    stop = threading.Event()
-    thread = threading.Thread(target=loop.run, args=(stop,))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while "pause [0]" not in consumer.events and time.monotonic() < deadline:
-        time.sleep(0.01)
-    polls = consumer.polls
-    time.sleep(0.3)
-    assert consumer.polls > polls  # a paused consumer still polls (group membership)
-    assert len(consumer._queue) == 6  # nothing more was fetched from the paused partition
-    release.set()
-    deadline = time.monotonic() + 10
-    while consumer.committed_offset() != 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    stop.set()
-    thread.join(10)
+    with _running(ConsumeLoop(consumer, ["t"], work, max_in_flight=4, commit_interval=0.01).run):
+        poll_until(lambda: "pause [0]" in consumer.events, 10)
+        polls = consumer.polls
+        time.sleep(0.3)
+        assert consumer.polls > polls  # a paused consumer still polls (group membership)
+        assert len(consumer._queue) == 6  # nothing more was fetched from the paused partition
+        release.set()
+        poll_until(lambda: consumer.committed_offset() == 10, 10)
     assert "resume [0]" in consumer.events
     assert consumer.committed_offset() == 10
 
@@ -131,20 +121,11 @@ def test_every_partition_is_paused_while_mlflow_is_down_and_resumed_when_it_answ
         tracking.up()
 
     consumer = FakeConsumer(_messages(b"a", partition=0) + _messages(b"b", partition=1), partitions=(0, 1))
-    loop = ConsumeLoop(consumer, ["t"], work, tracking=tracking, commit_interval=0.01)
-    stop = threading.Event()
-    thread = threading.Thread(target=loop.run, args=(stop,))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while consumer.paused != {0, 1} and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert consumer.paused == {0, 1}
-    answered.set()
-    deadline = time.monotonic() + 10
-    while consumer.paused and time.monotonic() < deadline:
-        time.sleep(0.01)
-    stop.set()
-    thread.join(10)
+    with _running(ConsumeLoop(consumer, ["t"], work, tracking=tracking, commit_interval=0.01).run):
+        poll_until(lambda: consumer.paused == {0, 1}, 10)
+        assert consumer.paused == {0, 1}
+        answered.set()
+        poll_until(lambda: not consumer.paused, 10)
     assert consumer.paused == set()
 
 
@@ -181,15 +162,8 @@ def test_stop_abandons_waiting_work_without_committing_it() -> None:
 
 def test_a_revoked_partition_commits_what_finished_before_it_goes() -> None:
     consumer = FakeConsumer(_messages(b"a", b"b"))
-    loop = ConsumeLoop(consumer, ["t"], lambda m, s: time.sleep(0.05), commit_interval=60)
-    stop = threading.Event()
-    thread = threading.Thread(target=loop.run, args=(stop,))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while consumer.polls < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    consumer.revoke(0)  # in librdkafka this runs inside poll(); here from the test thread
-    stop.set()
-    thread.join(10)
+    with _running(ConsumeLoop(consumer, ["t"], lambda m, s: time.sleep(0.05), commit_interval=60).run):
+        poll_until(lambda: consumer.polls >= 5, 10)
+        time.sleep(0.05)
+        consumer.revoke(0)  # in librdkafka this runs inside poll(); here from the test thread
     assert consumer.commits and consumer.commits[0] == {("runnotary.runs.created", 0): 2}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import poll_until
 from tests.unit.fakes import FakeConsumer, FakeMessage, FakeProducer
 from runnotary.consumers.errors import DeliveryFailed
 from runnotary.consumers.handlers import Outgoing
@@ -36,6 +37,18 @@ class ScriptedHandlers:
 def _service(handlers: Any, producer: FakeProducer, **settings: Any) -> Service:
     return Service(Settings(**settings), handlers, FakeConsumer([]), producer, ServiceMetrics(),
                    retry_backoff=(0.001, 0.002), publish_timeout=2)
+
+
+def _stopped_while_failing(error: Exception) -> FakeProducer:
+    """Process one message whose handler raises ``error`` with stop already set: it must be abandoned."""
+    producer = FakeProducer()
+    stop = threading.Event()
+    stop.set()
+    service = _service(ScriptedHandlers(error), producer)
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    with pytest.raises(Abandoned):
+        service.process(FakeMessage(b"x"), stop)
+    return producer
 
 
 def _letter(producer: FakeProducer) -> Any:
@@ -111,14 +124,7 @@ def test_an_mlflow_outage_is_retried_with_the_partition_signal_down_then_up() ->
 
 
 def test_stop_during_an_outage_abandons_the_message_without_publishing() -> None:
-    producer = FakeProducer()
-    stop = threading.Event()
-    stop.set()
-    service = _service(ScriptedHandlers(TrackingUnavailable("down")), producer)
-    service._decode = lambda topic, message: None  # type: ignore[method-assign]
-    with pytest.raises(Abandoned):
-        service.process(FakeMessage(b"x"), stop)
-    assert producer.produced == []
+    assert _stopped_while_failing(TrackingUnavailable("down")).produced == []
 
 
 def test_every_dead_letter_of_hostile_bytes_fits_and_names_a_reason() -> None:
@@ -163,14 +169,7 @@ def test_an_unexpected_error_keeps_the_message_holds_its_partition_and_is_retrie
 
 
 def test_stop_while_a_message_keeps_failing_unexpectedly_abandons_it_uncommitted() -> None:
-    producer = FakeProducer()
-    stop = threading.Event()
-    stop.set()
-    service = _service(ScriptedHandlers(KeyError("x")), producer)
-    service._decode = lambda topic, message: None  # type: ignore[method-assign]
-    with pytest.raises(Abandoned):
-        service.process(FakeMessage(b"x"), stop)
-    assert producer.produced == []
+    assert _stopped_while_failing(KeyError("x")).produced == []
 
 
 def test_during_an_outage_the_retry_waits_on_the_health_probe_not_the_backoff() -> None:
@@ -189,8 +188,6 @@ def test_during_an_outage_the_retry_waits_on_the_health_probe_not_the_backoff() 
 
 
 def test_a_handler_bug_through_the_loop_dead_letters_nothing_commits_nothing_and_pauses_the_partition() -> None:
-    import time
-
     from runnotary.consumers.health import ServiceReadiness
 
     class Broken:
@@ -205,10 +202,7 @@ def test_a_handler_bug_through_the_loop_dead_letters_nothing_commits_nothing_and
     stop = threading.Event()
     thread = threading.Thread(target=service.run, args=(stop,))
     thread.start()
-    deadline = time.monotonic() + 20
-    while (0 not in consumer.paused or service.metrics.unexpected_errors.labels("runs.created")._value.get() < 3) \
-            and time.monotonic() < deadline:
-        time.sleep(0.01)
+    poll_until(lambda: 0 in consumer.paused and service.metrics.unexpected_errors.labels("runs.created")._value.get() >= 3, 20)
     ready, reason = readiness()
     stop.set()
     thread.join(30)
