@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from runnotary.consumers.kafka import make_producer
 from runnotary.contract import DeadLetter, InvalidEvent, Outbound, decode, produce_and_wait
@@ -95,14 +95,9 @@ def read_deadletters(settings: Settings, keep: Callable[[DeadLetter], bool] = De
         while ends or time.monotonic() - last < idle:
             if ends and time.monotonic() > deadline:
                 raise ReplayError(f"timed out reading {topic!r}; partitions not read to their end: {sorted(ends)}")
-            message = consumer.poll(0.2)
+            message = _polled(consumer, 0.2, f"reading {topic!r}")
             if message is None:
                 continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise ReplayError(f"reading {topic!r}: {error}")
             last = time.monotonic()
             partition, offset = message.partition() or 0, message.offset() or 0
             if offset >= ends.get(partition, 0) - 1:
@@ -117,6 +112,19 @@ def read_deadletters(settings: Settings, keep: Callable[[DeadLetter], bool] = De
         consumer.close()
 
 
+def _polled(consumer: Consumer, timeout: float, what: str) -> Message | None:
+    """The next message, or None when there is none yet (or a partition's end); a broker error raises ``ReplayError``."""
+    message = consumer.poll(timeout)
+    if message is None:
+        return None
+    error = message.error()
+    if error is not None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return None
+        raise ReplayError(f"{what}: {error}")
+    return message
+
+
 def _original_value(settings: Settings, record: DeadLetter, timeout: float) -> bytes | None:
     """The value to replay: the recorded one, or the source message's when the record holds a prefix only."""
     if not record.value_truncated:
@@ -126,14 +134,9 @@ def _original_value(settings: Settings, record: DeadLetter, timeout: float) -> b
         consumer.assign([TopicPartition(record.source_topic, record.partition, record.offset)])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
+            message = _polled(consumer, 0.5, f"fetching {record.source_topic} {record.partition}:{record.offset}")
             if message is None:
                 continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise ReplayError(f"fetching {record.source_topic} {record.partition}:{record.offset}: {error}")
             if message.offset() != record.offset:
                 raise ReplayError(f"{record.source_topic} {record.partition}:{record.offset} is gone (retention or "
                                   f"compaction; the first offset left is {message.offset()}): the value cannot be completed")
