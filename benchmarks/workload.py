@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from runnotary.contract import RunCreated, pairing_key
 from runnotary.registry import ranking, ranking_files
 from runnotary.registry.artifacts import sha256_file
 from runnotary.registry.synthetic import generate
