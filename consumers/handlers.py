@@ -110,9 +110,10 @@ class Handlers:
     def register_run(self, event: CloudEvent[RunCreated]) -> tuple[Registration, list[Outgoing]]:
         """Register the event's run and pair it; the registration and the events to publish.
 
-        The registration's phases, in order: ``prepare`` (the run written, not yet marked), the
-        pairing a new candidate can record with its mark, ``finish`` (the ``registered`` mark), then
-        the looks that must follow the mark. Each side writes before it looks, whatever the key,
+        The registration's phases, in order: ``prepare`` (the run created, its evidence uploading, not
+        yet marked), the pairing a new candidate can record with its mark (its lookups and statistics run
+        while the uploads are in flight), ``finish`` (the uploads waited for, then the ``registered`` mark),
+        then the looks that must follow the mark. Each side writes before it looks, whatever the key,
         partition or instance the two events came with (``registry.pairing``):
 
         - a new candidate looks for its baseline before its mark, so a found pairing (baseline run,

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -26,7 +26,7 @@ from runnotary.errors import redact
 from runnotary.registry.errors import RegistryError, TrackingUnavailable
 
 __all__ = [
-    "EXPERIMENT_TAGS", "MLFLOW_ERRORS", "MlflowAccess", "Observer", "classify", "configure_mlflow_http",
+    "EXPERIMENT_TAGS", "InFlight", "MLFLOW_ERRORS", "MlflowAccess", "Observer", "classify", "configure_mlflow_http",
     "experiment_slug", "http_status", "is_not_found", "remember_absent_modules", "tracking_error",
 ]
 
@@ -156,13 +156,34 @@ def experiment_slug(name: str) -> str:
     return slug or "experiment"
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """MLflow calls started on the I/O threads (``MlflowAccess.start``): ``wait`` for them, or ``cancel`` them."""
+
+    futures: tuple[Future[None], ...] = ()
+
+    def wait(self) -> None:
+        """Wait for every call. If any failed, an outage is raised before a refusal (the event is then
+        retried, not refused)."""
+        failed = [e for e in (f.exception() for f in self.futures) if e is not None]
+        if failed:
+            raise next((e for e in failed if isinstance(e, TrackingUnavailable)), failed[0])
+
+    def cancel(self) -> None:
+        """Drop the calls not started yet and wait for the others, whatever they end with."""
+        for future in self.futures:
+            future.cancel()
+        wait(self.futures)
+
+
 @dataclass
 class MlflowAccess:
     """One MLflow tracking store as the registry's parts call it.
 
     Every call runs inside ``operation``: its failure classified (``tracking_error``), its text
     redacted, its name, duration and outcome told to ``observer`` (which must not raise).
-    ``together`` runs independent calls on at most ``io_threads`` threads, shared by every caller.
+    ``together`` runs independent calls on at most ``io_threads`` threads, shared by every caller, and waits
+    for them; ``start`` returns them in flight.
     Experiments are created under ``artifact_location`` (one folder per experiment) when it is set.
     """
 
@@ -192,18 +213,16 @@ class MlflowAccess:
                 self.observer(name, time.perf_counter() - started, kind)
 
     def together(self, calls: list[Callable[[], None]]) -> None:
-        """Run independent MLflow calls on the I/O threads and wait for all of them.
+        """Run independent MLflow calls on the I/O threads and wait for all of them (``InFlight.wait``)."""
+        self.start(calls).wait()
 
-        If any failed, an outage is raised before a refusal (the event is then retried, not refused).
-        """
+    def start(self, calls: list[Callable[[], None]]) -> InFlight:
+        """Start independent MLflow calls on the I/O threads; the caller works on and waits for them later."""
         with self._lock:
             if self._io is None:
                 self._io = ThreadPoolExecutor(self.io_threads, thread_name_prefix="runnotary-mlflow")
             pool = self._io
-        errors = [f.exception() for f in [pool.submit(call) for call in calls]]
-        failed = [e for e in errors if e is not None]
-        if failed:
-            raise next((e for e in failed if isinstance(e, TrackingUnavailable)), failed[0])
+        return InFlight(tuple(pool.submit(call) for call in calls))
 
     def log_batch(
         self, run_id: str, *, params: dict[str, str] | None = None, metrics: dict[str, float] | None = None,

@@ -12,6 +12,7 @@ from typing import Any
 
 from runnotary.contract import Alert, RunCreated
 from runnotary.registry.artifacts import ArtifactRecord
+from runnotary.registry.mlflow_access import InFlight
 
 __all__ = ["EVIDENCE_DIR", "MetricRecord", "PROVENANCE_PATH", "Prepared", "Registration", "Staged", "TAG"]
 
@@ -107,11 +108,13 @@ class Staged:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A registration written to its run and kept, but not yet marked registered (``Registry.finish``)."""
+    """A registration kept on its run, its evidence still being written (``uploads``), not yet marked
+    registered (``Registry.finish`` waits for the uploads, then marks)."""
 
     registration: Registration
     resumed_tags: dict[str, Any]
     staged: Staged
+    uploads: InFlight
 
     @property
     def run_id(self) -> str:

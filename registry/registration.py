@@ -1,8 +1,9 @@
 """Registration: a run-created event becomes exactly one registered MLflow run, in phases the caller runs.
 
-``prepare`` stages the evidence (``staging``), creates the run and writes it (``writer``), and converges
-with any concurrent registration of the same event; the caller may then look at other runs (to pair)
-and calls ``finish`` (the ``registered`` mark, with its own tags, in one request) or ``abandon``.
+``prepare`` stages the evidence (``staging``), creates the run, starts its uploads (``writer``) and, while
+they are in flight, converges with any concurrent registration of the same event; the caller may then look
+at other runs and compare (to pair) while the uploads go on, and calls ``finish`` (which waits for them,
+then the ``registered`` mark, with its own tags, in one request) or ``abandon``.
 ``Registry`` is the registry's one object: the phases, and the parts they are built from (``mlflow``,
 ``store``, ``evidence``, ``staging``, ``writer``), whose reads and writes it passes on for its callers.
 
@@ -29,7 +30,7 @@ from runnotary.registry.classification import Predictions
 from runnotary.registry.errors import RegistryError
 from runnotary.registry.evidence_cache import EvidenceCache, ParsedCache
 from runnotary.registry.hygiene import DEFAULT_HYGIENE, HygieneSettings
-from runnotary.registry.mlflow_access import MlflowAccess, Observer
+from runnotary.registry.mlflow_access import InFlight, MlflowAccess, Observer
 from runnotary.registry.ranking import PerQuery
 from runnotary.registry.recompute import MAX_PARSE_BYTES, PerQueryTable
 from runnotary.registry.records import TAG, MetricRecord, Prepared, Registration, Staged
@@ -98,10 +99,13 @@ class Registry:
         return prepared if isinstance(prepared, Registration) else self.finish(prepared)
 
     def prepare(self, event: RunCreated, event_id: str) -> Prepared | Registration:
-        """Phase one of a registration: the event's run written and kept, not yet marked registered.
+        """Phase one of a registration: the event's run created and kept, its evidence uploading, not yet
+        marked registered.
 
-        A new event's run is created at once, with every tag, and its evidence written; only then are
-        the event's runs looked up, and every racer keeps the same one (``_converge``). So a first
+        A new event's run is created at once, with every tag, and the uploads of its evidence started; then,
+        while they are in flight, the event's runs are looked up, and every racer keeps the same one
+        (``_converge``). The uploads go on after ``prepare`` returns (``Prepared.uploads``): the caller's
+        pairing reads the staged copies meanwhile, and ``finish`` waits for them before the mark. So a first
         delivery costs no lookup before the run exists; a redelivery of a registered event makes a
         run that the lookup deletes again and gets the first registration back (a ``Registration``
         with ``already_registered``, nothing left to finish); a run left half-registered by a crash is
@@ -111,6 +115,7 @@ class Registry:
         An event MLflow refuses for good leaves its run FAILED with the reason in
         ``runnotary.failure_reason`` and raises ``RegistryError``; an outage raises
         ``TrackingUnavailable`` and leaves the run unregistered, for the redelivery to complete or replace.
+        A refused or failed upload of the kept run raises the same way, from ``finish``.
         """
         if event.run_id is not None:
             experiment_id, existing = self._adopted_run(event, event_id)
@@ -135,22 +140,28 @@ class Registry:
         return kept
 
     def finish(self, prepared: Prepared, tags: dict[str, str] | None = None) -> Registration:
-        """Phase two: mark the prepared run registered, with ``tags`` (``runnotary.*`` without the prefix)
-        in the same request, and end it FINISHED. If MLflow refuses, the run another racer kept is
-        returned when there is one; otherwise the run is marked FAILED and the refusal raised."""
+        """Phase two: wait for the prepared run's uploads, then mark it registered, with ``tags``
+        (``runnotary.*`` without the prefix) in the same request, and end it FINISHED. If MLflow refuses
+        an upload or the mark, the run another racer kept is returned when there is one; otherwise the run
+        is marked FAILED and the refusal raised. An outage raises ``TrackingUnavailable``, the run unmarked."""
         registration = prepared.registration
         try:
             for _ in range(4):
                 try:
-                    self.writer.finish(registration, prepared.resumed_tags, tags or {})
-                    return registration
+                    prepared.uploads.wait()  # a run is never marked registered before its evidence is stored
                 except RegistryError as exc:
-                    if _WRITE_RACE.search(str(exc)):  # another racer wrote the same row of this run first: look again
-                        raced = self._converge(registration.experiment_id, registration.event_id, registration.run_id)
-                        if raced is not None and _registered(raced):
-                            return self._registered_again(raced)
-                        continue
                     winner = self._refused(registration.experiment_id, registration.event_id, registration.run_id, exc)
+                else:
+                    try:
+                        self.writer.finish(registration, prepared.resumed_tags, tags or {})
+                        return registration
+                    except RegistryError as exc:
+                        if _WRITE_RACE.search(str(exc)):  # another racer wrote the same row of this run first: look again
+                            raced = self._converge(registration.experiment_id, registration.event_id, registration.run_id)
+                            if raced is not None and _registered(raced):
+                                return self._registered_again(raced)
+                            continue
+                        winner = self._refused(registration.experiment_id, registration.event_id, registration.run_id, exc)
                 if _registered(winner):
                     return self._registered_again(winner)
                 kept = self._write_kept(registration.event, registration.event_id, registration.experiment_id,
@@ -165,7 +176,9 @@ class Registry:
 
     @staticmethod
     def abandon(prepared: Prepared) -> None:
-        """Drop a prepared registration's staged files (its run stays unregistered, for a redelivery)."""
+        """Drop a prepared registration's uploads not started yet, wait for the others, and remove its staged
+        files (its run stays unregistered, for a redelivery)."""
+        prepared.uploads.cancel()
         shutil.rmtree(prepared.staged.folder, ignore_errors=True)
 
     # -- converging on one run per event ------------------------------------------------
@@ -199,21 +212,29 @@ class Registry:
     ) -> Prepared | Registration:
         """Write the staged registration to its run, converging with any concurrent registration.
 
-        Exactly one run per event: after the (idempotent) uploads, the runs tagged with the
-        event id are listed; every racer keeps the same one (``_winner``: a registered run, else
-        the earliest start, else the smallest run id) and deletes the others. Only the kept run
-        is ever marked registered (``finish``), so a run once registered stays the winner.
+        Exactly one run per event: once the (idempotent) uploads are started, the runs tagged with the
+        event id (from their creation) are listed; every racer keeps the same one (``_winner``: a registered
+        run, else the earliest start, else the smallest run id) and deletes the others. Only the kept run
+        is ever marked registered (``finish``, after its uploads), so a run once registered stays the winner.
+        The kept run's uploads are returned in flight; those to a run given up are waited for here.
         """
         for _ in range(4):
+            uploads = InFlight()
             try:
-                registration = self.writer.write(event, event_id, experiment_id, run_id, artifact_uri, staged)
+                registration, uploads = self.writer.write(event, event_id, experiment_id, run_id, artifact_uri, staged)
                 winner = self._converge(experiment_id, event_id, run_id)
+                if winner is not None and winner.info.run_id != run_id:
+                    uploads.wait()  # a refusal still means what it did before the look
             except RegistryError as exc:
+                uploads.cancel()
                 winner = self._refused(experiment_id, event_id, run_id, exc)
+            except BaseException:
+                uploads.cancel()  # the staged files are removed once prepare raises
+                raise
             else:
                 if winner is None or winner.info.run_id == run_id:
                     self.evidence.keep(registration, staged)  # the verified copies, for pairing and later reads
-                    return Prepared(registration, resumed_tags, staged)
+                    return Prepared(registration, resumed_tags, staged, uploads)
             assert winner is not None  # _refused raises when the run is the event's own
             if _registered(winner):
                 return self._registered_again(winner)

@@ -16,7 +16,7 @@ from runnotary.contract import MLFLOW_TAG_VALUE_MAX, RunCreated
 from runnotary.errors import redact
 from runnotary.registry.catalog import spec_for
 from runnotary.registry.errors import RegistryError, TrackingUnavailable
-from runnotary.registry.mlflow_access import MlflowAccess
+from runnotary.registry.mlflow_access import InFlight, MlflowAccess
 from runnotary.registry.records import EVIDENCE_DIR, PROVENANCE_PATH, TAG, Registration, Staged
 from runnotary.registry.store import TrackingStore, qualified
 
@@ -78,8 +78,9 @@ class RunWriter:
 
     def write(
         self, event: RunCreated, event_id: str, experiment_id: str, run_id: str, artifact_uri: str, staged: Staged,
-    ) -> Registration:
-        """Upload the staged copies and the provenance record, and link the data set (all idempotent)."""
+    ) -> tuple[Registration, InFlight]:
+        """Start uploading the staged copies and the provenance record, and linking the data set (all
+        idempotent): the registration they record, and the calls in flight (read the staged files until done)."""
         artifacts = tuple(replace(a, run_id=run_id) for a in staged.artifacts)
         alerts = tuple(a.model_copy(update={"run_id": run_id}) for a in staged.alerts)
         registration = Registration(run_id, experiment_id, event_id, event, artifacts, staged.metrics, alerts,
@@ -92,8 +93,7 @@ class RunWriter:
                               "upload an artifact") for r in artifacts
         ]
         uploads.append(self.store.upload(run_id, artifact_uri, provenance, "runnotary", "record the provenance"))
-        self.mlflow.together([*uploads, lambda: self._link_dataset(run_id, event)])
-        return registration
+        return registration, self.mlflow.start([*uploads, lambda: self._link_dataset(run_id, event)])
 
     def _link_dataset(self, run_id: str, event: RunCreated) -> None:
         """Log the data set as the run's input. MLflow creates a data set row per experiment on first
