@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from runnotary.bundles.results import Comparison, LatencyEntry, MetricEntry
 from runnotary.bundles.gates import status_dict
