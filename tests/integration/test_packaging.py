@@ -32,7 +32,6 @@ class Refuse:
             raise ImportError('runtime module imported test-only ' + name)
 sys.meta_path.insert(0, Refuse())
 import runnotary
-from tests.support import read_messages
 names = [m.name for m in pkgutil.walk_packages(runnotary.__path__, 'runnotary.')]
 for name in names:
     importlib.import_module(name)
