@@ -19,10 +19,12 @@ from pathlib import Path
 
 from runnotary.bundles.verify import verify_command
 from runnotary.consumers.broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
+from runnotary.consumers.errors import DeliveryFailed
 from runnotary.consumers.kafka import make_consumer, make_producer
 from runnotary.consumers.logs import configure_logging
 from runnotary.consumers.settings import Settings
-from runnotary.contract import MeetingRequested, decode, encode, envelope, pairing_key
+from runnotary.contract import MeetingRequested, Outbound, decode, encode, envelope, pairing_key, produce_and_wait
+from runnotary.contract.delivery import Producer
 
 __all__ = ["run_demo"]
 
@@ -70,9 +72,19 @@ def run_demo(workdir: Path, meeting_id: str = "demo-review", timeout: float = 17
         _say("service consuming runnotary.runs.created and runnotary.meetings.requested")
         try:
             return _drive(settings, broker.bootstrap, events, meeting_id, started, timeout, stop, failure, seeds)
+        except DeliveryFailed as exc:
+            _say(f"the broker did not acknowledge the demo's events, the demo cannot finish: {exc}")
+            return 1
         finally:
             stop.set()
             thread.join(15)
+
+
+def _send(producer: Producer, messages: list[Outbound]) -> None:
+    """Publish and wait for the broker's acknowledgements; a refusal ends the demo with the broker's reason."""
+    deliveries = produce_and_wait(producer, messages, 10)
+    if not deliveries.ok:
+        raise DeliveryFailed(deliveries.summary("publish(es)"))
 
 
 def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, started: float, timeout: float,
@@ -82,11 +94,10 @@ def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, st
     watcher.subscribe([settings.topic(t) for t in ("gates.status", "alerts", "bundles.emitted", "deadletter")])
     producer = make_producer(settings, bootstrap)
     ordered = [e for e in events if e.role == "candidate"] + [e for e in events if e.role == "baseline"]
+    _send(producer, [Outbound(settings.topic("runs.created"), pairing_key(event).encode(),
+                              encode(envelope("runs.created", event, subject=event.candidate_id))) for event in ordered])
     for event in ordered:
-        producer.produce(settings.topic("runs.created"), key=pairing_key(event).encode(),
-                         value=encode(envelope("runs.created", event, subject=event.candidate_id)))
         _say(f"published runs.created for {event.candidate_id} ({event.role}, seed {event.seeds.value})")
-    producer.flush(10)
     candidates = list(dict.fromkeys(e.candidate_id for e in events if e.role == "candidate"))
     full: set[str] = set()  # candidates whose gate status compares every seed run of both arms
     meeting_sent = False
@@ -116,9 +127,8 @@ def _drive(settings: Settings, bootstrap: str, events: list, meeting_id: str, st
                 return _report(Path(event.data.location), meeting_id, event.data.overall_gate_status, started)
             if not meeting_sent and all(c in full for c in candidates):
                 request = MeetingRequested(meeting_id=meeting_id, candidates=candidates, requested_by="demo-reviewer")
-                producer.produce(settings.topic("meetings.requested"), key=meeting_id.encode(),
-                                 value=encode(envelope("meetings.requested", request, subject=meeting_id)))
-                producer.flush(10)
+                _send(producer, [Outbound(settings.topic("meetings.requested"), meeting_id.encode(),
+                                          encode(envelope("meetings.requested", request, subject=meeting_id)))])
                 meeting_sent = True
                 _say(f"published meetings.requested for meeting_id={meeting_id}")
         _say(f"no bundle within {timeout:.0f} s; giving up")
