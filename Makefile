@@ -28,7 +28,9 @@ screenshot: $(STAMP) package chromium
 	$(VENV)/bin/python -m tests.integration.browser docs/bundle-page.png
 
 # Reinstall the project alone (dependencies untouched) from the working tree: a few seconds.
+# setuptools builds in build/ and would ship a module deleted since the last build, so it starts clean.
 package: $(STAMP)
+	rm -rf build
 	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
 demo: $(STAMP) package
