@@ -67,6 +67,7 @@ def make_registry(settings: Settings, metrics: ServiceMetrics | None = None) -> 
         artifact_location=settings.artifact_location(),
         max_artifact_bytes=settings.max_artifact_bytes,
         max_parse_bytes=settings.max_parse_bytes,
+        parsed_cache_bytes=settings.parsed_cache_bytes,
         observer=metrics.observe_mlflow if metrics is not None else None,
         owner=settings.group_id,
     )

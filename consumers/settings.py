@@ -32,6 +32,8 @@ class Settings(KafkaSettings):
     max_event_bytes: int = Field(512 * 1024, ge=1024, description="larger input messages are dead-lettered unparsed")
     max_artifact_bytes: int = Field(256 << 20, ge=1, description="a larger artifact is not copied, hashed or uploaded (alert)")
     max_parse_bytes: int = Field(64 << 20, ge=1, description="a larger file is not parsed to recompute a metric (alert)")
+    parsed_cache_bytes: int = Field(512 << 20, ge=1, description="parsed evidence kept in memory for the comparisons "
+                                    "that read it again (least recently used dropped first)")
     mlflow_http_retries: int = Field(0, ge=0, le=10, description="MLflow's own HTTP retries per call (the service backs off itself)")
     mlflow_http_timeout_s: float = Field(10.0, gt=0, description="timeout of one MLflow HTTP call")
     deadletter_max_bytes: int = Field(256 * 1024, ge=16 * 1024, description="above this a dead letter keeps a prefix of the value")

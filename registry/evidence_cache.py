@@ -10,8 +10,11 @@ never be stale) and reused for every candidate paired with it.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import shutil
+import sys
 import threading
 import uuid
 from collections import OrderedDict
@@ -35,20 +38,26 @@ from runnotary.registry.records import EVIDENCE_DIR, PROVENANCE_PATH, MetricReco
 if TYPE_CHECKING:
     from runnotary.registry.store import TrackingStore
 
-__all__ = ["EvidenceCache", "ParsedCache", "frozen", "judged", "recipe_values"]
+__all__ = ["EvidenceCache", "ParsedCache", "footprint", "frozen", "judged", "recipe_values"]
 
 T = TypeVar("T")
 
 
 class ParsedCache:
-    """At most ``max_entries`` parsed files, least recently used evicted first; thread-safe."""
+    """Parsed files, least recently used evicted first; thread-safe.
 
-    def __init__(self, max_entries: int = 32) -> None:
-        if max_entries < 1:
-            raise ValueError(f"max_entries must be at least 1, not {max_entries}")
+    Bounded by ``max_bytes``, the parsed values' estimated memory (``footprint``), and by ``max_entries``.
+    A value larger than ``max_bytes`` on its own is returned but not kept.
+    """
+
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 512 << 20) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError(f"max_entries and max_bytes must be at least 1, not {max_entries} and {max_bytes}")
         self.max_entries = max_entries
-        self._items: OrderedDict[tuple[str, str], object] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str], tuple[object, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
 
@@ -59,18 +68,49 @@ class ParsedCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 self.hits += 1
-                return self._items[key]  # type: ignore[return-value]
+                return self._items[key][0]  # type: ignore[return-value]
             self.misses += 1
         value = parse()  # outside the lock: parsing may take a while; a racing parse just stores the same value
+        size = footprint(value)
+        if size > self.max_bytes:
+            return value
         with self._lock:
-            self._items[key] = value
+            if key in self._items:
+                self.bytes -= self._items[key][1]
+            self._items[key] = (value, size)
             self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
+            self.bytes += size
+            while len(self._items) > self.max_entries or self.bytes > self.max_bytes:
+                self.bytes -= self._items.popitem(last=False)[1][1]
         return value
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+_SAMPLE = 64  # a long container is estimated from its first items
+_DEPTH = 16  # below this depth an item counts its own object only
+
+
+def footprint(value: object, depth: int = 0) -> int:
+    """The bytes a parsed value holds, estimated: arrays' buffers, strings, and the items of containers
+    and dataclasses (a long container by its first items; what a value computes later, such as a table's
+    converted columns, is not counted)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    own = sys.getsizeof(value)
+    if depth >= _DEPTH:
+        return own
+    if isinstance(value, dict):
+        pairs = list(itertools.islice(value.items(), _SAMPLE))
+        sampled = sum(footprint(k, depth + 1) + footprint(v, depth + 1) for k, v in pairs)
+        return own + sampled * len(value) // max(len(pairs), 1)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(itertools.islice(value, _SAMPLE))
+        return own + sum(footprint(item, depth + 1) for item in items) * len(value) // max(len(items), 1)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return own + sum(footprint(getattr(value, f.name, None), depth + 1) for f in dataclasses.fields(value))
+    return own
 
 
 def frozen(value: Any) -> Any:

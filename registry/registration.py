@@ -65,7 +65,7 @@ class Registry:
     artifact_location: str | None = None
     max_artifact_bytes: int = MAX_ARTIFACT_BYTES
     max_parse_bytes: int = MAX_PARSE_BYTES
-    parsed_cache_entries: int = 32
+    parsed_cache_bytes: int = 512 << 20
     max_cache_bytes: int = 2 << 30
     hygiene: HygieneSettings = DEFAULT_HYGIENE
     observer: Observer | None = None
@@ -80,7 +80,7 @@ class Registry:
     def __post_init__(self) -> None:
         if self.max_artifact_bytes < 1 or self.max_parse_bytes < 1:
             raise ValueError("max_artifact_bytes and max_parse_bytes must be positive")
-        parsed = ParsedCache(self.parsed_cache_entries)
+        parsed = ParsedCache(max_bytes=self.parsed_cache_bytes)
         self.mlflow = MlflowAccess(self.client, self.artifact_location, self.observer, self.io_threads)
         self.store = TrackingStore(self.mlflow, self.cache_dir)
         self.evidence = EvidenceCache(self.store, self.cache_dir, self.max_parse_bytes, self.max_cache_bytes, parsed)

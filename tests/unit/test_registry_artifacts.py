@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,41 @@ def test_parsed_cache_is_bounded_and_keyed_by_content() -> None:
     for sha in ["a", "b", "a", "c", "b"]:  # "b" was evicted by "c" (least recently used)
         assert cache.get_or_parse("per_query", sha, lambda sha=sha: parse(sha)) == sha.upper()
     assert parses == ["a", "b", "c", "b"] and len(cache) == 2
+
+
+def test_parsed_cache_is_bounded_by_the_bytes_it_holds() -> None:
+    import numpy as np
+
+    from runnotary.registry.evidence_cache import ParsedCache, footprint
+
+    arrays = {sha: np.zeros(1000) for sha in "abcd"}  # 8,000 bytes each
+    assert footprint(arrays["a"]) == 8000
+    cache = ParsedCache(max_bytes=20_000)
+    parses: list[str] = []
+
+    def parse(sha: str) -> np.ndarray:
+        parses.append(sha)
+        return arrays[sha]
+
+    for sha in ["a", "b", "a", "c", "b"]:  # two arrays fit: "c" evicts "b", then "b" evicts "a"
+        assert cache.get_or_parse("latency_log", sha, lambda sha=sha: parse(sha)) is arrays[sha]
+    assert parses == ["a", "b", "c", "b"] and len(cache) == 2 and cache.bytes == 16_000
+    big = np.zeros(5000)  # larger than the whole budget: returned, not kept, nothing evicted
+    assert cache.get_or_parse("latency_log", "big", lambda: big) is big
+    assert len(cache) == 2 and cache.bytes == 16_000
+
+
+def test_footprint_counts_what_a_parsed_value_holds_and_survives_deep_nesting() -> None:
+    import numpy as np
+
+    from runnotary.registry.evidence_cache import footprint
+    from runnotary.registry.recompute import PerQueryTable
+
+    short = PerQueryTable("t", {"q": ["q1"] * 10})
+    long = PerQueryTable("t", {"q": ["q1"] * 10_000})
+    assert footprint(long) - footprint(short) >= 9_990 * sys.getsizeof("q1")  # strings counted, not only the lists
+    assert footprint({"a": np.zeros(100)}) > 800
+    deep: object = 0
+    for _ in range(5000):  # a hostile JSON nesting deeper than the interpreter's recursion limit
+        deep = [deep]
+    assert footprint(deep) > 0
