@@ -100,6 +100,7 @@ def build_handlers(settings: Settings, metrics: ServiceMetrics | None = None) ->
         policy=gate_policy(settings),
         stale_after=timedelta(seconds=settings.stale_after_seconds),
         mlflow_ui_url=settings.mlflow_ui_url,
+        look_threads=settings.workers,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,10 +29,10 @@ from runnotary.contract import (
 from runnotary.errors import redact
 from runnotary.registry import (
     Registration, Registry, RegistryError, TrackingUnavailable, arm_from, awaiting_candidates, candidates_for,
-    find_baseline, key_runs, newest_baseline,
+    find_baseline, key_runs, key_runs_of, newest_baseline,
 )
 
-__all__ = ["Outgoing", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
+__all__ = ["Outgoing", "Handled", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 
 AB_RESULT_PATH = "runnotary/ab_result.json"
 GATE_STATUS_PATH = "runnotary/gate_status.json"
@@ -52,6 +54,16 @@ class Outgoing:
     @classmethod
     def of(cls, topic: str, key: str, event: CloudEvent[Any]) -> Outgoing:
         return cls(topic, key, encode(event), kafka_headers(event))
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What handling one input gives: the events decided now, and the step that follows once they are
+    acknowledged (``then``, e.g. a look after a registration's mark; ``None`` when there is none). The
+    input is committed only after the last step's events."""
+
+    outgoing: list[Outgoing]
+    then: Callable[[], list[Outgoing]] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,9 @@ class Handlers:
     policy: GatePolicy = DEFAULT_POLICY
     stale_after: timedelta = STALE_AFTER
     mlflow_ui_url: str | None = None  # links the bundle page's run ids to the MLflow UI
+    look_threads: int = 4  # a candidate's first look for its baseline runs beside its registration, on these
+    _looks: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _looks_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- outgoing events (the steps every input and command ends with) -------------------------
 
@@ -104,11 +119,21 @@ class Handlers:
 
     # -- runs.created ---------------------------------------------------------------------
 
-    def run_created(self, event: CloudEvent[RunCreated]) -> list[Outgoing]:
-        return self.register_run(event)[1]
+    def run_created(self, event: CloudEvent[RunCreated]) -> Handled:
+        """Register and pair the event's run: the events decided by its mark, then the look after it."""
+        _, out, after = self._register(event)
+        return Handled(out, after)
 
     def register_run(self, event: CloudEvent[RunCreated]) -> tuple[Registration, list[Outgoing]]:
-        """Register the event's run and pair it; the registration and the events to publish.
+        """Register the event's run and pair it, the look after the mark included: the registration and
+        every event to publish."""
+        registration, out, after = self._register(event)
+        return registration, out + (after() if after is not None else [])
+
+    def _register(self, event: CloudEvent[RunCreated]
+                  ) -> tuple[Registration, list[Outgoing], Callable[[], list[Outgoing]] | None]:
+        """Register the event's run: the registration, the events decided by its mark, and the look that
+        must follow the mark.
 
         The registration's phases, in order: ``prepare`` (the run created, its evidence uploading, not
         yet marked), the pairing a new candidate can record with its mark (its lookups and statistics run
@@ -116,9 +141,10 @@ class Handlers:
         then the looks that must follow the mark. Each side writes before it looks, whatever the key,
         partition or instance the two events came with (``registry.pairing``):
 
-        - a new candidate looks for its baseline before its mark, so a found pairing (baseline run,
-          gate status) reaches MLflow in the mark's request; when it found none it looks once more
-          after the mark, which sees any baseline marked meanwhile;
+        - a new candidate looks for its baseline before its mark (the look starts with the registration and
+          runs beside its staging), so a found pairing (baseline run, gate status) reaches MLflow in the
+          mark's request; when it found none it looks once more after the mark, which sees any baseline
+          marked meanwhile;
         - a baseline is marked, then pairs every candidate of its key still waiting for it;
         - a redelivered run is paired again after the fact (a recorded pairing wins).
 
@@ -128,7 +154,13 @@ class Handlers:
         baseline pairs, after its mark, every candidate arm paired with a run of its own arm.
         """
         candidate = event.data.role == "candidate"
-        prepared = self.registry.prepare(event.data, event.id)
+        ahead = self._look_ahead(event.data) if candidate else None
+        try:
+            prepared = self.registry.prepare(event.data, event.id)
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+            raise
         out: list[Outgoing] = []
         paired = False
         compared: tuple[Arm, Arm] | None = None
@@ -136,7 +168,7 @@ class Handlers:
             registration = prepared
         elif candidate:
             try:
-                out, tags, compared = self._pair_before_mark(prepared.registration, event)
+                out, tags, compared = self._pair_before_mark(prepared.registration, event, ahead)
             except TrackingUnavailable:
                 self.registry.abandon(prepared)
                 raise  # the event is retried: nothing to keep
@@ -157,17 +189,37 @@ class Handlers:
                  again=registration.already_registered)
         out = self.alerts(registration.alerts, event) + out
         if candidate and not paired:
-            out += self.pair_candidate(registration, event)
-        elif candidate and compared is not None and self._arms_grew(registration, *compared):
-            out += self.pair(registration, compared[1].head, event)
-        elif not candidate:
-            arms: dict[str, list[str]] = {}  # candidate_id -> its runs to pair: one comparison per arm
-            for run_id, candidate_id in candidates_for(self.registry, registration):
-                arms.setdefault(candidate_id, []).append(run_id)
-            for run_ids in arms.values():
-                runs = [self.registry.load(run_id) for run_id in run_ids]
-                out += self.pair(runs[0], registration, event, also=runs[1:])
-        return registration, out
+            return registration, out, lambda: self.pair_candidate(registration, event)
+        if candidate and compared is not None:
+            cand_arm, base_arm = compared
+            return registration, out, lambda: (self.pair(registration, base_arm.head, event)
+                                               if self._arms_grew(registration, cand_arm, base_arm) else [])
+        if not candidate:
+            return registration, out, lambda: self._pair_waiting(registration, event)
+        return registration, out, None
+
+    def _pair_waiting(self, baseline: Registration, cause: CloudEvent[Any]) -> list[Outgoing]:
+        """Pair, after a baseline's mark, every candidate arm still waiting for it or paired with its arm."""
+        arms: dict[str, list[str]] = {}  # candidate_id -> its runs to pair: one comparison per arm
+        for run_id, candidate_id in candidates_for(self.registry, baseline):
+            arms.setdefault(candidate_id, []).append(run_id)
+        out: list[Outgoing] = []
+        for run_ids in arms.values():
+            runs = [self.registry.load(run_id) for run_id in run_ids]
+            out += self.pair(runs[0], baseline, cause, also=runs[1:])
+        return out
+
+    def _look_ahead(self, event: RunCreated) -> Future[list[tuple[str, dict[str, str]]]] | None:
+        """A new candidate's look at its pairing key, started beside its registration (a run it names
+        gives its experiment only once read: that look waits for ``prepare``)."""
+        if event.run_id is not None:
+            return None
+        experiment_id = self.registry.experiment_id(event.experiment)
+        with self._looks_lock:
+            if self._looks is None:
+                self._looks = ThreadPoolExecutor(self.look_threads, thread_name_prefix="runnotary-look")
+            looks = self._looks
+        return looks.submit(key_runs_of, self.registry, event, experiment_id)
 
     def _arms_grew(self, candidate: Registration, cand_arm: Arm, base_arm: Arm) -> bool:
         """Whether either arm has a registered run the comparison of ``cand_arm`` and ``base_arm`` did not use."""
@@ -183,14 +235,19 @@ class Handlers:
             return self._awaiting(candidate, cause)
         return self.pair(candidate, self.registry.load(baseline_id), cause)
 
-    def _pair_before_mark(self, candidate: Registration, cause: CloudEvent[Any]
+    def _pair_before_mark(self, candidate: Registration, cause: CloudEvent[Any],
+                          ahead: Future[list[tuple[str, dict[str, str]]]] | None = None,
                           ) -> tuple[list[Outgoing], dict[str, str], tuple[Arm, Arm] | None]:
         """Pair a candidate whose run is not marked registered yet: the events, the tags that record the
         pairing, and the arms compared.
 
         No baseline yet: nothing (the look after the mark decides, and says it waits). A new candidate has no
-        recorded pairing, so its baseline is the newest of its key: one lookup of the key gives it and both arms."""
-        runs = key_runs(self.registry, candidate)
+        recorded pairing, so its baseline is the newest of its key: one lookup of the key (``ahead``, when it
+        was started beside the registration) gives it and both arms."""
+        if ahead is not None and candidate.experiment_id == self.registry.experiment_id(candidate.event.experiment):
+            runs = ahead.result()
+        else:
+            runs = key_runs(self.registry, candidate)
         baseline_id = newest_baseline(runs)
         if baseline_id is None:
             return [], {}, None

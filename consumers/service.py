@@ -8,7 +8,8 @@ replay neither doubles runs nor hides a result.
 
 What a message becomes:
 
-- effects durable, every caused event acknowledged -> done;
+- effects durable, every caused event acknowledged -> done (a handling in steps, such as a
+  registration's look after its mark, publishes each step's events before the next step runs);
 - over the input size limit, undecodable, invalid, or refused by a handler for good -> a
   dead-letter record (size-guarded, redacted) acknowledged -> done;
 - MLflow not answering -> retried, the loop pausing the partitions meanwhile, as soon as
@@ -32,7 +33,7 @@ import structlog
 from runnotary.consumers.commands import Commands
 from runnotary.consumers.deadletter import DeadLetterPolicy
 from runnotary.consumers.errors import DeliveryFailed
-from runnotary.consumers.handlers import Handlers, Outgoing
+from runnotary.consumers.handlers import Handled, Handlers, Outgoing
 from runnotary.consumers.loop import Abandoned, ConsumeLoop, LoopConsumer, Message, TrackingSignal
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.settings import Settings
@@ -71,7 +72,7 @@ class Service:
     probe: Callable[[], bool] | None = None
     probe_interval: float = 1.0
     _topics: dict[str, str] = field(default_factory=dict, init=False)
-    _dispatch: dict[str, Callable[[Message], list[Outgoing]]] = field(default_factory=dict, init=False)
+    _dispatch: dict[str, Callable[[Message], Handled | list[Outgoing]]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._topics = {self.settings.topic(name): name for name in INPUT_TOPICS}
@@ -100,21 +101,34 @@ class Service:
             log.info("service_stopped")
 
     def process(self, message: Message, stop: threading.Event) -> None:
-        """Make one message's effects durable; raise ``Abandoned`` if ``stop`` is set while MLflow is down."""
+        """Make one message's effects durable; raise ``Abandoned`` if ``stop`` is set while MLflow is down.
+
+        The events a step decides are published before the step that follows it runs (``Handled.then``,
+        e.g. a look after a registration's mark), so a gate status is not held back by that look."""
         topic = self._topics.get(message.topic() or "", "")
         started = time.monotonic()
-        outgoing, outcome = self._handle(topic, message, stop)
-        self.publish(outgoing)
+        handled, outcome = self._handle(topic, message, stop, lambda: self._dispatched(topic, message))
+        self.publish(handled.outgoing)
+        if handled.then is not None:
+            then = handled.then
+            handled, outcome = self._handle(topic, message, stop, lambda: Handled(then()))
+            self.publish(handled.outgoing)
         self.metrics.observe_event(topic, outcome, time.monotonic() - started)
 
-    def _handle(self, topic: str, message: Message, stop: threading.Event) -> tuple[list[Outgoing], str]:
+    def _dispatched(self, topic: str, message: Message) -> Handled:
+        if topic not in self._dispatch:
+            raise InvalidEvent(f"no handler for topic {message.topic()!r}")
+        result = self._dispatch[topic](message)
+        return result if isinstance(result, Handled) else Handled(list(result))
+
+    def _handle(self, topic: str, message: Message, stop: threading.Event,
+                step: Callable[[], Handled]) -> tuple[Handled, str]:
+        """Run one step of a message's handling until it succeeds, is refused (a dead letter) or ``stop`` is set."""
         delay = self.retry_backoff[0]
         tp = (message.topic() or "", message.partition() or 0)
         while True:
             try:
-                if topic not in self._dispatch:
-                    raise InvalidEvent(f"no handler for topic {message.topic()!r}")
-                outgoing = self._dispatch[topic](message)
+                handled = step()
             except TrackingUnavailable as exc:
                 self.tracking.down()
                 self.metrics.tracking_down.inc()
@@ -128,7 +142,7 @@ class Service:
                 raise
             except REFUSALS as exc:  # the input is refused, for a documented reason: set aside with it
                 self.tracking.clear(tp)
-                return [self._deadletter(topic, message, exc)], "deadlettered"
+                return Handled([self._deadletter(topic, message, exc)]), "deadlettered"
             except Exception as exc:  # a bug or an outage nobody classified: keep the message and hold its partition
                 error_type = type(exc).__name__
                 self.tracking.fault(tp, error_type)
@@ -141,7 +155,7 @@ class Service:
                 continue
             self.tracking.up()
             self.tracking.clear(tp)
-            return outgoing, "processed"
+            return handled, "processed"
 
     def _wait_for_tracking(self, stop: threading.Event, delay: float) -> bool:
         """Wait up to ``delay`` before the next attempt, probing MLflow about once a second: back as soon

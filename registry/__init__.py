@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from runnotary.registry.errors import ArtifactError, RegistryError, TrackingUnavailable
     from runnotary.registry.hygiene import HygieneSettings
     from runnotary.registry.pairing import (
-        arm_from, awaiting_candidates, candidates_for, find_baseline, key_runs, newest_baseline,
+        arm_from, awaiting_candidates, candidates_for, find_baseline, key_runs, key_runs_of, newest_baseline,
     )
     from runnotary.registry.recompute import PerQueryTable
     from runnotary.registry.records import MetricRecord, Prepared, Registration
@@ -26,7 +26,8 @@ __all__, __getattr__, __dir__ = lazy_exports(globals(), {
     "catalog": ("UnknownMetric", "spec_for"),
     "errors": ("ArtifactError", "RegistryError", "TrackingUnavailable"),
     "hygiene": ("HygieneSettings",),
-    "pairing": ("arm_from", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs", "newest_baseline"),
+    "pairing": ("arm_from", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs", "key_runs_of",
+                "newest_baseline"),
     "recompute": ("PerQueryTable",),
     "records": ("MetricRecord", "Prepared", "Registration"),
     "registration": ("Registry",),

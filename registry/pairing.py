@@ -18,15 +18,16 @@ look: each looks at its arm after its mark, and the later look sees both.
 
 from __future__ import annotations
 
+from runnotary.contract import RunCreated
 from runnotary.registry.records import TAG, Registration
 from runnotary.registry.registration import Registry
 
 __all__ = ["arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "find_baseline", "key_runs",
-           "newest_baseline"]
+           "key_runs_of", "newest_baseline"]
 
 
-def _key(registration: Registration) -> dict[str, str]:
-    event = registration.event
+def _key(registration: Registration | RunCreated) -> dict[str, str]:
+    event = registration.event if isinstance(registration, Registration) else registration
     return {"dataset_sha256": event.dataset.sha256, "seed_family": event.seeds.family}
 
 
@@ -53,6 +54,11 @@ def key_runs(registry: Registry, member: Registration) -> list[tuple[str, dict[s
     """``(run_id, tags)`` of every registered run of ``member``'s pairing key in its experiment, newest
     first: one lookup from which both arms of a comparison are read (``arm_from``)."""
     return registry.search(_key(member), [member.experiment_id])
+
+
+def key_runs_of(registry: Registry, event: RunCreated, experiment_id: str) -> list[tuple[str, dict[str, str]]]:
+    """``key_runs`` for an event not registered yet, in ``experiment_id``: a look that needs no run of its own."""
+    return registry.search(_key(event), [experiment_id])
 
 
 def arm_from(runs: list[tuple[str, dict[str, str]]], candidate_id: str, role: str) -> list[str]:

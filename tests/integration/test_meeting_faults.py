@@ -104,7 +104,7 @@ def test_a_candidate_whose_evidence_is_gone_is_a_row_with_its_reason_and_the_oth
     baseline, cand_a, cand_b = generate(tmp_path / "artifacts", experiment=experiment, n_queries=200, n_requests=2000, seed=5)
     pairing = _handlers(mlflow_server, tmp_path, "cache-pairing")
     for run in (baseline, cand_a, cand_b):
-        pairing.run_created(run_created_event(run))
+        pairing.register_run(run_created_event(run))
     client = MlflowClient(mlflow_server)
     [(gone, _)] = pairing.registry.search({"candidate_id": cand_b.candidate_id, "role": "candidate"},
                                           pairing.registry.experiment_ids(), max_results=1)

@@ -137,3 +137,42 @@ def test_sequential_registrations_in_either_order_pair_exactly_once(
     outs = [register(handlers, r)[1] for r in runs]
     statuses = [s for out in outs for s in _gate_statuses(out)]
     assert len(statuses) == 1
+
+
+class LookWatched(Registry):
+    """Records the looks at a pairing key, and holds a candidate's ``prepare`` until its look has started."""
+
+    key_looks: list[str]
+    looked: threading.Event
+    looked_during_prepare: list[bool]
+
+    def search(self, filters: dict[str, str], experiment_ids: list[str] | None = None,
+               max_results: int = 1000) -> list[tuple[str, dict[str, str]]]:
+        if set(filters) == {"dataset_sha256", "seed_family"}:
+            self.key_looks.append(threading.current_thread().name)
+            self.looked.set()
+        return super().search(filters, experiment_ids, max_results)
+
+    def prepare(self, event: RunCreated, event_id: str) -> Prepared | Registration:
+        if event.role == "candidate":
+            self.looked_during_prepare.append(self.looked.wait(30))
+        return super().prepare(event, event_id)
+
+
+def test_a_candidates_look_for_its_baseline_runs_beside_its_registration(
+    tmp_path: Path, local_registry: Callable[..., Registry], local_handlers: Callable[[Registry], Handlers],
+) -> None:
+    """The look before the mark starts with the registration (not after its staging, run and uploads) and
+    is the one the pairing uses: the candidate looks at its key twice in all, before and after its mark."""
+    registry = local_registry(LookWatched)
+    assert isinstance(registry, LookWatched)
+    registry.key_looks, registry.looked, registry.looked_during_prepare = [], threading.Event(), []
+    handlers = local_handlers(registry)
+    baseline, candidate = _events(tmp_path / "jobs")
+    base, _ = register(handlers, baseline)
+    registry.key_looks.clear()
+    registry.looked.clear()
+    cand, out = register(handlers, candidate)
+    assert registry.looked_during_prepare == [True], "the candidate's look waited for its registration"
+    assert [(s.candidate_run, s.baseline_run) for s in _gate_statuses(out)] == [(cand.run_id, base.run_id)]
+    assert len(registry.key_looks) == 2 and registry.key_looks[0].startswith("runnotary-look"), registry.key_looks

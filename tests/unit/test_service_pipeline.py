@@ -12,7 +12,7 @@ import pytest
 from tests.support import poll_until
 from tests.unit.fakes import FakeConsumer, FakeMessage, FakeProducer
 from runnotary.consumers.errors import DeliveryFailed
-from runnotary.consumers.handlers import Outgoing
+from runnotary.consumers.handlers import Handled, Outgoing
 from runnotary.consumers.loop import Abandoned
 from runnotary.consumers.metrics import ServiceMetrics
 from runnotary.consumers.service import Service
@@ -121,6 +121,27 @@ def test_an_mlflow_outage_is_retried_with_the_partition_signal_down_then_up() ->
     assert [t for t, _, _ in producer.produced] == ["runnotary.gates.status"]
     assert len(downs) == 2 and not service.tracking.is_down
     assert service.metrics.tracking_down._value.get() == 2
+
+
+def test_a_step_after_the_first_runs_once_its_events_are_acknowledged_and_is_retried_alone() -> None:
+    """A registration's gate status goes out before the look after its mark; an outage in that look
+    retries the look only, and its events follow."""
+    producer = FakeProducer()
+    decided = [Outgoing("gates.status", "c", b"{}")]
+    looks: list[list[str]] = []
+
+    def look() -> list[Outgoing]:
+        looks.append([topic for topic, _, _ in producer.produced])  # what was published (and acknowledged) by then
+        if len(looks) < 3:
+            raise TrackingUnavailable("down")
+        return [Outgoing("alerts", "c", b"{}")]
+
+    service = _service(ScriptedHandlers(Handled(decided, look)), producer)
+    service._decode = lambda topic, message: None  # type: ignore[method-assign]
+    service.process(FakeMessage(b"x"), threading.Event())
+    assert looks == [["runnotary.gates.status"]] * 3  # the first step ran once; its event was out before each look
+    assert [t for t, _, _ in producer.produced] == ["runnotary.gates.status", "runnotary.alerts"]
+    assert producer._pending == [] and not service.tracking.is_down
 
 
 def test_stop_during_an_outage_abandons_the_message_without_publishing() -> None:
