@@ -177,8 +177,8 @@ class Handlers:
                 raise
             paired = bool(tags)
             registration = self.registry.finish(prepared, tags)
-            if registration.already_registered:  # another racer registered this event first: its pairing counts
-                out, paired = [], False
+            if registration.already_registered or registration.run_id != prepared.run_id:
+                out, paired = [], False  # another racer's run is the event's: it is paired after the mark
         else:
             registration = self.registry.finish(prepared)
         if not registration.already_registered:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import requests
 from mlflow.entities import Metric, Param, RunTag
@@ -24,6 +25,8 @@ from mlflow.tracking import MlflowClient
 
 from runnotary.errors import redact
 from runnotary.registry.errors import RegistryError, TrackingUnavailable
+
+T = TypeVar("T")
 
 __all__ = [
     "EXPERIMENT_TAGS", "InFlight", "MLFLOW_ERRORS", "MlflowAccess", "Observer", "classify", "configure_mlflow_http",
@@ -183,7 +186,7 @@ class MlflowAccess:
     Every call runs inside ``operation``: its failure classified (``tracking_error``), its text
     redacted, its name, duration and outcome told to ``observer`` (which must not raise).
     ``together`` runs independent calls on at most ``io_threads`` threads, shared by every caller, and waits
-    for them; ``start`` returns them in flight.
+    for them; ``start`` returns them in flight; ``look`` starts a read on as many threads of their own.
     Experiments are created under ``artifact_location`` (one folder per experiment) when it is set.
     """
 
@@ -194,6 +197,7 @@ class MlflowAccess:
     _experiments: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _io: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _looks: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     @contextmanager
     def operation(self, name: str) -> Iterator[None]:
@@ -223,6 +227,14 @@ class MlflowAccess:
                 self._io = ThreadPoolExecutor(self.io_threads, thread_name_prefix="runnotary-mlflow")
             pool = self._io
         return InFlight(tuple(pool.submit(call) for call in calls))
+
+    def look(self, call: Callable[[], T]) -> Future[T]:
+        """Start a read (a lookup) on threads of its own, so it never waits behind the uploads in flight."""
+        with self._lock:
+            if self._looks is None:
+                self._looks = ThreadPoolExecutor(self.io_threads, thread_name_prefix="runnotary-look")
+            looks = self._looks
+        return looks.submit(call)
 
     def log_batch(
         self, run_id: str, *, params: dict[str, str] | None = None, metrics: dict[str, float] | None = None,

@@ -6,13 +6,17 @@ evidence under ``evidence/``, and the full record as ``runnotary/provenance.json
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runnotary.contract import Alert, RunCreated
 from runnotary.registry.artifacts import ArtifactRecord
 from runnotary.registry.mlflow_access import InFlight
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 __all__ = ["EVIDENCE_DIR", "MetricRecord", "PROVENANCE_PATH", "Prepared", "Registration", "Staged", "TAG"]
 
@@ -108,13 +112,16 @@ class Staged:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A registration kept on its run, its evidence still being written (``uploads``), not yet marked
-    registered (``Registry.finish`` waits for the uploads, then marks)."""
+    """A registration on its run, its evidence still being written (``uploads``) and the look at the
+    event's runs that tells which run every racer keeps still going (``kept``: the winner, ``None`` when the
+    event has no run yet; absent when already known); not yet marked registered (``Registry.finish`` waits
+    for both, then marks the run when it is the one kept)."""
 
     registration: Registration
     resumed_tags: dict[str, Any]
     staged: Staged
     uploads: InFlight
+    kept: Future[Run | None] | None = None
 
     @property
     def run_id(self) -> str:

@@ -1,9 +1,9 @@
 """Registration: a run-created event becomes exactly one registered MLflow run, in phases the caller runs.
 
-``prepare`` stages the evidence (``staging``), creates the run, starts its uploads (``writer``) and, while
-they are in flight, converges with any concurrent registration of the same event; the caller may then look
-at other runs and compare (to pair) while the uploads go on, and calls ``finish`` (which waits for them,
-then the ``registered`` mark, with its own tags, in one request) or ``abandon``.
+``prepare`` stages the evidence (``staging``), creates the run, and starts its uploads (``writer``) and the
+look that converges with any concurrent registration of the same event; the caller may then look at other
+runs and compare (to pair) while they go on, and calls ``finish`` (which waits for them, then marks the
+kept run ``registered``, with the caller's tags when it is the prepared one, in one request) or ``abandon``.
 ``Registry`` is the registry's one object: the phases, and the parts they are built from (``mlflow``,
 ``store``, ``evidence``, ``staging``, ``writer``), whose reads and writes it passes on for its callers.
 
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from concurrent.futures import wait
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,18 +101,18 @@ class Registry:
         return prepared if isinstance(prepared, Registration) else self.finish(prepared)
 
     def prepare(self, event: RunCreated, event_id: str) -> Prepared | Registration:
-        """Phase one of a registration: the event's run created and kept, its evidence uploading, not yet
-        marked registered.
+        """Phase one of a registration: the event's run created, its evidence uploading, not yet marked
+        registered.
 
-        A new event's run is created at once, with every tag, and the uploads of its evidence started; then,
-        while they are in flight, the event's runs are looked up, and every racer keeps the same one
-        (``_converge``). The uploads go on after ``prepare`` returns (``Prepared.uploads``): the caller's
-        pairing reads the staged copies meanwhile, and ``finish`` waits for them before the mark. So a first
-        delivery costs no lookup before the run exists; a redelivery of a registered event makes a
-        run that the lookup deletes again and gets the first registration back (a ``Registration``
-        with ``already_registered``, nothing left to finish); a run left half-registered by a crash is
-        resumed or replaced. The caller may then look at other runs (to pair) and calls ``finish``
-        with the tags to record beside the ``registered`` mark, or ``abandon`` to drop the staged files.
+        A new event's run is created at once, with every tag, and the uploads of its evidence started, with the
+        look at the event's runs that makes every racer keep the same one (``_converge``). Both go on after
+        ``prepare`` returns (``Prepared.uploads``, ``Prepared.kept``): the caller's pairing reads the staged
+        copies meanwhile, and ``finish`` waits for both before the mark. So a first delivery costs no lookup
+        before the run exists nor before its pairing; a redelivery of a registered event makes a run that the
+        look deletes again, and ``finish`` gives the first registration back (``already_registered``); a run
+        left half-registered by a crash is resumed or replaced. The caller may look at other runs (to pair) and
+        calls ``finish`` with the tags to record beside the ``registered`` mark, or ``abandon`` to drop the
+        staged files.
 
         An event MLflow refuses for good leaves its run FAILED with the reason in
         ``runnotary.failure_reason`` and raises ``RegistryError``; an outage raises
@@ -140,28 +142,34 @@ class Registry:
         return kept
 
     def finish(self, prepared: Prepared, tags: dict[str, str] | None = None) -> Registration:
-        """Phase two: wait for the prepared run's uploads, then mark it registered, with ``tags``
-        (``runnotary.*`` without the prefix) in the same request, and end it FINISHED. If MLflow refuses
-        an upload or the mark, the run another racer kept is returned when there is one; otherwise the run
-        is marked FAILED and the refusal raised. An outage raises ``TrackingUnavailable``, the run unmarked."""
+        """Phase two: wait for the look at the event's runs and for the uploads; then, when the prepared run
+        is the one every racer keeps, mark it registered, with ``tags`` (``runnotary.*`` without the prefix)
+        in the same request, and end it FINISHED.
+
+        When another racer's run is kept, that run is returned (registered by this call when it was not yet,
+        without ``tags``: they were derived for the prepared run; a caller compares the run ids). If MLflow
+        refuses an upload or the mark, the run another racer kept is returned when there is one; otherwise the
+        run is marked FAILED and the refusal raised. An outage raises ``TrackingUnavailable``, the run unmarked."""
         registration = prepared.registration
+        results = tags or {}
         try:
             for _ in range(4):
                 try:
+                    winner = _other_kept(prepared)
                     prepared.uploads.wait()  # a run is never marked registered before its evidence is stored
+                    if winner is None:
+                        try:
+                            self.writer.finish(registration, prepared.resumed_tags, results)
+                            return registration
+                        except RegistryError as exc:
+                            if not _WRITE_RACE.search(str(exc)):
+                                raise
+                            # another racer wrote the same row of this run first: look again
+                            winner = self._converge(registration.experiment_id, registration.event_id, registration.run_id)
+                            if winner is None or not _registered(winner):
+                                continue
                 except RegistryError as exc:
                     winner = self._refused(registration.experiment_id, registration.event_id, registration.run_id, exc)
-                else:
-                    try:
-                        self.writer.finish(registration, prepared.resumed_tags, tags or {})
-                        return registration
-                    except RegistryError as exc:
-                        if _WRITE_RACE.search(str(exc)):  # another racer wrote the same row of this run first: look again
-                            raced = self._converge(registration.experiment_id, registration.event_id, registration.run_id)
-                            if raced is not None and _registered(raced):
-                                return self._registered_again(raced)
-                            continue
-                        winner = self._refused(registration.experiment_id, registration.event_id, registration.run_id, exc)
                 if _registered(winner):
                     return self._registered_again(winner)
                 kept = self._write_kept(registration.event, registration.event_id, registration.experiment_id,
@@ -169,16 +177,18 @@ class Registry:
                                         dict(winner.data.tags))
                 if isinstance(kept, Registration):
                     return kept
-                prepared, registration = kept, kept.registration
+                prepared, registration, results = kept, kept.registration, {}  # the caller's tags were of another run
             raise RegistryError(f"event {registration.event_id}: concurrent registrations did not converge on one run")
         finally:
             self.abandon(prepared)
 
     @staticmethod
     def abandon(prepared: Prepared) -> None:
-        """Drop a prepared registration's uploads not started yet, wait for the others, and remove its staged
-        files (its run stays unregistered, for a redelivery)."""
+        """Drop a prepared registration's uploads not started yet, wait for the others and for its look, and
+        remove its staged files (its run stays unregistered, for a redelivery)."""
         prepared.uploads.cancel()
+        if prepared.kept is not None:
+            wait([prepared.kept])
         shutil.rmtree(prepared.staged.folder, ignore_errors=True)
 
     # -- converging on one run per event ------------------------------------------------
@@ -210,21 +220,19 @@ class Registry:
         self, event: RunCreated, event_id: str, experiment_id: str, run_id: str, artifact_uri: str,
         staged: Staged, resumed_tags: dict[str, Any],
     ) -> Prepared | Registration:
-        """Write the staged registration to its run, converging with any concurrent registration.
+        """Start writing the staged registration to its run, and the look that converges with any
+        concurrent registration of the event.
 
         Exactly one run per event: once the (idempotent) uploads are started, the runs tagged with the
         event id (from their creation) are listed; every racer keeps the same one (``_winner``: a registered
-        run, else the earliest start, else the smallest run id) and deletes the others. Only the kept run
-        is ever marked registered (``finish``, after its uploads), so a run once registered stays the winner.
-        The kept run's uploads are returned in flight; those to a run given up are waited for here.
+        run, else the earliest start, else the smallest run id) and deletes the others. The look runs while
+        the caller pairs; ``finish`` waits for it and marks only the kept run registered (after its uploads),
+        so a run once registered stays the winner. A run refused at once is resolved here, as ``finish`` does.
         """
         for _ in range(4):
             uploads = InFlight()
             try:
                 registration, uploads = self.writer.write(event, event_id, experiment_id, run_id, artifact_uri, staged)
-                winner = self._converge(experiment_id, event_id, run_id)
-                if winner is not None and winner.info.run_id != run_id:
-                    uploads.wait()  # a refusal still means what it did before the look
             except RegistryError as exc:
                 uploads.cancel()
                 winner = self._refused(experiment_id, event_id, run_id, exc)
@@ -232,10 +240,9 @@ class Registry:
                 uploads.cancel()  # the staged files are removed once prepare raises
                 raise
             else:
-                if winner is None or winner.info.run_id == run_id:
-                    self.evidence.keep(registration, staged)  # the verified copies, for pairing and later reads
-                    return Prepared(registration, resumed_tags, staged, uploads)
-            assert winner is not None  # _refused raises when the run is the event's own
+                self.evidence.keep(registration, staged)  # the verified copies, for pairing and later reads
+                kept = self.mlflow.look(partial(self._converge, experiment_id, event_id, run_id))
+                return Prepared(registration, resumed_tags, staged, uploads, kept)
             if _registered(winner):
                 return self._registered_again(winner)
             run_id, artifact_uri, resumed_tags = winner.info.run_id, winner.info.artifact_uri, dict(winner.data.tags)
@@ -332,6 +339,12 @@ class Registry:
     def ranked(self, registration: Registration, record: MetricRecord) -> PerQuery:
         """The per-query values of a metric reproduced from a run and qrels (``EvidenceCache.ranked``)."""
         return self.evidence.ranked(registration, record)
+
+
+def _other_kept(prepared: Prepared) -> Run | None:
+    """The run kept for the prepared registration's event when it is not the prepared one (``Prepared.kept``)."""
+    winner = prepared.kept.result() if prepared.kept is not None else None
+    return winner if winner is not None and winner.info.run_id != prepared.run_id else None
 
 
 def _registered(run: Run) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import decoded, events_of, register
+from tests.support import decoded, events_of, register, run_created_event
 from runnotary.consumers.handlers import Handlers, Outgoing
 from runnotary.contract import RunCreated
 from runnotary.registry import Prepared, Registration, Registry
@@ -176,3 +176,33 @@ def test_a_candidates_look_for_its_baseline_runs_beside_its_registration(
     assert registry.looked_during_prepare == [True], "the candidate's look waited for its registration"
     assert [(s.candidate_run, s.baseline_run) for s in _gate_statuses(out)] == [(cand.run_id, base.run_id)]
     assert len(registry.key_looks) == 2 and registry.key_looks[0].startswith("runnotary-look"), registry.key_looks
+
+
+def test_a_candidate_whose_event_already_has_an_older_run_is_paired_on_that_run(
+    local: tuple[Registry, Handlers, RunCreated, RunCreated],
+) -> None:
+    """The look that converges on one run per event runs while the candidate is paired. When it keeps an
+    older run of the event (left by a crashed delivery), the pairing made on the new run is dropped, and the
+    kept run is marked, paired and published instead: the gate status names the run that stays."""
+    registry, handlers, baseline, candidate = local
+    base, _ = register(handlers, baseline)
+    cloud = run_created_event(candidate)
+    experiment_id = registry.experiment_id(candidate.experiment)
+    started = int(candidate.created_at.timestamp() * 1000) - 60_000  # earlier: every racer keeps it
+    older = registry.client.create_run(experiment_id, start_time=started, tags={f"{TAG}event_id": cloud.id}).info.run_id
+    created: list[str] = []
+    original = registry.writer.create
+
+    def create(event: RunCreated, event_id: str, experiment: str) -> tuple[str, str]:
+        created.append(original(event, event_id, experiment)[0])
+        return created[-1], registry.client.get_run(created[-1]).info.artifact_uri
+
+    registry.writer.create = create  # type: ignore[method-assign]
+    cand, out = handlers.register_run(cloud)
+    assert cand.run_id == older and created and created[0] != older
+    assert [(s.candidate_run, s.baseline_run) for s in _gate_statuses(out)] == [(older, base.run_id)]
+    tags = registry.run_tags(older) or {}
+    assert tags[f"{TAG}registered"] == "true" and tags[f"{TAG}baseline_run"] == base.run_id
+    assert registry.run_tags(created[0]) is None, "the new run of the event was not deleted"
+    stored = {a.path for a in registry.client.list_artifacts(older, "runnotary")}
+    assert {"runnotary/ab_result.json", "runnotary/gate_status.json", "runnotary/provenance.json"} <= stored
