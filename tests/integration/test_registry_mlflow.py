@@ -278,7 +278,7 @@ def test_read_json_is_none_only_for_a_missing_document(make_registry: Callable[.
     assert registry.read_json(registration.run_id, "runnotary/ab_result.json") == {"x": 1}
     assert registry.read_json(registration.run_id, "runnotary/absent.json") is None
     down = make_registry(client=MlflowClient("http://127.0.0.1:9"))
-    down.store.remember_uri(registration.run_id, f"http://127.0.0.1:9/api/2.0/mlflow-artifacts/artifacts/x")
+    down.store.remember_uri(registration.run_id, "http://127.0.0.1:9/api/2.0/mlflow-artifacts/artifacts/x")
     with pytest.raises(TrackingUnavailable):
         down.read_json(registration.run_id, "runnotary/ab_result.json")
 
