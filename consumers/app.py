@@ -68,6 +68,7 @@ def make_registry(settings: Settings, metrics: ServiceMetrics | None = None) -> 
         max_artifact_bytes=settings.max_artifact_bytes,
         max_parse_bytes=settings.max_parse_bytes,
         parsed_cache_bytes=settings.parsed_cache_bytes,
+        look_threads=2 * settings.workers,  # each worker's registration: its convergence and its pairing's look
         observer=metrics.observe_mlflow if metrics is not None else None,
         owner=settings.group_id,
     )
@@ -100,7 +101,6 @@ def build_handlers(settings: Settings, metrics: ServiceMetrics | None = None) ->
         policy=gate_policy(settings),
         stale_after=timedelta(seconds=settings.stale_after_seconds),
         mlflow_ui_url=settings.mlflow_ui_url,
-        look_threads=settings.workers,
     )
 
 

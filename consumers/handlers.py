@@ -6,9 +6,10 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,6 @@ class Handlers:
     policy: GatePolicy = DEFAULT_POLICY
     stale_after: timedelta = STALE_AFTER
     mlflow_ui_url: str | None = None  # links the bundle page's run ids to the MLflow UI
-    look_threads: int = 4  # a candidate's first look for its baseline runs beside its registration, on these
-    _looks: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
-    _looks_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- outgoing events (the steps every input and command ends with) -------------------------
 
@@ -215,11 +213,7 @@ class Handlers:
         if event.run_id is not None:
             return None
         experiment_id = self.registry.experiment_id(event.experiment)
-        with self._looks_lock:
-            if self._looks is None:
-                self._looks = ThreadPoolExecutor(self.look_threads, thread_name_prefix="runnotary-look")
-            looks = self._looks
-        return looks.submit(key_runs_of, self.registry, event, experiment_id)
+        return self.registry.look(partial(key_runs_of, self.registry, event, experiment_id))
 
     def _arms_grew(self, candidate: Registration, cand_arm: Arm, base_arm: Arm) -> bool:
         """Whether either arm has a registered run the comparison of ``cand_arm`` and ``base_arm`` did not use."""

@@ -186,7 +186,7 @@ class MlflowAccess:
     Every call runs inside ``operation``: its failure classified (``tracking_error``), its text
     redacted, its name, duration and outcome told to ``observer`` (which must not raise).
     ``together`` runs independent calls on at most ``io_threads`` threads, shared by every caller, and waits
-    for them; ``start`` returns them in flight; ``look`` starts a read on as many threads of their own.
+    for them; ``start`` returns them in flight; ``look`` starts a read on ``look_threads`` threads of their own.
     Experiments are created under ``artifact_location`` (one folder per experiment) when it is set.
     """
 
@@ -194,6 +194,7 @@ class MlflowAccess:
     artifact_location: str | None = None
     observer: Observer | None = None
     io_threads: int = 4
+    look_threads: int = 8
     _experiments: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _io: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
@@ -232,7 +233,7 @@ class MlflowAccess:
         """Start a read (a lookup) on threads of its own, so it never waits behind the uploads in flight."""
         with self._lock:
             if self._looks is None:
-                self._looks = ThreadPoolExecutor(self.io_threads, thread_name_prefix="runnotary-look")
+                self._looks = ThreadPoolExecutor(self.look_threads, thread_name_prefix="runnotary-look")
             looks = self._looks
         return looks.submit(call)
 

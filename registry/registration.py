@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 import shutil
-from concurrent.futures import wait
+from collections.abc import Callable
+from concurrent.futures import Future, wait
 from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from mlflow.entities import Run
@@ -42,6 +43,8 @@ from runnotary.registry.store import TrackingStore
 
 __all__ = ["Registry"]
 
+T = TypeVar("T")
+
 #: MLflow's answer when two racers of one event write the same param (or tag) row of the kept run at once.
 _WRITE_RACE = re.compile(r"param_pk|tag_pk|duplicate key value|UNIQUE constraint failed|Duplicate entry", re.IGNORECASE)
 
@@ -57,7 +60,8 @@ class Registry:
     dropped first, and fetched again with one GET if asked for). ``observer`` (optional) is called once per
     MLflow operation with the operation's name, its duration in seconds and ``None`` or the error kind; it
     must not raise. ``io_threads`` bounds the uploads of one registration that run at once (shared by every
-    thread). ``owner`` names the deployment that registers (the service's consumer group): recorded on every
+    thread); ``look_threads`` the lookups started in flight (``look``: a registration's convergence, a
+    caller's look for a pairing). ``owner`` names the deployment that registers (the service's consumer group): recorded on every
     run as ``runnotary.group``, it scopes the reconciliation to the runs this deployment registered.
     """
 
@@ -72,6 +76,7 @@ class Registry:
     hygiene: HygieneSettings = DEFAULT_HYGIENE
     observer: Observer | None = None
     io_threads: int = 4
+    look_threads: int = 8
     owner: str | None = None
     mlflow: MlflowAccess = field(init=False, repr=False)
     store: TrackingStore = field(init=False, repr=False)
@@ -83,7 +88,8 @@ class Registry:
         if self.max_artifact_bytes < 1 or self.max_parse_bytes < 1:
             raise ValueError("max_artifact_bytes and max_parse_bytes must be positive")
         parsed = ParsedCache(max_bytes=self.parsed_cache_bytes)
-        self.mlflow = MlflowAccess(self.client, self.artifact_location, self.observer, self.io_threads)
+        self.mlflow = MlflowAccess(self.client, self.artifact_location, self.observer, self.io_threads,
+                                   self.look_threads)
         self.store = TrackingStore(self.mlflow, self.cache_dir)
         self.evidence = EvidenceCache(self.store, self.cache_dir, self.max_parse_bytes, self.max_cache_bytes, parsed)
         self.staging = Staging(self.artifact_root, self.cache_dir, self.max_artifact_bytes, self.max_parse_bytes,
@@ -241,7 +247,7 @@ class Registry:
                 raise
             else:
                 self.evidence.keep(registration, staged)  # the verified copies, for pairing and later reads
-                kept = self.mlflow.look(partial(self._converge, experiment_id, event_id, run_id))
+                kept = self.look(partial(self._converge, experiment_id, event_id, run_id))
                 return Prepared(registration, resumed_tags, staged, uploads, kept)
             if _registered(winner):
                 return self._registered_again(winner)
@@ -269,6 +275,10 @@ class Registry:
         return winner
 
     # -- reads and writes of registered runs (the store's and the evidence cache's) -----
+
+    def look(self, call: Callable[[], T]) -> Future[T]:
+        """Start a lookup in flight, on threads of its own (``MlflowAccess.look``)."""
+        return self.mlflow.look(call)
 
     def experiment_id(self, name: str) -> str:
         """The id of experiment ``name``, created if absent (``MlflowAccess.experiment_id``)."""
