@@ -23,4 +23,4 @@ fi
 trap 'if [ "$own_policy" = yes ]; then rm -f "$policy"; fi' EXIT
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-echo "installed $("$command" --version 2>&1 | head -1)"
+echo "installed $("$command" --version 2>/dev/null | head -1)"
