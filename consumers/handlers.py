@@ -32,6 +32,7 @@ from runnotary.registry import (
     Registration, Registry, RegistryError, TrackingUnavailable, arm_from, awaiting_candidates, candidates_for,
     find_baseline, key_runs, key_runs_of, newest_baseline,
 )
+from runnotary.registry.records import TAG
 
 __all__ = ["Outgoing", "Handled", "Handlers", "Reconciled", "AB_RESULT_PATH", "GATE_STATUS_PATH"]
 
@@ -242,6 +243,8 @@ class Handlers:
             runs = ahead.result()
         else:
             runs = key_runs(self.registry, candidate)
+        if any(tags.get(f"{TAG}event_id") == candidate.event_id for _, tags in runs):
+            return [], {}, None  # a redelivery of a registered event: its recorded pairing counts, after the mark
         baseline_id = newest_baseline(runs)
         if baseline_id is None:
             return [], {}, None

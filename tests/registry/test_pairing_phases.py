@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,23 @@ def test_a_candidate_whose_event_already_has_an_older_run_is_paired_on_that_run(
     assert registry.run_tags(created[0]) is None, "the new run of the event was not deleted"
     stored = {a.path for a in registry.client.list_artifacts(older, "runnotary")}
     assert {"runnotary/ab_result.json", "runnotary/gate_status.json", "runnotary/provenance.json"} <= stored
+
+
+def test_a_redelivered_candidate_keeps_its_recorded_pairing_when_a_newer_baseline_came_since(
+    local: tuple[Registry, Handlers, RunCreated, RunCreated],
+) -> None:
+    """A candidate paired with one baseline, then a newer baseline of another recipe with the same key,
+    then the candidate's event again (a replay after a crash): the replay publishes the recorded pairing
+    and leaves it on the run. Its look before the mark sees the event's registered run and does not pair."""
+    registry, handlers, baseline, candidate = local
+    first, _ = register(handlers, baseline)
+    cloud = run_created_event(candidate)
+    cand, _ = handlers.register_run(cloud)
+    newer = baseline.model_copy(update={"candidate_id": "another-baseline-recipe",
+                                        "created_at": baseline.created_at + timedelta(hours=1)})
+    register(handlers, newer)
+    for _ in range(4):  # the replay's run and the first share seed and start: either may head the arm
+        again, out = handlers.register_run(cloud)
+        assert again.already_registered and again.run_id == cand.run_id
+        assert [(s.candidate_run, s.baseline_run) for s in _gate_statuses(out)] == [(cand.run_id, first.run_id)]
+        assert (registry.run_tags(cand.run_id) or {})[f"{TAG}baseline_run"] == first.run_id
