@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from benchmarks.servers import DEFAULT_PG, throwaway_mlflow_server
+from tests.integration.harness import kill_leftovers
 from runnotary.consumers.app import build_service
 from runnotary.consumers.broker import EmbeddedBroker
 from runnotary.consumers.service import Service
@@ -27,6 +28,13 @@ from runnotary.consumers.settings import Settings
 from runnotary.contract import decode
 
 PG_DSN = os.environ.get("RUNNOTARY_TEST_PG", DEFAULT_PG)
+
+
+@pytest.fixture(autouse=True)
+def _no_serve_left_running() -> Iterator[None]:
+    """A test that fails before stopping its `runnotary serve` processes does not leave them consuming."""
+    yield
+    kill_leftovers()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -43,6 +43,19 @@ def serve_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+#: Every `runnotary serve` a test started: the ones still running when it ends are killed (``kill_leftovers``).
+_STARTED: list[ServeProcess] = []
+
+
+def kill_leftovers() -> list[str]:
+    """Kill the `runnotary serve` processes a test left running (it failed before stopping them); their logs."""
+    left = [p for p in _STARTED if p.alive()]
+    for serve in left:
+        serve.kill9()
+    _STARTED.clear()
+    return [str(p.log) for p in left]
+
+
 @dataclass
 class ServeProcess:
     """One `runnotary serve`; ``kill9`` and ``start`` may be called any number of times."""
@@ -55,6 +68,7 @@ class ServeProcess:
     def start(self) -> ServeProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen([RUNNOTARY, "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        _STARTED.append(self)
         return self
 
     def alive(self) -> bool:
