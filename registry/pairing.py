@@ -26,8 +26,7 @@ __all__ = ["arm_from", "arm_runs", "awaiting_candidates", "candidates_for", "fin
            "key_runs_of", "newest_baseline"]
 
 
-def _key(registration: Registration | RunCreated) -> dict[str, str]:
-    event = registration.event if isinstance(registration, Registration) else registration
+def _key(event: RunCreated) -> dict[str, str]:
     return {"dataset_sha256": event.dataset.sha256, "seed_family": event.seeds.family}
 
 
@@ -46,14 +45,14 @@ def find_baseline(registry: Registry, candidate: Registration) -> str | None:
         recorded = tags.get(f"{TAG}baseline_run")
         if recorded and registry.run_tags(recorded) is not None:
             return recorded
-    runs = registry.search({**_key(candidate), "role": "baseline"}, [candidate.experiment_id], max_results=1)
+    runs = registry.search({**_key(candidate.event), "role": "baseline"}, [candidate.experiment_id], max_results=1)
     return runs[0][0] if runs else None
 
 
 def key_runs(registry: Registry, member: Registration) -> list[tuple[str, dict[str, str]]]:
     """``(run_id, tags)`` of every registered run of ``member``'s pairing key in its experiment, newest
     first: one lookup from which both arms of a comparison are read (``arm_from``)."""
-    return registry.search(_key(member), [member.experiment_id])
+    return key_runs_of(registry, member.event, member.experiment_id)
 
 
 def key_runs_of(registry: Registry, event: RunCreated, experiment_id: str) -> list[tuple[str, dict[str, str]]]:
@@ -95,7 +94,7 @@ def candidates_for(registry: Registry, baseline: Registration) -> list[tuple[str
     baseline yet (it came late), or that were paired with a run of this baseline's arm: a new seed run
     of the baseline recipe changes their comparison, and a redelivered baseline event must publish their
     status again, in case the first delivery stopped before its events were acknowledged."""
-    runs = registry.search({**_key(baseline), "role": "candidate"}, [baseline.experiment_id])
+    runs = registry.search({**_key(baseline.event), "role": "candidate"}, [baseline.experiment_id])
     paired = [tags.get(f"{TAG}baseline_run") for _, tags in runs]
     arm = {baseline.run_id}
     if any(p is not None and p != baseline.run_id for p in paired):  # only then is the arm worth a lookup

@@ -61,8 +61,9 @@ class Registry:
     MLflow operation with the operation's name, its duration in seconds and ``None`` or the error kind; it
     must not raise. ``io_threads`` bounds the uploads of one registration that run at once (shared by every
     thread); ``look_threads`` the lookups started in flight (``look``: a registration's convergence, a
-    caller's look for a pairing). ``owner`` names the deployment that registers (the service's consumer group): recorded on every
-    run as ``runnotary.group``, it scopes the reconciliation to the runs this deployment registered.
+    caller's look for a pairing). ``owner`` names the deployment that registers (the service's consumer
+    group): recorded on every run as ``runnotary.group``, it scopes the reconciliation to the runs this
+    deployment registered.
     """
 
     client: MlflowClient
