@@ -162,11 +162,13 @@ class Service:
         as it answers, so recovery does not wait out a long backoff. True when ``stop`` was set."""
         if self.probe is None:
             return stop.wait(delay)
-        deadline = time.monotonic() + delay
+        started = time.monotonic()
+        deadline = started + delay
         while (left := deadline - time.monotonic()) > 0:
             if stop.wait(min(self.probe_interval, left)):
                 return True
             if self.probe():
+                log.info("tracking_answered", waited_s=round(time.monotonic() - started, 3))
                 return False
         return stop.is_set()
 

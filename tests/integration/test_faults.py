@@ -6,10 +6,12 @@ on PostgreSQL; the tests check MLflow, the output topics and the committed offse
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +97,10 @@ def test_mlflow_down_for_thirty_seconds_is_waited_out_without_eviction_loss_or_d
         publish(settings, stream, run_values(stream))
         time.sleep(8)
         server.stop()
+        stopped = time.time()
         time.sleep(30)
         server.start()
-        restarted = time.monotonic()
+        restarted, restarted_at = time.monotonic(), time.time()
         client = MlflowClient(server.url)
 
         def runs(registered: bool) -> int:
@@ -108,11 +111,15 @@ def test_mlflow_down_for_thirty_seconds_is_waited_out_without_eviction_loss_or_d
         assert committed_lag(settings, stream) > 0, "every event was done before the outage: nothing to measure"
         written, done = runs(False), runs(True)
         # While partitions are paused for the outage the service probes MLflow's health about once a
-        # second, so it does not wait out a backoff grown to its 30 s cap. The first write is a retried
-        # registration's new run; a whole registration then pays the restarted server's cold start.
+        # second, so it does not wait out a backoff grown to its 30 s cap: a probe that is answered ends
+        # the wait. The first write is a retried registration's new run; it and the first whole
+        # registration also pay the restarted server's cold start (its workers' first requests), which
+        # depends on the machine's load, so they are printed, not bounded.
         wait_until(lambda: runs(False) > written, 120, "a write after MLflow's return", every=0.2)
         first_write = time.monotonic() - restarted
-        assert first_write < 10, f"first write {first_write:.1f} s after MLflow answered again"
+        answered = _first_logged(tmp_path / "serve.log", "tracking_answered", after=stopped)
+        assert answered is not None, "the service never saw MLflow answer again: it waited out its backoff"
+        assert answered - restarted_at < 5, f"the service saw MLflow answer {answered - restarted_at:.1f} s after it did"
         wait_until(lambda: runs(True) > done, 120, "a registration after MLflow's return", every=0.2)
         first_registration = time.monotonic() - restarted
         recovery = wait_until(lambda: committed_lag(settings, stream) == 0, 600, "lag back to 0 after the outage", every=0.5)
@@ -121,16 +128,30 @@ def test_mlflow_down_for_thirty_seconds_is_waited_out_without_eviction_loss_or_d
         assert serve.stop() == 0
         log = (tmp_path / "serve.log").read_text()
         assert "partition_paused" in log and "UNKNOWN_MEMBER_ID" not in log
-        print(f"\nMLflow outage of 30 s: first write {first_write:.1f} s, first registration {first_registration:.1f} s "
+        print(f"\nMLflow outage of 30 s: seen answering {answered - restarted_at:.1f} s, "
+              f"first write {first_write:.1f} s, first registration {first_registration:.1f} s "
               f"and lag back to 0 {recovery:.1f} s "
               f"after the server answered again "
               f"({time.monotonic() - restarted:.1f} s including the checks)")
 
 
+def _first_logged(log: Path, event: str, *, after: float) -> float | None:
+    """The wall-clock time of the first ``event`` a ``runnotary serve`` logged after ``after``, if any."""
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # librdkafka writes plain lines to the same stream
+            continue
+        if isinstance(record, dict) and record.get("event") == event:
+            at = datetime.fromisoformat(record["timestamp"]).timestamp()
+            if at > after:
+                return at
+    return None
+
+
 def _hostile_payloads(valid: dict[str, Any], rng: random.Random, n: int) -> list[bytes | None]:
     """``n`` messages a hostile or broken producer could send, each of which must be dead-lettered."""
     import copy
-    import json
 
     text = json.dumps(valid)
 
