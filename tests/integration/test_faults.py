@@ -119,7 +119,8 @@ def test_mlflow_down_for_thirty_seconds_is_waited_out_without_eviction_loss_or_d
         first_write = time.monotonic() - restarted
         answered = _first_logged(tmp_path / "serve.log", "tracking_answered", after=stopped)
         assert answered is not None, "the service never saw MLflow answer again: it waited out its backoff"
-        assert answered - restarted_at < 5, f"the service saw MLflow answer {answered - restarted_at:.1f} s after it did"
+        # A probe a second, each waiting up to 1 s for an answer: about 2 s at most by design; 10 s leaves room for a loaded machine.
+        assert answered - restarted_at < 10, f"the service saw MLflow answer {answered - restarted_at:.1f} s after it did"
         wait_until(lambda: runs(True) > done, 120, "a registration after MLflow's return", every=0.2)
         first_registration = time.monotonic() - restarted
         recovery = wait_until(lambda: committed_lag(settings, stream) == 0, 600, "lag back to 0 after the outage", every=0.5)
