@@ -22,6 +22,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from runnotary.consumers.broker import EmbeddedBroker
+from runnotary.consumers.kafka import make_producer
+from runnotary.consumers.settings import Settings
 from runnotary.contract.delivery import Outbound, produce_and_wait
 
 INTERVALS = {"50 ms (before)": 0.05, "5 ms (now)": 0.005}
@@ -60,7 +62,7 @@ def main() -> None:
         topic = f"bench-publish-{uuid.uuid4().hex[:8]}"
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
-        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True})
+        producer = make_producer(Settings(), bootstrap)  # the service's own producer configuration
         produce_and_wait(producer, [Outbound(topic, b"warm", b"up")], 30)
         print(f"{'publishers':>10}  {'poll interval':<15} {'msg/s':>7} {'median ack':>11}")
         for publishers in (1, 4):
